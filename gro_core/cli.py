@@ -1,0 +1,46 @@
+"""The `gro` command line: one entry point, one small handler per verb."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+
+
+def _cmd_data_validate(args: argparse.Namespace) -> int:
+    from gro_core.data import cli_validate
+
+    return cli_validate(args.file, as_json=args.json, tokenizer=args.tokenizer)
+
+
+def _add_data(sub: argparse._SubParsersAction) -> None:
+    data = sub.add_parser("data", help="inspect and validate datasets")
+    data_sub = data.add_subparsers(dest="data_cmd", required=True)
+    validate = data_sub.add_parser("validate", help="validate a dataset file; exit 1 on errors")
+    validate.add_argument("file", help="JSONL, Parquet, or a saved Hugging Face dataset directory")
+    validate.add_argument("--json", action="store_true", help="print the report as JSON")
+    validate.add_argument(
+        "--tokenizer", default=None, help="model whose tokenizer measures token lengths"
+    )
+    validate.set_defaults(handler=_cmd_data_validate)
+
+
+# Each entry adds one verb's parser; later verbs (train, eval, up, ...) register here too.
+_VERBS: list[Callable[[argparse._SubParsersAction], None]] = [_add_data]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="gro", description=__doc__)
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    for add in _VERBS:
+        add(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.handler(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

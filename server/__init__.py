@@ -1,0 +1,1 @@
+"""server package (built in later issues)."""
