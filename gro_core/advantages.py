@@ -1,0 +1,118 @@
+"""Advantages A: how much better a completion did than a baseline (GRO_SPEC.md, "Advantage").
+
+Each function maps the detached batch to advantages, (B,) for sequence-level estimators or
+(B, T) for token-level ones (REINFORCE++). All are vectorised over groups with scatter ops.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+import torch
+from torch import Tensor
+
+from gro_core.batch import Batch
+
+if TYPE_CHECKING:
+    from gro_core.config import GROConfig
+
+# Added to the group std so a group of near-identical rewards does not blow up (as in TRL).
+STD_EPS = 1e-4
+# Inside the square root of REINFORCE++'s whitening (OpenRLHF's choice).
+WHITEN_EPS = 1e-8
+
+
+def kl_penalised_rewards(
+    rewards: Tensor, seq_old: Tensor, seq_ref: Tensor | None, kl_coef: float
+) -> Tensor:
+    """RLOO's KL-in-reward: r_i − kl_coef · Σ_t (old − ref), no gradient. (B,) -> (B,)."""
+    if seq_ref is None or kl_coef == 0:
+        return rewards
+    return rewards - kl_coef * (seq_old - seq_ref)
+
+
+def raw(batch: Batch, cfg: GROConfig) -> Tensor:
+    """A_i = r_i (preference data enters as ±1)."""
+    return batch.rewards
+
+
+def rloo(batch: Batch, cfg: GROConfig) -> Tensor:
+    """Leave-one-out baseline: A_i = r_i − mean of the other rewards in its group."""
+    g = batch.groups
+    others = g.sum(batch.rewards)[g.index] - batch.rewards
+    return batch.rewards - others / (g.members() - 1).to(batch.rewards.dtype)
+
+
+def _group_std(rewards: Tensor, batch: Batch) -> Tensor:
+    """(B,) Bessel-corrected std of each completion's group; 0 for a group of one."""
+    g = batch.groups
+    centred = rewards - g.mean(rewards)[g.index]
+    denom = (g.counts - 1).clamp(min=1).to(rewards.dtype)
+    return (g.sum(centred.square()) / denom).sqrt()[g.index]
+
+
+def group_norm(batch: Batch, cfg: GROConfig) -> Tensor:
+    """GRPO: (r − mean_g r) / (std + 1e-4), std over the group, the batch, or not at all."""
+    g = batch.groups
+    r = batch.rewards
+    centred = r - g.mean(r)[g.index]
+    if cfg.adv_scale == "group":
+        scaled = centred / (_group_std(r, batch) + STD_EPS)
+    elif cfg.adv_scale == "batch":
+        scaled = centred / (r.std() + STD_EPS) if r.numel() > 1 else torch.zeros_like(r)
+    else:  # "none": Dr. GRPO keeps the raw scale
+        scaled = centred
+    # A lone completion has no peers to compare with, so it carries no signal.
+    return torch.where(g.members() > 1, scaled, torch.zeros_like(scaled))
+
+
+def remax(batch: Batch, cfg: GROConfig) -> Tensor:
+    """ReMax: A_i = r_i − b_i, b_i the reward of the greedy completion of the same prompt."""
+    assert batch.baseline_rewards is not None  # checked by gro_loss before we get here
+    return batch.rewards - batch.baseline_rewards
+
+
+def _last_token_index(mask: Tensor) -> Tensor:
+    """(B,) position of each row's last completion token (0 for an empty row)."""
+    positions = torch.arange(mask.shape[1], device=mask.device)
+    return torch.where(mask, positions, 0).amax(dim=1)
+
+
+def reinforce_pp(batch: Batch, cfg: GROConfig) -> Tensor:
+    """REINFORCE++: token rewards, reverse cumulative sum, batch whitening. -> (B, T).
+
+    Token reward: −kl_coef·(old − ref) on every token (k1), plus r_i (minus its group mean
+    with `adv_baseline`) on the last token. Return G_t = Σ_{t' ≥ t} (γ = 1), then
+    (G − mean)/sqrt(var + 1e-8) over all valid tokens of the batch, biased variance.
+    """
+    mask = batch.mask
+    r = batch.rewards
+    if cfg.adv_baseline:
+        r = r - batch.groups.mean(r)[batch.groups.index]
+    token_rewards = torch.zeros_like(batch.logprobs)
+    if batch.ref_logprobs is not None and cfg.kl_coef != 0:
+        k1 = batch.old_logprobs - batch.ref_logprobs
+        token_rewards = torch.where(mask, -cfg.kl_coef * k1, token_rewards)
+    last = _last_token_index(mask).unsqueeze(1)  # (B, 1)
+    token_rewards = token_rewards.scatter_add(1, last, r.unsqueeze(1))
+    returns = token_rewards.flip(1).cumsum(1).flip(1)  # (B, T)
+    valid = returns[mask]
+    mean = valid.mean()
+    var = (valid - mean).square().mean()
+    whitened = (returns - mean) * torch.rsqrt(var + WHITEN_EPS)
+    return torch.where(mask, whitened, torch.zeros_like(whitened))
+
+
+AdvantageFn = Callable[[Batch, "GROConfig"], Tensor]
+
+ADVANTAGES: dict[str, AdvantageFn] = {
+    "raw": raw,
+    "rloo": rloo,
+    "group_norm": group_norm,
+    "remax": remax,
+    "reinforce_pp": reinforce_pp,
+}
+# Advantages that come per token, (B, T); the rest are per completion, (B,).
+TOKEN_LEVEL_ADVANTAGES = frozenset({"reinforce_pp"})
+ADV_SCALES = ("group", "batch", "none")

@@ -1,0 +1,46 @@
+"""Models for gro: builtins, loading with device and dtype, LoRA, the reference, reward models.
+
+path = resolve_model("builtin:tiny-llama")          # a local directory, built on first use
+tokenizer = load_tokenizer(path)
+policy = load_policy(path, lora=LoraSettings(r=8))
+reference = load_reference(policy)                  # adapters off, no second copy
+with reference.scoring() as model:
+    ref_logits = model(input_ids).logits            # (B, T, V)
+"""
+
+from gro_core.models.builtin import (
+    BUILTIN_MODELS,
+    BuiltinSpec,
+    build_char_tokenizer,
+    default_cache_dir,
+    resolve_model,
+)
+from gro_core.models.loading import (
+    DEFAULT_LORA_TARGETS,
+    LoraSettings,
+    count_parameters,
+    load_policy,
+    load_reward_model,
+    load_tokenizer,
+    pick_device,
+    pick_dtype,
+)
+from gro_core.models.reference import Reference, load_reference
+
+__all__ = [
+    "BUILTIN_MODELS",
+    "DEFAULT_LORA_TARGETS",
+    "BuiltinSpec",
+    "LoraSettings",
+    "Reference",
+    "build_char_tokenizer",
+    "count_parameters",
+    "default_cache_dir",
+    "load_policy",
+    "load_reference",
+    "load_reward_model",
+    "load_tokenizer",
+    "pick_device",
+    "pick_dtype",
+    "resolve_model",
+]
