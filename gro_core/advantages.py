@@ -23,25 +23,23 @@ STD_EPS = 1e-4
 WHITEN_EPS = 1e-8
 
 
-def kl_penalised_rewards(
-    rewards: Tensor, seq_old: Tensor, seq_ref: Tensor | None, kl_coef: float
-) -> Tensor:
-    """RLOO's KL-in-reward: r_i − kl_coef · Σ_t (old − ref), no gradient. (B,) -> (B,)."""
-    if seq_ref is None or kl_coef == 0:
-        return rewards
-    return rewards - kl_coef * (seq_old - seq_ref)
-
-
 def raw(batch: Batch, cfg: GROConfig) -> Tensor:
     """A_i = r_i (preference data enters as ±1)."""
     return batch.rewards
+
+
+def _zero_where_flat(adv: Tensor, batch: Batch) -> Tensor:
+    """Exactly 0 for groups whose rewards are all equal, instead of rounding noise."""
+    flat = batch.groups.all_equal(batch.rewards)[batch.groups.index]
+    return torch.where(flat, torch.zeros_like(adv), adv)
 
 
 def rloo(batch: Batch, cfg: GROConfig) -> Tensor:
     """Leave-one-out baseline: A_i = r_i − mean of the other rewards in its group."""
     g = batch.groups
     others = g.sum(batch.rewards)[g.index] - batch.rewards
-    return batch.rewards - others / (g.members() - 1).to(batch.rewards.dtype)
+    adv = batch.rewards - others / (g.members() - 1).to(batch.rewards.dtype)
+    return _zero_where_flat(adv, batch)
 
 
 def _group_std(rewards: Tensor, batch: Batch) -> Tensor:
@@ -63,8 +61,8 @@ def group_norm(batch: Batch, cfg: GROConfig) -> Tensor:
         scaled = centred / (r.std() + STD_EPS) if r.numel() > 1 else torch.zeros_like(r)
     else:  # "none": Dr. GRPO keeps the raw scale
         scaled = centred
-    # A lone completion has no peers to compare with, so it carries no signal.
-    return torch.where(g.members() > 1, scaled, torch.zeros_like(scaled))
+    # A lone completion (or a group of equal rewards) carries no signal.
+    return _zero_where_flat(scaled, batch)
 
 
 def remax(batch: Batch, cfg: GROConfig) -> Tensor:
@@ -92,8 +90,8 @@ def reinforce_pp(batch: Batch, cfg: GROConfig) -> Tensor:
         r = r - batch.groups.mean(r)[batch.groups.index]
     token_rewards = torch.zeros_like(batch.logprobs)
     if batch.ref_logprobs is not None and cfg.kl_coef != 0:
-        k1 = batch.old_logprobs - batch.ref_logprobs
-        token_rewards = torch.where(mask, -cfg.kl_coef * k1, token_rewards)
+        # old and ref are zero outside the mask, so the k1 penalty is too.
+        token_rewards = -cfg.kl_coef * (batch.old_logprobs - batch.ref_logprobs)
     last = _last_token_index(mask).unsqueeze(1)  # (B, 1)
     token_rewards = token_rewards.scatter_add(1, last, r.unsqueeze(1))
     returns = token_rewards.flip(1).cumsum(1).flip(1)  # (B, T)
@@ -101,7 +99,7 @@ def reinforce_pp(batch: Batch, cfg: GROConfig) -> Tensor:
     mean = valid.mean()
     var = (valid - mean).square().mean()
     whitened = (returns - mean) * torch.rsqrt(var + WHITEN_EPS)
-    return torch.where(mask, whitened, torch.zeros_like(whitened))
+    return whitened * batch.maskf
 
 
 AdvantageFn = Callable[[Batch, "GROConfig"], Tensor]

@@ -65,13 +65,14 @@ def anchor_x(batch: Batch, adv_sign: Tensor, cfg: GROConfig) -> Tensor:
 # --- anchors: d = x − sg(anchor) ---------------------------------------------------------
 
 
-def anchor_none(batch: Batch, x: Tensor, sign: Tensor, cfg: GROConfig) -> Tensor:
+def anchor_none(batch: Batch, sign: Tensor, cfg: GROConfig) -> Tensor:
     """No anchor: d = 0, so w is a constant."""
-    return torch.zeros_like(x)
+    return torch.zeros_like(batch.lengths)
 
 
-def anchor_group_mean(batch: Batch, x: Tensor, sign: Tensor, cfg: GROConfig) -> Tensor:
+def anchor_group_mean(batch: Batch, sign: Tensor, cfg: GROConfig) -> Tensor:
     """d_i = x_i − mean x of the other members of its group (0 for a group of one)."""
+    x = anchor_x(batch, sign, cfg)
     g = batch.groups
     others = g.sum(x)[g.index] - x
     n_others = (g.members() - 1).to(x.dtype)
@@ -79,16 +80,17 @@ def anchor_group_mean(batch: Batch, x: Tensor, sign: Tensor, cfg: GROConfig) -> 
     return x - anchor
 
 
-def anchor_pair(batch: Batch, x: Tensor, sign: Tensor, cfg: GROConfig) -> Tensor:
+def anchor_pair(batch: Batch, sign: Tensor, cfg: GROConfig) -> Tensor:
     """d_i = x_i − x of the other member of its pair (groups of exactly two)."""
-    return anchor_group_mean(batch, x, sign, cfg)
+    return anchor_group_mean(batch, sign, cfg)
 
 
-def anchor_opposite(batch: Batch, x: Tensor, sign: Tensor, cfg: GROConfig) -> Tensor:
+def anchor_opposite(batch: Batch, sign: Tensor, cfg: GROConfig) -> Tensor:
     """d_i = x_i − mean x of the group members whose advantage has the opposite sign.
 
     With no such member, or A_i = 0, the anchor is x_i itself and d_i = 0.
     """
+    x = anchor_x(batch, sign, cfg)
     g = batch.groups
     pos = (sign > 0).to(x.dtype)
     neg = (sign < 0).to(x.dtype)
@@ -108,18 +110,19 @@ def kl_point(batch: Batch) -> Tensor:
     return (batch.seq_logprobs - batch.seq_ref).mean().clamp(min=0)
 
 
-def anchor_kl_point(batch: Batch, x: Tensor, sign: Tensor, cfg: GROConfig) -> Tensor:
+def anchor_kl_point(batch: Batch, sign: Tensor, cfg: GROConfig) -> Tensor:
     """d_i = x_i − z0 (KTO)."""
-    return x - kl_point(batch)
+    return anchor_x(batch, sign, cfg) - kl_point(batch)
 
 
-def anchor_old(batch: Batch, x: Tensor, sign: Tensor, cfg: GROConfig) -> Tensor:
-    """Per token, d = logprobs − old_logprobs: the log importance ratio. -> (B, T)."""
-    zeros = torch.zeros_like(batch.logprobs)
-    return torch.where(batch.mask, batch.logprobs - batch.old_logprobs, zeros)
+def anchor_old(batch: Batch, sign: Tensor, cfg: GROConfig) -> Tensor:
+    """Per token, d = logprobs − old_logprobs: the log importance ratio. -> (B, T).
+
+    Both are zero outside the mask, so d is too (ratio 1, never clipped)."""
+    return batch.logprobs - batch.old_logprobs
 
 
-AnchorFn = Callable[[Batch, Tensor, Tensor, "GROConfig"], Tensor]
+AnchorFn = Callable[[Batch, Tensor, "GROConfig"], Tensor]
 
 ANCHORS: dict[str, AnchorFn] = {
     "none": anchor_none,

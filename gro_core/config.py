@@ -151,4 +151,6 @@ def _check_combinations(cfg: GROConfig) -> None:
             "whole completions; use anchor='old' or 'none'"
         )
     if cfg.anchor == "kl_point" and cfg.x != "log_ratio":
-        raise ValueError("anchor 'kl_point' measures the log-ratio to the reference: set x='log_ratio'")
+        raise ValueError(
+            "anchor 'kl_point' measures the log-ratio to the reference: set x='log_ratio'"
+        )

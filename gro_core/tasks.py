@@ -85,17 +85,14 @@ _NUMBER = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
 
 def _parse_number(value: str | float) -> float | None:
     """`value` as a float, or None when it is not a plain finite decimal number."""
-    if isinstance(value, int | float):
-        number = float(value)
-    elif _NUMBER.fullmatch(value.strip()):
-        number = float(value)
-    else:
+    if not (isinstance(value, int | float) or _NUMBER.fullmatch(value.strip())):
         return None
+    number = float(value)
     return number if math.isfinite(number) else None
 
 
 def numeric_equal(a: str | float, b: str | float, tol: float = 1e-6) -> bool:
-    """Whether `a` and `b` are numbers within `tol` of each other (absolute); False if either isn't."""
+    """Whether `a` and `b` are numbers at most `tol` apart; False when either is not a number."""
     x, y = _parse_number(a), _parse_number(b)
     return x is not None and y is not None and abs(x - y) <= tol
 
@@ -109,7 +106,10 @@ def _answers(completions: list[str], rows: list[dict], eos: str | None) -> list[
     """Pairs (extracted answer, expected answer); refuses mismatched lengths."""
     if len(completions) != len(rows):
         raise ValueError(f"got {len(completions)} completions for {len(rows)} rows")
-    return [(extract_answer(c, eos), str(row["answer"])) for c, row in zip(completions, rows)]
+    return [
+        (extract_answer(c, eos), str(row["answer"]))
+        for c, row in zip(completions, rows, strict=True)
+    ]
 
 
 def exact_match_reward(
@@ -137,7 +137,8 @@ def char_match_reward(
     rewards = []
     for got, want in _answers(completions, rows, eos):
         longest = max(len(got), len(want))
-        right = sum(g == w for g, w in zip(got, want))
+        # Positions past the shorter string count as wrong, through `longest`.
+        right = sum(g == w for g, w in zip(got, want, strict=False))
         rewards.append(right / longest if longest else 1.0)
     return rewards
 
@@ -156,7 +157,7 @@ _REWARDS: dict[str, Callable[..., list[float]]] = {
 
 @dataclass(frozen=True)
 class _Family:
-    """One problem space: `draw(rng, difficulty) -> (prompt, answer)` and a corruption of answers."""
+    """A problem space: `draw(rng, difficulty) -> (prompt, answer)` and a wrong-answer maker."""
 
     name: str
     description: str

@@ -61,7 +61,7 @@ def detect_kind(row: dict[str, Any]) -> str | None:
 def describe_kind(kind: str) -> str:
     """The fields a kind needs, as users read it: `prompt, chosen, rejected`."""
     fields = ", ".join(REQUIRED[kind])
-    return f"{fields} (or messages)" if kind == "sft" else fields
+    return f"{fields}, or messages" if kind == "sft" else fields
 
 
 def _check_message(line: int, path: str, message: object) -> list[DataIssue]:

@@ -111,10 +111,8 @@ def _arrow_files(directory: Path) -> list[Path]:
     """The `data-*.arrow` files of a `Dataset.save_to_disk` directory, in the dataset's order."""
     if (directory / "dataset_dict.json").exists():
         splits = sorted(p.name for p in directory.iterdir() if p.is_dir())
-        msg = (
-            "this directory holds a DatasetDict; point at one split instead, e.g. "
-            + ", ".join(str(directory / s) for s in splits[:3])
-        )
+        examples = ", ".join(str(directory / s) for s in splits[:3])
+        msg = f"this directory holds a DatasetDict; point at one split instead, e.g. {examples}"
         raise DatasetError([DataIssue(None, None, "not_a_dataset", msg)], path=str(directory))
     state = directory / "state.json"
     if state.exists():

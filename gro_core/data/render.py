@@ -54,7 +54,11 @@ def render_prompt(tokenizer: PreTrainedTokenizerBase, prompt: Text) -> str:
 
 
 def _first_difference(a: str, b: str) -> int:
-    return next((i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), min(len(a), len(b)))
+    """Index of the first character where `a` and `b` differ (or the shorter one's length)."""
+    for i, (x, y) in enumerate(zip(a, b, strict=False)):
+        if x != y:
+            return i
+    return min(len(a), len(b))
 
 
 def render_completion(

@@ -19,7 +19,7 @@ import dataclasses
 import json
 import os
 import shutil
-import tempfile
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -131,7 +131,7 @@ def _write_builtin(name: str, spec: BuiltinSpec, out_dir: Path) -> None:
     config = _llama_config(spec, tokenizer)
     # A private RNG stream: the weights depend only on the seed, and callers' RNG is untouched.
     with torch.random.fork_rng(devices=[]):
-        pass
+        torch.manual_seed(spec.seed)
         model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
     model.save_pretrained(out_dir)
     tokenizer.save_pretrained(out_dir)
@@ -140,22 +140,39 @@ def _write_builtin(name: str, spec: BuiltinSpec, out_dir: Path) -> None:
 
 
 def _is_current(target: Path, name: str, spec: BuiltinSpec) -> bool:
+    """Whether `target` holds a finished build of this name by this version of the builder."""
     try:
         return json.loads((target / _MARKER).read_text()) == _marker(name, spec)
     except (OSError, ValueError):
         return False
 
 
+def _unique_sibling(target: Path, kind: str) -> Path:
+    """A hidden, unused path next to `target`, on the same file system so renames are atomic."""
+    return target.with_name(f".{target.name}.{kind}-{uuid.uuid4().hex}")
+
+
+def _share_like_dir(directory: Path) -> None:
+    """Give the files in `directory` its read permissions (safetensors writes 0600 files)."""
+    readable = directory.stat().st_mode & 0o444
+    for path in directory.iterdir():
+        path.chmod(path.stat().st_mode | readable)
+
+
 def _build(name: str, spec: BuiltinSpec, target: Path) -> None:
     """Build into a temporary sibling of `target`, then rename it into place atomically."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+    # A unique name rather than tempfile.mkdtemp, whose 0700 mode would survive the rename and
+    # lock other users out of a shared GRO_CACHE_DIR; mkdir honours the umask.
+    tmp = _unique_sibling(target, "tmp")
+    tmp.mkdir()
     try:
         _write_builtin(name, spec, tmp)
+        _share_like_dir(tmp)
         if target.exists() and not _is_current(target, name, spec):
             # Built by an older gro (or not by gro at all): move it aside so the rename can land.
-            stale = Path(tempfile.mkdtemp(prefix=f".{target.name}.stale-", dir=target.parent))
-            os.replace(target, stale / "old")
+            stale = _unique_sibling(target, "stale")
+            os.rename(target, stale)
             shutil.rmtree(stale, ignore_errors=True)
         try:
             os.rename(tmp, target)

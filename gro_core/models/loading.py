@@ -130,7 +130,8 @@ def load_policy(
 
     With LoRA only the adapters require grad. With gradient checkpointing the config's
     `use_cache` is off (a KV cache is useless when activations are recomputed); generation
-    code should pass `use_cache=True` itself.
+    code should pass `use_cache=True` itself. The model comes back in eval mode, as
+    `from_pretrained` leaves it; trainers call `.train()`.
     """
     target = pick_device(device)
     model = AutoModelForCausalLM.from_pretrained(
@@ -161,12 +162,11 @@ def load_reward_model(
     """
     path = resolve_model(name_or_path, cache_dir)
     target = pick_device(device)
-    pad_token_id = load_tokenizer(path).pad_token_id
     model = AutoModelForSequenceClassification.from_pretrained(
         path, num_labels=1, dtype=pick_dtype(dtype, target)
     ).to(target)
     if model.config.pad_token_id is None:
-        model.config.pad_token_id = pad_token_id
+        model.config.pad_token_id = load_tokenizer(path).pad_token_id
     return model
 
 

@@ -36,9 +36,9 @@ def pairs(group_ids: Tensor, rewards: Tensor) -> list[tuple[int, int]]:
 
 def dpo_loss(lp, ref, mask, rewards, group_ids, beta):
     losses = []
-    for w, l in pairs(group_ids, rewards):
-        delta_w = seq_sum(lp, mask, w) - seq_sum(ref, mask, w)
-        delta_l = seq_sum(lp, mask, l) - seq_sum(ref, mask, l)
+    for win, lose in pairs(group_ids, rewards):
+        delta_w = seq_sum(lp, mask, win) - seq_sum(ref, mask, win)
+        delta_l = seq_sum(lp, mask, lose) - seq_sum(ref, mask, lose)
         losses.append(-F.logsigmoid(beta * (delta_w - delta_l)))
     return torch.stack(losses).mean()
 
@@ -58,8 +58,8 @@ def kto_loss(lp, ref, mask, rewards, beta, w_d, w_u, z0=None):
 
 def cpl_loss(lp, mask, rewards, group_ids, alpha, lam):
     losses = []
-    for w, l in pairs(group_ids, rewards):
-        margin = alpha * seq_sum(lp, mask, w) - lam * alpha * seq_sum(lp, mask, l)
+    for win, lose in pairs(group_ids, rewards):
+        margin = alpha * seq_sum(lp, mask, win) - lam * alpha * seq_sum(lp, mask, lose)
         losses.append(-F.logsigmoid(margin))
     return torch.stack(losses).mean()
 

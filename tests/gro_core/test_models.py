@@ -1,4 +1,7 @@
-"""Tests for gro_core.models: builtins and their cache, loading, LoRA, the reference, rewards."""
+"""Tests for gro_core.models: builtins and their cache, loading, LoRA, the reference, rewards.
+
+Models load with device="cpu" so that the comparisons below hold on CUDA machines too.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +18,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 from gro_core.models import (
     BUILTIN_MODELS,
     LoraSettings,
+    Reference,
     build_char_tokenizer,
     count_parameters,
     load_policy,
@@ -131,6 +135,15 @@ def test_second_resolve_reuses_the_cache(tmp_path: Path, monkeypatch: pytest.Mon
     assert (path / "model.safetensors").stat().st_mtime_ns == mtime
 
 
+def test_cache_is_readable_by_whoever_may_read_its_dir(tmp_path: Path) -> None:
+    path = Path(resolve_model(TINY, tmp_path))
+    (tmp_path / "plain").mkdir()  # what the umask gives a new directory
+    dir_readable = path.stat().st_mode & 0o444
+    assert dir_readable == (tmp_path / "plain").stat().st_mode & 0o444
+    for file in path.iterdir():
+        assert file.stat().st_mode & 0o444 == dir_readable, file.name
+
+
 def test_cache_dir_defaults_to_env_var(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("GRO_CACHE_DIR", str(tmp_path))
     assert resolve_model(TINY) == str(tmp_path / "models" / "tiny-llama")
@@ -178,7 +191,7 @@ def test_unknown_builtin_is_refused_with_the_known_names(tmp_path: Path) -> None
 def test_builtin_dir_loads_with_plain_from_pretrained(tiny_dir: str) -> None:
     plain = AutoModelForCausalLM.from_pretrained(tiny_dir)
     tokenizer = AutoTokenizer.from_pretrained(tiny_dir)
-    policy = load_policy(tiny_dir)
+    policy = load_policy(tiny_dir, device="cpu")
     assert plain.config.vocab_size == len(tokenizer)
     assert plain.config.max_position_embeddings >= 1024
     assert plain.config.pad_token_id == tokenizer.pad_token_id
@@ -230,7 +243,7 @@ def test_pick_dtype() -> None:
 
 
 def test_load_policy_honours_dtype(tiny_dir: str) -> None:
-    policy = load_policy(tiny_dir, dtype="bfloat16", device="cpu")
+    policy = load_policy(tiny_dir, device="cpu", dtype="bfloat16")
     assert all(p.dtype == torch.bfloat16 for p in policy.parameters())
 
 
@@ -238,7 +251,7 @@ def test_load_policy_honours_dtype(tiny_dir: str) -> None:
 
 
 def test_lora_trains_only_the_adapters(tiny_dir: str) -> None:
-    policy = load_policy(tiny_dir, lora=LoraSettings(r=4))
+    policy = load_policy(tiny_dir, device="cpu", lora=LoraSettings(r=4))
     trainable = [name for name, p in policy.named_parameters() if p.requires_grad]
     assert trainable and all("lora_" in name for name in trainable)
     # Four attention projections (128 -> 128) per layer, two layers, A and B each r x 128.
@@ -257,8 +270,8 @@ def test_lora_settings_refuse_bad_values() -> None:
 def test_lora_reference_is_the_base_model(tiny_dir: str) -> None:
     tokenizer = load_tokenizer(tiny_dir)
     batch = _input_ids(tokenizer, ["the base model", "x"])
-    base_logits = _logits(load_policy(tiny_dir), batch)
-    policy = load_policy(tiny_dir, lora=LoraSettings())
+    base_logits = _logits(load_policy(tiny_dir, device="cpu"), batch)
+    policy = load_policy(tiny_dir, device="cpu", lora=LoraSettings())
     reference = load_reference(policy)
     assert reference.adapters_disabled
     # LoRA starts as the identity: policy and reference both equal the base.
@@ -279,7 +292,7 @@ def test_lora_reference_is_the_base_model(tiny_dir: str) -> None:
 def test_separate_reference_is_frozen_and_independent(tiny_dir: str) -> None:
     tokenizer = load_tokenizer(tiny_dir)
     batch = _input_ids(tokenizer, ["an independent copy"])
-    policy = load_policy(tiny_dir)
+    policy = load_policy(tiny_dir, device="cpu")
     reference = load_reference(policy)
     before = _logits(policy, batch)
     with torch.no_grad():
@@ -293,7 +306,7 @@ def test_separate_reference_is_frozen_and_independent(tiny_dir: str) -> None:
 
 
 def test_reference_from_another_model_matches_policy_dtype(tiny_dir: str) -> None:
-    policy = load_policy(tiny_dir, dtype="bfloat16", lora=LoraSettings())
+    policy = load_policy(tiny_dir, device="cpu", dtype="bfloat16", lora=LoraSettings())
     reference = load_reference(policy, tiny_dir)
     assert not reference.adapters_disabled
     with reference.scoring() as model:
@@ -302,7 +315,7 @@ def test_reference_from_another_model_matches_policy_dtype(tiny_dir: str) -> Non
 
 
 def test_scoring_is_eval_mode_without_grad_and_restores_training(tiny_dir: str) -> None:
-    policy = load_policy(tiny_dir, lora=LoraSettings(dropout=0.1))
+    policy = load_policy(tiny_dir, device="cpu", lora=LoraSettings(dropout=0.1))
     policy.train()
     reference = load_reference(policy)
     batch = _input_ids(load_tokenizer(tiny_dir), ["abc"])
@@ -312,8 +325,19 @@ def test_scoring_is_eval_mode_without_grad_and_restores_training(tiny_dir: str) 
     assert policy.training
 
 
+def test_scoring_builds_no_graph_even_for_a_trainable_module() -> None:
+    reference = Reference(torch.nn.Linear(2, 1), adapters_disabled=False)
+    with reference.scoring() as model:
+        assert not model(torch.ones(1, 2)).requires_grad
+
+
+def test_adapters_disabled_needs_a_peft_model() -> None:
+    with pytest.raises(ValueError, match="peft"):
+        Reference(torch.nn.Linear(2, 1), adapters_disabled=True)
+
+
 def test_released_reference_refuses_to_score(tiny_dir: str) -> None:
-    reference = load_reference(load_policy(tiny_dir))
+    reference = load_reference(load_policy(tiny_dir, device="cpu"))
     reference.release()
     assert reference.released
     with pytest.raises(RuntimeError, match="released"), reference.scoring():
@@ -321,7 +345,7 @@ def test_released_reference_refuses_to_score(tiny_dir: str) -> None:
 
 
 def test_gradient_checkpointing_with_lora_trains(tiny_dir: str) -> None:
-    policy = load_policy(tiny_dir, lora=LoraSettings(), gradient_checkpointing=True)
+    policy = load_policy(tiny_dir, device="cpu", lora=LoraSettings(), gradient_checkpointing=True)
     assert policy.get_base_model().is_gradient_checkpointing
     assert policy.config.use_cache is False
     policy.train()
@@ -337,7 +361,7 @@ def test_gradient_checkpointing_with_lora_trains(tiny_dir: str) -> None:
 
 def test_reward_model_scores_each_padded_row_like_its_unpadded_self(tiny_dir: str) -> None:
     tokenizer = load_tokenizer(tiny_dir)
-    reward_model = load_reward_model(tiny_dir).eval()
+    reward_model = load_reward_model(tiny_dir, device="cpu").eval()
     assert reward_model.config.pad_token_id == tokenizer.pad_token_id
     texts = ["short", "a much longer sequence"]
     batch = _input_ids(tokenizer, texts)
@@ -355,5 +379,5 @@ def test_reward_model_takes_pad_id_from_tokenizer(tiny_dir: str, tmp_path: Path)
     config = json.loads((tmp_path / "config.json").read_text())
     config["pad_token_id"] = None
     (tmp_path / "config.json").write_text(json.dumps(config))
-    reward_model = load_reward_model(tmp_path)
+    reward_model = load_reward_model(tmp_path, device="cpu")
     assert reward_model.config.pad_token_id == load_tokenizer(tmp_path).pad_token_id

@@ -72,8 +72,16 @@ def assert_same_grad(ours: torch.Tensor, theirs: torch.Tensor) -> None:
 
 def ours(name: str, b: RandomBatch, **kwargs) -> torch.Tensor:
     cfg = get_preset(name, **kwargs.pop("preset_args", {}))
-    out = gro_loss(cfg, logprobs=b.logprobs, mask=b.mask, rewards=b.rewards,
-                   group_ids=b.group_ids, old_logprobs=b.old, ref_logprobs=b.ref, **kwargs)  # fmt: skip
+    out = gro_loss(
+        cfg,
+        logprobs=b.logprobs,
+        mask=b.mask,
+        rewards=b.rewards,
+        group_ids=b.group_ids,
+        old_logprobs=b.old,
+        ref_logprobs=b.ref,
+        **kwargs,
+    )
     return grad_of(out.loss, b)
 
 
@@ -92,8 +100,16 @@ def test_kto_gradient_matches_published_loss(seed: int, z0: float | None) -> Non
     b.rewards = torch.where(b.rewards > 0, 1.0, -1.0).double()
     b.ref = b.logprobs.detach() - 0.2 * torch.rand_like(b.ref)  # mean Δ > 0: z0 is not clamped
     args = {"beta": 0.3, "desirable_weight": 1.5, "undesirable_weight": 0.6}
-    loss = ref.kto_loss(b.logprobs, b.ref, b.mask, b.rewards, 0.3, 1.5, 0.6,
-                        None if z0 is None else torch.tensor(z0, dtype=torch.float64))  # fmt: skip
+    loss = ref.kto_loss(
+        b.logprobs,
+        b.ref,
+        b.mask,
+        b.rewards,
+        0.3,
+        1.5,
+        0.6,
+        None if z0 is None else torch.tensor(z0, dtype=torch.float64),
+    )
     grad = ours("kto", b, preset_args=args, kl_ref_point=z0)
     assert_same_grad(grad, grad_of(loss, b))
 
@@ -131,8 +147,9 @@ def test_grpo_gradient_matches_published_loss(seed: int, kl_coef: float) -> None
 @pytest.mark.parametrize("baseline", [False, True])
 def test_reinforce_pp_gradient_matches_published_loss(seed: int, baseline: bool) -> None:
     b = random_batch([4, 4, 2, 3], seed)
-    loss = ref.reinforce_pp_loss(b.logprobs, b.old, b.ref, b.mask, b.rewards, b.group_ids,
-                                 0.01, 0.2, baseline)  # fmt: skip
+    loss = ref.reinforce_pp_loss(
+        b.logprobs, b.old, b.ref, b.mask, b.rewards, b.group_ids, 0.01, 0.2, baseline
+    )
     grad = ours("reinforce_pp", b, preset_args={"baseline": baseline})
     assert_same_grad(grad, grad_of(loss, b))
 
@@ -156,8 +173,15 @@ def test_gro_gradient_matches_eq_35(seed: int) -> None:
 def test_clipping_is_active_in_the_random_batches() -> None:
     """The GRPO checks above mean something only if some tokens are clipped."""
     b = random_batch([3, 4, 1, 6], 0)
-    out = gro_loss(get_preset("grpo"), logprobs=b.logprobs, mask=b.mask, rewards=b.rewards,
-                   group_ids=b.group_ids, old_logprobs=b.old, ref_logprobs=b.ref)  # fmt: skip
+    out = gro_loss(
+        get_preset("grpo"),
+        logprobs=b.logprobs,
+        mask=b.mask,
+        rewards=b.rewards,
+        group_ids=b.group_ids,
+        old_logprobs=b.old,
+        ref_logprobs=b.ref,
+    )
     assert 0.05 < out.stats["gro/clip_frac"] < 0.95
 
 

@@ -108,7 +108,7 @@ def test_lengths_and_characters_within_limits(task, difficulty):
 
 
 def test_bad_arguments_are_refused():
-    with pytest.raises(ValueError, match="arithmetic.*reverse"):
+    with pytest.raises(ValueError, match=r"arithmetic.*reverse"):
         generate("sorting", 3, seed=0)
     with pytest.raises(ValueError, match="split"):
         generate("arithmetic", 3, seed=0, split="test")

@@ -1,0 +1,29 @@
+"""Datasets: read JSONL / Parquet / saved Hugging Face datasets, validate them row by row,
+load them as canonical records, and render chat-message fields with a tokenizer's template.
+
+The four kinds (see docs JOBSPEC "Dataset kinds"): prompt, preference, unpaired, sft.
+"""
+
+from gro_core.data.issues import DataIssue, DatasetError
+from gro_core.data.kinds import KINDS, detect_kind
+from gro_core.data.readers import detect_format, iter_rows
+from gro_core.data.render import RenderError, render_completion, render_prompt
+from gro_core.data.report import cli_validate, format_report
+from gro_core.data.validate import ValidationReport, load_rows, validate_file
+
+__all__ = [
+    "KINDS",
+    "DataIssue",
+    "DatasetError",
+    "RenderError",
+    "ValidationReport",
+    "cli_validate",
+    "detect_format",
+    "detect_kind",
+    "format_report",
+    "iter_rows",
+    "load_rows",
+    "render_completion",
+    "render_prompt",
+    "validate_file",
+]
