@@ -18,8 +18,8 @@ from gro_core.groups import Groups
 class Batch:
     """Detached per-token and per-completion quantities of B completions, T tokens.
 
-    Token tensors are (B, T) and zero outside `mask`; sequence tensors are (B,). Sequence
-    sums are computed on first use, so a config that never needs one never pays for it.
+    Token tensors are (B, T) and zero outside `mask`; sequence tensors are (B,). What not
+    every config needs (lengths, penalised rewards) is computed on first use.
     """
 
     logprobs: Tensor  # (B, T) log π_θ of each completion token
@@ -27,7 +27,9 @@ class Batch:
     ref_logprobs: Tensor | None  # (B, T) under the frozen reference
     mask: Tensor  # (B, T) bool, completion tokens
     maskf: Tensor  # (B, T) the mask as 0/1 in the compute dtype
-    lengths: Tensor  # (B,) |y_i|, at least 1 so divisions are safe
+    seq_logprobs: Tensor  # (B,) ℓ_i
+    seq_old: Tensor  # (B,) ℓ^old_i
+    seq_ref: Tensor | None  # (B,) ℓ^ref_i
     raw_rewards: Tensor  # (B,) as given
     reward_kl_coef: float  # RLOO's KL-in-reward coefficient, 0 when off
     baseline_rewards: Tensor | None  # (B,) reward of the greedy completion (ReMax)
@@ -39,23 +41,13 @@ class Batch:
         return int(self.mask.shape[0])
 
     @cached_property
+    def lengths(self) -> Tensor:
+        """(B,) |y_i|, at least 1 so divisions are safe."""
+        return self.maskf.sum(dim=1).clamp(min=1)
+
+    @cached_property
     def rewards(self) -> Tensor:
         """(B,) rewards after RLOO's KL-in-reward penalty r − kl_coef · Σ_t (old − ref)."""
         if self.reward_kl_coef == 0 or self.seq_ref is None:
             return self.raw_rewards
         return self.raw_rewards - self.reward_kl_coef * (self.seq_old - self.seq_ref)
-
-    @cached_property
-    def seq_logprobs(self) -> Tensor:
-        """(B,) ℓ_i."""
-        return self.logprobs.sum(dim=1)
-
-    @cached_property
-    def seq_old(self) -> Tensor:
-        """(B,) ℓ^old_i."""
-        return self.old_logprobs.sum(dim=1)
-
-    @cached_property
-    def seq_ref(self) -> Tensor | None:
-        """(B,) ℓ^ref_i, None without a reference."""
-        return None if self.ref_logprobs is None else self.ref_logprobs.sum(dim=1)

@@ -24,6 +24,8 @@ if TYPE_CHECKING:
 
 def f_identity(adv: Tensor, cfg: GROConfig) -> Tensor:
     """f(A) = scale · A · (pos_weight if A ≥ 0 else neg_weight)."""
+    if cfg.pos_weight == cfg.neg_weight:
+        return (cfg.f_scale * cfg.pos_weight) * adv
     # Tensors of adv's dtype: Python scalars in torch.where would round through float32.
     side = torch.where(adv >= 0, adv.new_tensor(cfg.pos_weight), adv.new_tensor(cfg.neg_weight))
     return cfg.f_scale * adv * side
@@ -67,7 +69,7 @@ def anchor_x(batch: Batch, adv_sign: Tensor, cfg: GROConfig) -> Tensor:
 
 def anchor_none(batch: Batch, sign: Tensor, cfg: GROConfig) -> Tensor:
     """No anchor: d = 0, so w is a constant."""
-    return torch.zeros_like(batch.lengths)
+    return torch.zeros_like(batch.seq_logprobs)
 
 
 def anchor_group_mean(batch: Batch, sign: Tensor, cfg: GROConfig) -> Tensor:
@@ -81,8 +83,11 @@ def anchor_group_mean(batch: Batch, sign: Tensor, cfg: GROConfig) -> Tensor:
 
 
 def anchor_pair(batch: Batch, sign: Tensor, cfg: GROConfig) -> Tensor:
-    """d_i = x_i − x of the other member of its pair (groups of exactly two)."""
-    return anchor_group_mean(batch, sign, cfg)
+    """d_i = x_i − x of the other member of its pair: x_i − (x_i + x_j − x_i) = 2x_i − S_g.
+
+    gro_loss has checked that every group has exactly two members."""
+    x = anchor_x(batch, sign, cfg)
+    return 2 * x - batch.groups.sum(x)[batch.groups.index]
 
 
 def anchor_opposite(batch: Batch, sign: Tensor, cfg: GROConfig) -> Tensor:
@@ -135,36 +140,32 @@ ANCHORS: dict[str, AnchorFn] = {
 TOKEN_LEVEL_ANCHORS = frozenset({"old"})
 
 
-# --- weights w(d), s = sign(A) -----------------------------------------------------------
+# --- weights w(d, s), s = sign(A) -----------------------------------------------------------
 
 
-def weight_one(d: Tensor, adv: Tensor, cfg: GROConfig) -> Tensor:
+def weight_one(d: Tensor, sign: Tensor, cfg: GROConfig) -> Tensor:
     """w = 1."""
     return torch.ones_like(d)
 
 
-def weight_sigmoid(d: Tensor, adv: Tensor, cfg: GROConfig) -> Tensor:
+def weight_sigmoid(d: Tensor, sign: Tensor, cfg: GROConfig) -> Tensor:
     """w = σ(−β·s·d): large while a completion is not yet separated from its anchor."""
-    return torch.sigmoid(-cfg.beta * torch.sign(adv) * d)
+    return torch.sigmoid(-cfg.beta * sign * d)
 
 
-def weight_sigmoid_slope(d: Tensor, adv: Tensor, cfg: GROConfig) -> Tensor:
+def weight_sigmoid_slope(d: Tensor, sign: Tensor, cfg: GROConfig) -> Tensor:
     """w = σ(β·s·d)·σ(−β·s·d): KTO's value-function slope."""
-    z = cfg.beta * torch.sign(adv) * d
+    z = cfg.beta * sign * d
     return torch.sigmoid(z) * torch.sigmoid(-z)
 
 
-def clip_mask(ratio: Tensor, adv: Tensor, cfg: GROConfig) -> Tensor:
-    """True where PPO's min picks the clipped branch, whose gradient is zero."""
-    clipped_hi = (adv > 0) & (ratio > 1 + cfg.epsilon_high)
-    clipped_lo = (adv < 0) & (ratio < 1 - cfg.epsilon_low)
-    return clipped_hi | clipped_lo
-
-
-def weight_clip(d: Tensor, adv: Tensor, cfg: GROConfig) -> Tensor:
-    """PPO clipping in gradient form: w = ρ, zeroed where the clipped branch of the min wins."""
+def weight_clip(d: Tensor, sign: Tensor, cfg: GROConfig) -> Tensor:
+    """PPO clipping in gradient form: w = ρ, zeroed where the clipped branch of the min wins
+    (A > 0 and ρ > 1 + ε_hi, or A < 0 and ρ < 1 − ε_lo), whose gradient is zero."""
     ratio = torch.exp(d)
-    return torch.where(clip_mask(ratio, adv, cfg), torch.zeros_like(ratio), ratio)
+    clipped_hi = (sign > 0) & (ratio > 1 + cfg.epsilon_high)
+    clipped_lo = (sign < 0) & (ratio < 1 - cfg.epsilon_low)
+    return torch.where(clipped_hi | clipped_lo, torch.zeros_like(ratio), ratio)
 
 
 WEIGHTS: dict[str, Callable[[Tensor, Tensor, GROConfig], Tensor]] = {
@@ -176,39 +177,36 @@ WEIGHTS: dict[str, Callable[[Tensor, Tensor, GROConfig], Tensor]] = {
 
 
 # --- aggregation: the normaliser each completion's token sum is multiplied by -------------
+# A float when it is the same for every completion (one multiply on the scalar loss), else
+# a (B,) tensor.
 
 
-def _per_completion(value: Tensor, batch: Batch) -> Tensor:
-    return value.expand(batch.size)
-
-
-def agg_seq_mean(batch: Batch, cfg: GROConfig) -> Tensor:
+def agg_seq_mean(batch: Batch, cfg: GROConfig) -> float | Tensor:
     """Σ_i Σ_t / N."""
-    return _per_completion(batch.lengths.new_tensor(1.0 / batch.size), batch)
+    return 1.0 / batch.size
 
 
-def agg_group_mean(batch: Batch, cfg: GROConfig) -> Tensor:
+def agg_group_mean(batch: Batch, cfg: GROConfig) -> float | Tensor:
     """Σ_i Σ_t / number of groups (DPO and CPL: mean over pairs)."""
-    return _per_completion(batch.lengths.new_tensor(1.0 / batch.groups.num), batch)
+    return 1.0 / batch.groups.num
 
 
-def agg_seq_mean_token_mean(batch: Batch, cfg: GROConfig) -> Tensor:
+def agg_seq_mean_token_mean(batch: Batch, cfg: GROConfig) -> float | Tensor:
     """mean over i of Σ_t / |y_i|."""
     return 1.0 / (batch.lengths * batch.size)
 
 
-def agg_token_mean(batch: Batch, cfg: GROConfig) -> Tensor:
+def agg_token_mean(batch: Batch, cfg: GROConfig) -> float | Tensor:
     """Σ_i Σ_t / Σ_i |y_i|."""
-    total = batch.mask.sum().clamp(min=1).to(batch.lengths.dtype)
-    return _per_completion(1.0 / total, batch)
+    return 1.0 / batch.mask.sum().clamp(min=1).to(batch.maskf.dtype)
 
 
-def agg_seq_sum_norm(batch: Batch, cfg: GROConfig) -> Tensor:
+def agg_seq_sum_norm(batch: Batch, cfg: GROConfig) -> float | Tensor:
     """Σ_i Σ_t / (N · L), L a fixed length (Dr. GRPO)."""
-    return _per_completion(batch.lengths.new_tensor(1.0 / (batch.size * cfg.max_len)), batch)
+    return 1.0 / (batch.size * cfg.max_len)
 
 
-AGGREGATIONS: dict[str, Callable[[Batch, GROConfig], Tensor]] = {
+AGGREGATIONS: dict[str, Callable[[Batch, GROConfig], float | Tensor]] = {
     "seq_mean": agg_seq_mean,
     "group_mean": agg_group_mean,
     "seq_mean_token_mean": agg_seq_mean_token_mean,

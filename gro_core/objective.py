@@ -81,61 +81,84 @@ def gro_loss(
     _check_inputs(cfg, logprobs, mask, rewards, old_logprobs, ref_logprobs, baseline_rewards)
     assert rewards is not None
     dtype = torch.promote_types(logprobs.dtype, torch.float32)
-    mask = mask.bool()
-    maskf = mask.to(dtype)
-    lp = _masked(logprobs.to(dtype), mask, maskf)  # (B, T), with grad
+    mask = mask if mask.dtype == torch.bool else mask.bool()
+    # bool -> float is a slow elementwise path on CPU (~7x a uint8 -> float copy); a bool
+    # tensor's bytes are exactly 0 and 1, so reading them as uint8 is free and exact.
+    maskf = mask.view(torch.uint8).to(dtype)
+    args = (cfg, mask, maskf, logprobs, old_logprobs, ref_logprobs, rewards, group_ids,
+            baseline_rewards, kl_ref_point)  # fmt: skip
+    out = _gro_loss(*args, safe=False)
+    if not bool(torch.isfinite(out.loss)):
+        # Multiplying by the mask turns a non-finite pad value into NaN; torch.where does
+        # not. It is 2-3x slower on CPU, so it runs only when the fast pass went wrong.
+        out = _gro_loss(*args, safe=True)
+    return out
+
+
+def _gro_loss(
+    cfg: GROConfig,
+    mask: Tensor,
+    maskf: Tensor,
+    logprobs: Tensor,
+    old_logprobs: Tensor | None,
+    ref_logprobs: Tensor | None,
+    rewards: Tensor,
+    group_ids: Tensor | None,
+    baseline_rewards: Tensor | None,
+    kl_ref_point: Tensor | float | None,
+    *,
+    safe: bool,
+) -> GROOutput:
+    # (B, T) and row sums (B,); lp and seq_lp carry the gradient.
+    (lp, seq_lp), old, ref = [
+        None if t is None else _masked(t.to(maskf.dtype), mask, maskf, safe)
+        for t in (logprobs, old_logprobs, ref_logprobs)
+    ]
     with torch.no_grad():
         batch = _detached_batch(
-            cfg,
-            lp,
-            mask,
-            maskf,
-            rewards,
-            group_ids,
-            old_logprobs,
-            ref_logprobs,
-            baseline_rewards,
+            cfg, lp, seq_lp, old, ref, mask, maskf, rewards, group_ids, baseline_rewards,
             kl_ref_point,
-        )
+        )  # fmt: skip
         adv, dist, weight, coef = _coefficients(cfg, batch)
-        norm = AGGREGATIONS[cfg.aggregation](batch, cfg)  # (B,)
+        norm = AGGREGATIONS[cfg.aggregation](batch, cfg)
     if coef.dim() == 1:
-        # Σ_t coef_i · lp_it = coef_i · ℓ_i: one reduction over the tokens, no product.
-        policy_loss = -(norm * coef * lp.sum(dim=1)).sum()
+        # Σ_t coef_i · lp_it = coef_i · ℓ_i: the token sum is already there.
+        policy_loss = -_aggregate(coef * seq_lp, norm)
     else:
-        policy_loss = -(norm * (coef * lp).sum(dim=1)).sum()
+        policy_loss = -_aggregate((coef * lp).sum(dim=1), norm)
     loss, kl_loss, token_kl = policy_loss, None, None
     if cfg.kl_in_loss and cfg.kl_coef > 0:
         assert batch.ref_logprobs is not None
         # Both sides are zero outside the mask, where k3(0, 0) = 0: no masking needed.
         token_kl = _k3(batch.ref_logprobs, lp)
-        kl_loss = (norm * token_kl.sum(dim=1)).sum()
+        kl_loss = _aggregate(token_kl.sum(dim=1), norm)
         loss = policy_loss + cfg.kl_coef * kl_loss
-    parts = _StatParts(
-        cfg,
-        batch,
-        policy_loss.detach(),
-        _detach(kl_loss),
-        weight if weight.dim() == 2 else None,
-        _detach(token_kl),
-    )
+    parts = _StatParts(cfg, batch, policy_loss.detach(), _detach(kl_loss),
+                       weight if weight.dim() == 2 else None, _detach(token_kl))  # fmt: skip
     return _output(batch, loss, adv, dist, weight, coef, parts)
+
+
+def _aggregate(per_completion: Tensor, norm: float | Tensor) -> Tensor:
+    """Σ_i norm_i · v_i, with a scalar normaliser applied once to the sum."""
+    if isinstance(norm, Tensor):
+        return (norm * per_completion).sum()
+    return per_completion.sum() * norm
 
 
 def _detach(t: Tensor | None) -> Tensor | None:
     return None if t is None else t.detach()
 
 
-def _masked(values: Tensor, mask: Tensor, maskf: Tensor) -> Tensor:
-    """values · mask, or where(mask, values, 0) if a non-finite value sits in the padding.
+Masked = tuple[Tensor, Tensor]  # (values zeroed outside the mask (B, T), row sums (B,))
 
-    The product is 2-3x cheaper than torch.where on CPU, but 0 · inf is NaN; the finiteness
-    check looks at B row sums, not B·T values, and the slow path runs only when it fails.
-    """
-    out = values * maskf
-    if not bool(torch.isfinite(out.detach().sum(dim=1)).all()):
-        out = torch.where(mask, values, torch.zeros((), dtype=values.dtype))
-    return out
+
+def _masked(values: Tensor, mask: Tensor, maskf: Tensor, safe: bool) -> Masked:
+    """Zero `values` outside the mask: a product (fast) or torch.where (safe for inf/NaN)."""
+    if safe:
+        out = torch.where(mask, values, torch.zeros((), dtype=values.dtype, device=values.device))
+    else:
+        out = values * maskf
+    return out, out.sum(dim=1)
 
 
 def _k3(target: Tensor, logprobs: Tensor) -> Tensor:
@@ -174,29 +197,32 @@ def _check_inputs(
 def _detached_batch(
     cfg: GROConfig,
     lp: Tensor,
+    seq_lp: Tensor,
+    old: Masked | None,
+    ref: Masked | None,
     mask: Tensor,
     maskf: Tensor,
     rewards: Tensor,
     group_ids: Tensor | None,
-    old_logprobs: Tensor | None,
-    ref_logprobs: Tensor | None,
     baseline_rewards: Tensor | None,
     kl_ref_point: Tensor | float | None,
 ) -> Batch:
     dtype = lp.dtype
-    logprobs = lp.detach()
-    old = logprobs if old_logprobs is None else _masked(old_logprobs.to(dtype), mask, maskf)
-    ref = None if ref_logprobs is None else _masked(ref_logprobs.to(dtype), mask, maskf)
+    logprobs, seq = lp.detach(), seq_lp.detach()
+    old_logprobs, seq_old = (logprobs, seq) if old is None else old
+    ref_logprobs, seq_ref = (None, None) if ref is None else ref
     groups = make_groups(group_ids, logprobs.shape[0], logprobs.device)
     _check_group_sizes(cfg, groups.counts)
     z0 = None if kl_ref_point is None else torch.as_tensor(kl_ref_point, dtype=dtype)
     return Batch(
         logprobs=logprobs,
-        old_logprobs=old,
-        ref_logprobs=ref,
+        old_logprobs=old_logprobs,
+        ref_logprobs=ref_logprobs,
         mask=mask,
         maskf=maskf,
-        lengths=maskf.sum(dim=1).clamp(min=1),
+        seq_logprobs=seq,
+        seq_old=seq_old,
+        seq_ref=seq_ref,
         raw_rewards=rewards.to(dtype),
         reward_kl_coef=cfg.kl_coef if cfg.kl_in_reward else 0.0,
         baseline_rewards=None if baseline_rewards is None else baseline_rewards.to(dtype),
@@ -206,12 +232,15 @@ def _detached_batch(
 
 
 def _check_group_sizes(cfg: GROConfig, counts: Tensor) -> None:
-    if cfg.advantage == "rloo" and int(counts.min()) < 2:
+    if cfg.advantage != "rloo" and cfg.anchor != "pair":
+        return
+    smallest, largest = counts.aminmax()
+    if cfg.advantage == "rloo" and int(smallest) < 2:
         raise ValueError(
             f"{cfg.name}: advantage 'rloo' needs at least 2 completions per group (prompt); "
             "got a group of 1. Use num_generations >= 2, or advantage='raw' for unpaired data"
         )
-    if cfg.anchor == "pair" and bool((counts != 2).any()):
+    if cfg.anchor == "pair" and (int(smallest), int(largest)) != (2, 2):
         raise ValueError(
             f"{cfg.name}: anchor 'pair' needs groups of exactly 2 (chosen, rejected); "
             f"got sizes {sorted(set(counts.tolist()))}"
@@ -221,10 +250,15 @@ def _check_group_sizes(cfg: GROConfig, counts: Tensor) -> None:
 def _coefficients(cfg: GROConfig, batch: Batch) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     """A, d, w and the coefficient w · f(A), each (B,) or (B, T)."""
     adv = ADVANTAGES[cfg.advantage](batch, cfg)
-    sign = torch.sign(adv) if adv.dim() == 1 else torch.zeros_like(batch.lengths)
-    dist = ANCHORS[cfg.anchor](batch, sign, cfg)
-    adv_b = adv.unsqueeze(1) if dist.dim() > adv.dim() else adv  # broadcast to d's shape
-    weight = WEIGHTS[cfg.weight](dist, adv_b, cfg)
+    sign = torch.sign(adv)
+    # Sequence-level anchors see a sequence-level sign; the config refuses token-level
+    # advantages with them, so the zeros below are never read.
+    seq_sign = sign if adv.dim() == 1 else torch.zeros_like(batch.seq_logprobs)
+    dist = ANCHORS[cfg.anchor](batch, seq_sign, cfg)
+    adv_b = adv
+    if dist.dim() > adv.dim():  # per-token d, per-completion A: broadcast A over tokens
+        adv_b, sign = adv.unsqueeze(1), sign.unsqueeze(1)
+    weight = WEIGHTS[cfg.weight](dist, sign, cfg)
     coef = weight * TRANSFORMS[cfg.f](adv_b, cfg)
     return adv, dist, weight, coef
 
@@ -291,7 +325,9 @@ def _kl_stats(batch: Batch, token_kl_ref: Tensor | None) -> dict[str, Tensor]:
     sum over completion tokens.
     """
     tokens = batch.mask.sum().clamp(min=1)
-    stats = {"kl/old": _k3(batch.old_logprobs, batch.logprobs).sum() / tokens}
+    same = batch.old_logprobs is batch.logprobs  # old_logprobs=None: the ratio is 1
+    kl_old = torch.zeros_like(tokens, dtype=batch.maskf.dtype) if same else None
+    stats = {"kl/old": kl_old if same else _k3(batch.old_logprobs, batch.logprobs).sum() / tokens}
     if batch.ref_logprobs is not None:
         k3 = token_kl_ref if token_kl_ref is not None else _k3(batch.ref_logprobs, batch.logprobs)
         stats["kl/ref"] = k3.sum() / tokens
