@@ -25,8 +25,25 @@ def _add_data(sub: argparse._SubParsersAction) -> None:
     validate.set_defaults(handler=_cmd_data_validate)
 
 
+def _cmd_train(args: argparse.Namespace) -> int:
+    from gro_core.train_cli import train_command
+
+    return train_command(args.spec, args.out, resume=args.resume, quiet=args.quiet)
+
+
+def _add_train(sub: argparse._SubParsersAction) -> None:
+    train = sub.add_parser("train", help="train a job spec locally, writing run outputs to --out")
+    train.add_argument("spec", help="job spec YAML (see JOBSPEC.md)")
+    train.add_argument("--out", required=True, help="run directory (metrics, checkpoints, ...)")
+    train.add_argument(
+        "--resume", action="store_true", help="continue from the latest checkpoint in --out"
+    )
+    train.add_argument("--quiet", action="store_true", help="no progress bar")
+    train.set_defaults(handler=_cmd_train)
+
+
 # Each entry adds one verb's parser; later verbs (train, eval, up, ...) register here too.
-_VERBS: list[Callable[[argparse._SubParsersAction], None]] = [_add_data]
+_VERBS: list[Callable[[argparse._SubParsersAction], None]] = [_add_data, _add_train]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -169,6 +169,8 @@ class DataSpec(_Section):
     """`builtin:<task>` (gro_core.tasks): generated rows plus the task's rule reward."""
     offline_mix: float = Field(0.0, ge=0.0, lt=1.0)
     """Online methods: share of each batch drawn from offline data (data.train)."""
+    task_size: int | None = Field(None, ge=1)
+    """Rows generated from data.task for training; default: steps × batch_size (one pass)."""
 
     @field_validator("task")
     @classmethod

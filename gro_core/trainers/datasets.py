@@ -1,0 +1,67 @@
+"""The examples a run trains and evaluates on: from data files or a built-in task."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from transformers import PreTrainedTokenizerBase
+
+from gro_core.data import DatasetError, load_rows
+from gro_core.spec import JobSpec, SpecError, check_train_data
+from gro_core.tasks import generate, get_task
+from gro_core.trainers.encode import encode_records
+from gro_core.trainers.offline import Data
+
+
+class DataError(ValueError):
+    """A dataset that cannot be trained on; the message names the file, line and field."""
+
+
+def _read(path: str, kind: str | None = None) -> tuple[str, list[dict]]:
+    if not Path(path).exists():
+        raise DataError(f"data file not found: {path}")
+    try:
+        return load_rows(path, kind)
+    except DatasetError as exc:
+        raise DataError(f"{path}: {exc}") from exc
+
+
+def _task_rows(spec: JobSpec, split: str, n: int) -> tuple[str, list[dict]]:
+    assert spec.data.task is not None
+    info = get_task(spec.data.task)
+    return info.kind, generate(info.name, n, seed=spec.train.seed, split=split)
+
+
+def load_records(spec: JobSpec) -> tuple[str, list[dict], list[dict]]:
+    """(kind, train records, eval records) for the spec, checked against its method."""
+    if spec.data.train:
+        kind, train = _read(spec.data.train)
+    else:
+        size = spec.data.task_size or spec.train.steps * spec.train.batch_size
+        kind, train = _task_rows(spec, "train", size)
+    try:
+        check_train_data(spec, kind)
+    except SpecError as exc:
+        raise DataError(str(exc)) from exc
+    if spec.data.eval:
+        _, held_out = _read(spec.data.eval, kind)
+    elif spec.data.task and get_task(spec.data.task).kind == kind:
+        _, held_out = _task_rows(spec, "eval", spec.eval.num_prompts)
+    else:
+        held_out = []
+    return kind, train, held_out
+
+
+def load_data(spec: JobSpec, tokenizer: PreTrainedTokenizerBase) -> Data:
+    """Encoded examples; offline methods only (online ones sample prompts instead)."""
+    kind, train, held_out = load_records(spec)
+    if kind == "prompt":
+        raise DataError(f"{spec.method} on prompt data trains online, which this build lacks")
+    length = spec.train.max_length
+    task = spec.data.task if spec.data.task and "answer" in (train[0] if train else {}) else None
+    return Data(
+        kind=kind,
+        train=encode_records(tokenizer, kind, train, length),
+        eval=encode_records(tokenizer, kind, held_out, length),
+        task=task,
+    )

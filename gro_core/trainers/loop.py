@@ -1,0 +1,255 @@
+"""The one training loop every method shares.
+
+    result = run(spec, out_dir, callbacks=[JsonlWriter(out_dir)], resume=False)
+
+AdamW with linear warm-up and cosine decay, gradient accumulation and clipping, seeded
+length-bucketed batches, evaluation every N steps, atomic checkpoints every M steps, and a
+resume that continues bit-identically on CPU. Everything that leaves the loop goes through
+callbacks, so the CLI, the worker and tests drive the same code.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from gro_core.models import LoraSettings, load_policy, load_reward_model, load_tokenizer
+from gro_core.spec import JobSpec
+from gro_core.trainers.callbacks import Callback, CallbackList
+from gro_core.trainers.checkpoint import (
+    latest_checkpoint,
+    load_trainer_state,
+    save_checkpoint,
+    set_rng_state,
+)
+from gro_core.trainers.datasets import load_data
+from gro_core.trainers.objectives import build_objective
+from gro_core.trainers.sampler import StepSampler
+
+
+class TrainingError(RuntimeError):
+    """A run that cannot go on; `code` is machine-readable (bad_data, non_finite, ...)."""
+
+    def __init__(self, code: str, message: str, step: int | None = None) -> None:
+        super().__init__(message)
+        self.code, self.step = code, step
+
+
+@dataclass
+class RunResult:
+    status: str  # succeeded | cancelled
+    steps: int
+    final_metrics: dict[str, float]
+    wall_time_s: float
+    out_dir: str
+    spec: dict[str, Any] = field(default_factory=dict)
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def cosine_schedule(warmup: int, total: int):
+    """Learning-rate multiplier: linear from 0 over `warmup` steps, then cosine to 0."""
+
+    def factor(step: int) -> float:  # step = optimizer steps taken so far
+        if step < warmup:
+            return (step + 1) / (warmup + 1)
+        progress = (step - warmup) / max(1, total - warmup)
+        return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+
+    return factor
+
+
+def _load_model(spec: JobSpec, checkpoint: Path | None) -> torch.nn.Module:
+    lora = LoraSettings(**spec.lora.model_dump()) if spec.lora else None
+    if spec.method == "reward_model":
+        return load_reward_model(checkpoint or spec.model)
+    if checkpoint is not None and lora is None:
+        return load_policy(checkpoint)  # a full checkpoint is a model like any other
+    model = load_policy(spec.model, lora=lora)
+    if checkpoint is not None:  # LoRA: the base, then the saved adapters
+        from peft import set_peft_model_state_dict
+        from safetensors.torch import load_file
+
+        set_peft_model_state_dict(model, load_file(checkpoint / "adapter_model.safetensors"))
+    return model
+
+
+class Trainer:
+    """One run: model, objective, optimizer, schedule, and the step loop."""
+
+    def __init__(self, spec: JobSpec, out_dir: Path, callbacks: list[Callback], resume: bool):
+        self.spec, self.out_dir = spec, Path(out_dir)
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        self.cb = CallbackList(list(callbacks))
+        seed_everything(spec.train.seed)
+        found = latest_checkpoint(self.out_dir) if resume else None
+        self.start_step, checkpoint = found if found else (0, None)
+        self.tokenizer = load_tokenizer(spec.model)
+        self.data = load_data(spec, self.tokenizer)
+        self.model = _load_model(spec, checkpoint)
+        self.device = next(self.model.parameters()).device
+        self.objective = build_objective(
+            spec, self.model, self.tokenizer, self.data, self.device, self.out_dir
+        )
+        self.sampler = StepSampler(
+            [e.length for e in self.data.train], spec.train.batch_size, spec.train.seed
+        )
+        epochs = spec.train.epochs
+        self.total_steps = epochs * self.sampler.per_epoch if epochs else spec.train.steps
+        self.params = [p for p in self.model.parameters() if p.requires_grad]
+        self.optimizer = torch.optim.AdamW(
+            self.params, lr=spec.train.lr, weight_decay=spec.train.weight_decay
+        )
+        schedule = cosine_schedule(spec.train.warmup_steps, self.total_steps)
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, schedule)
+        if checkpoint is not None:
+            self._restore(checkpoint)
+
+    def _restore(self, checkpoint: Path) -> None:
+        state = load_trainer_state(checkpoint)
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        set_rng_state(state["rng"])
+        self.cb.on_resume(self.start_step)
+        self.cb.on_event(self.start_step, "resumed", f"resumed from {checkpoint.name}")
+
+    # --- one optimizer step -----------------------------------------------------------------
+
+    def _micro_batches(self, step: int) -> list[list[Any]]:
+        examples = [self.data.train[i] for i in self.sampler.batch(step)]
+        parts = min(self.spec.train.grad_accum, len(examples))
+        size = -(-len(examples) // parts)
+        return [examples[i : i + size] for i in range(0, len(examples), size)]
+
+    def train_step(self, step: int) -> dict[str, float]:
+        started = time.perf_counter()
+        self.model.train()
+        micro = self._micro_batches(step)
+        total = sum(len(m) for m in micro)
+        sums: dict[str, torch.Tensor] = {}
+        samples: list[dict[str, Any]] = []
+        for examples in micro:
+            share = len(examples) / total  # the accumulated gradient is the full-batch mean
+            loss, metrics, found = self.objective.step(self.model, examples)
+            if not bool(torch.isfinite(loss)):
+                raise TrainingError(
+                    "non_finite", f"non-finite loss ({float(loss.detach())}) at step {step}", step
+                )
+            (loss * share).backward()
+            for name, value in metrics.items():
+                sums[name] = sums.get(name, 0.0) + value.detach().float() * share
+            samples += found
+        grad_norm = self._clip_and_step(step)
+        out = {name: float(v) for name, v in sums.items()}
+        elapsed = time.perf_counter() - started
+        tokens = sum(s.length for m in micro for e in m for s in e.sequences)
+        out |= {
+            "train/lr": self.scheduler.get_last_lr()[0],
+            "train/grad_norm": grad_norm,
+            "train/epoch": self.sampler.epoch_of(step),
+            "perf/samples_per_s": total / elapsed,
+            "perf/tokens_per_s": tokens / elapsed,
+        }
+        if samples:
+            self.cb.on_samples(step, samples)
+        return out
+
+    def _clip_and_step(self, step: int) -> float:
+        max_norm = self.spec.train.max_grad_norm or math.inf
+        norm = float(torch.nn.utils.clip_grad_norm_(self.params, max_norm))
+        if not math.isfinite(norm):
+            self.optimizer.zero_grad(set_to_none=True)
+            raise TrainingError("non_finite", f"non-finite gradient norm at step {step}", step)
+        self.optimizer.step()
+        self.scheduler.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        return norm
+
+    # --- the run ------------------------------------------------------------------------------
+
+    def _due(self, every: int, step: int) -> bool:
+        return (every > 0 and step % every == 0) or step == self.total_steps
+
+    def evaluate(self, step: int) -> dict[str, float]:
+        metrics = self.objective.evaluate(self.model, self.spec.eval.num_prompts)
+        if metrics:
+            self.cb.on_metrics(step, metrics)
+            shown = ", ".join(f"{k}={v:.4g}" for k, v in metrics.items())
+            self.cb.on_event(step, "eval", shown)
+        return metrics
+
+    def checkpoint(self, step: int) -> Path:
+        state = {
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "step": step,
+            "spec": self.spec.model_dump(mode="json"),
+        }
+        path = save_checkpoint(
+            self.out_dir, step, self.model, self.tokenizer, state, self.spec.checkpoint.keep
+        )
+        self.cb.on_checkpoint(step, path)
+        return path
+
+    def run(self) -> RunResult:
+        started = time.time()
+        final: dict[str, float] = {}
+        status, step = "succeeded", self.start_step
+        if self.start_step == 0:
+            self.cb.on_event(
+                0, "started", f"{self.spec.method} on {self.spec.model}, {self.total_steps} steps"
+            )
+        while step < self.total_steps:
+            if self.cb.should_stop():
+                status = "cancelled"
+                self.cb.on_event(step, "stopped", "cancelled between steps")
+                break
+            step += 1
+            metrics = self.train_step(step)
+            self.cb.on_metrics(step, metrics)
+            final |= metrics
+            self.cb.on_step_end(step, self.total_steps, metrics)
+            if self._due(self.spec.eval.every, step):
+                final |= self.evaluate(step)
+            if self._due(self.spec.checkpoint.every, step):
+                self.checkpoint(step)
+        if status == "cancelled" and step > self.start_step:
+            self.checkpoint(step)
+        result = RunResult(
+            status,
+            step,
+            final,
+            time.time() - started,
+            str(self.out_dir),
+            self.spec.model_dump(mode="json"),
+        )
+        self._write_summary(result)
+        return result
+
+    def _write_summary(self, result: RunResult) -> None:
+        path = self.out_dir / "summary.json"
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(asdict(result), indent=2), encoding="utf-8")
+        tmp.replace(path)
+
+
+def run(
+    spec: JobSpec,
+    out_dir: Path | str,
+    callbacks: list[Callback] | None = None,
+    resume: bool = False,
+) -> RunResult:
+    """Train `spec` into `out_dir`; with `resume`, continue from its latest checkpoint."""
+    return Trainer(spec, Path(out_dir), callbacks or [], resume).run()

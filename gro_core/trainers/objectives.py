@@ -1,0 +1,83 @@
+"""Pick the objective for a job's method and give it what it needs (a reference cache)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Protocol
+
+import torch
+from transformers import PreTrainedTokenizerBase
+
+from gro_core.models import load_reference
+from gro_core.presets import get_preset
+from gro_core.spec import JobSpec
+from gro_core.trainers.encode import Example
+from gro_core.trainers.offline import (
+    Data,
+    OfflineGROObjective,
+    RewardModelObjective,
+    SFTObjective,
+    StepResult,
+)
+from gro_core.trainers.reference import ReferenceCache
+
+REFERENCE_FILE = "reference_logprobs.pt"
+
+
+class Objective(Protocol):
+    def step(self, model: torch.nn.Module, examples: list[Example]) -> StepResult: ...
+
+    def evaluate(self, model: torch.nn.Module, max_examples: int) -> dict[str, float]: ...
+
+
+def build_objective(
+    spec: JobSpec,
+    model: torch.nn.Module,
+    tokenizer: PreTrainedTokenizerBase,
+    data: Data,
+    device: torch.device,
+    out_dir: Path,
+) -> Objective:
+    if spec.method == "sft":
+        return SFTObjective(tokenizer, data, device)
+    if spec.method == "reward_model":
+        return RewardModelObjective(tokenizer, data, device)
+    reference = None
+    if get_preset(spec.method, **spec.method_args).needs_reference:
+        reference = reference_cache(spec, model, tokenizer, data, device, out_dir)
+    return OfflineGROObjective(spec.method, spec.method_args, tokenizer, data, device, reference)
+
+
+def reference_cache(
+    spec: JobSpec,
+    model: torch.nn.Module,
+    tokenizer: PreTrainedTokenizerBase,
+    data: Data,
+    device: torch.device,
+    out_dir: Path,
+) -> ReferenceCache:
+    """The run's cached reference log-probs: loaded if this run made them, else computed.
+
+    Without LoRA or a separate reference model, the reference *is* the starting policy,
+    so the cache is computed with the policy itself before its first update: no copy of
+    the model is ever made. Otherwise the reference is loaded, used once, and released.
+    """
+    path = Path(out_dir) / REFERENCE_FILE
+    if path.exists():
+        return ReferenceCache.load(path)
+    splits = {"train": data.train, "eval": data.eval}
+    pad = tokenizer.pad_token_id
+    if spec.reference_model is None and spec.lora is None and not _resumed(out_dir):
+        cache = ReferenceCache.compute(model, splits, pad, device)
+    else:
+        ref = load_reference(model, spec.reference_model or (None if spec.lora else spec.model))
+        with ref.scoring() as ref_model:
+            cache = ReferenceCache.compute(ref_model, splits, pad, device)
+        ref.release()
+    cache.save(path)
+    return cache
+
+
+def _resumed(out_dir: Path) -> bool:
+    """A resumed run's policy has trained: it is no longer the reference."""
+    return (Path(out_dir) / "checkpoints").is_dir()

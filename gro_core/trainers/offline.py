@@ -1,0 +1,233 @@
+"""The offline objectives: SFT, the reward model (eq. 1), and GRO presets on fixed data.
+
+Each objective turns a list of Examples into a loss and metrics, and evaluates a model on
+held-out examples; the loop in gro_core.trainers.loop does everything else.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+from transformers import PreTrainedTokenizerBase
+
+from gro_core.generation import SamplingSettings, generate_completions
+from gro_core.objective import gro_loss
+from gro_core.presets import get_preset
+from gro_core.trainers.encode import Example, TokenBatch, collate, completion_logprobs
+from gro_core.trainers.reference import ReferenceCache
+
+Metrics = dict[str, Tensor]
+StepResult = tuple[Tensor, Metrics, list[dict[str, Any]]]
+
+
+@dataclass
+class Data:
+    """Encoded train and held-out examples, and what they came from."""
+
+    kind: str
+    train: list[Example]
+    eval: list[Example]
+    task: str | None = None  # builtin task whose rule reward scores generations
+
+
+def _sequences_batch(examples: list[Example], pad_id: int, device: torch.device) -> TokenBatch:
+    return collate([s for e in examples for s in e.sequences], pad_id).to(device)
+
+
+def _chunks(items: list[Example], size: int) -> list[list[Example]]:
+    return [items[i : i + size] for i in range(0, len(items), size)]
+
+
+class SFTObjective:
+    """Cross-entropy on completion tokens, the token mean over the batch."""
+
+    def __init__(self, tokenizer: PreTrainedTokenizerBase, data: Data, device: torch.device):
+        self.tokenizer, self.data, self.device = tokenizer, data, device
+
+    def step(self, model: torch.nn.Module, examples: list[Example]) -> StepResult:
+        batch = _sequences_batch(examples, self.tokenizer.pad_token_id, self.device)
+        logprobs = completion_logprobs(model, batch)
+        loss = -logprobs.sum() / batch.mask.sum().clamp(min=1)
+        return loss, {"loss/sft": loss.detach()}, []
+
+    @torch.no_grad()
+    def evaluate(self, model: torch.nn.Module, max_examples: int) -> dict[str, float]:
+        examples = self.data.eval[:max_examples]
+        if not examples:
+            return {}
+        total, tokens = 0.0, 0
+        for chunk in _chunks(examples, 32):
+            batch = _sequences_batch(chunk, self.tokenizer.pad_token_id, self.device)
+            total += float(completion_logprobs(model, batch).sum())
+            tokens += int(batch.mask.sum())
+        metrics = {"eval/loss": -total / max(tokens, 1)}
+        if self.data.task is not None:
+            metrics["eval/accuracy"] = task_accuracy(
+                model, self.tokenizer, examples, self.data.task
+            )
+        return metrics
+
+
+def task_accuracy(
+    model: torch.nn.Module, tokenizer: PreTrainedTokenizerBase, examples: list[Example], task: str
+) -> float:
+    """Share of held-out prompts whose greedy completion the task's rule reward accepts."""
+    from gro_core.tasks import task_reward
+
+    prompts = [list(e.sequences[0].prompt_ids) for e in examples]
+    longest = max(len(s.completion_ids) for e in examples for s in e.sequences)
+    settings = SamplingSettings(max_new_tokens=max(8, longest + 4), greedy=True)
+    completions = generate_completions(model, tokenizer, prompts, settings)
+    texts = tokenizer.batch_decode(completions, skip_special_tokens=True)
+    scores = task_reward(task)(texts, [e.row for e in examples])
+    return sum(scores) / len(scores)
+
+
+class RewardModelObjective:
+    """Bradley–Terry on pairs (the paper's eq. 1): −log σ(r(x, y_w) − r(x, y_l))."""
+
+    def __init__(self, tokenizer: PreTrainedTokenizerBase, data: Data, device: torch.device):
+        self.tokenizer, self.data, self.device = tokenizer, data, device
+
+    def _scores(self, model: torch.nn.Module, examples: list[Example]) -> Tensor:
+        """(P, 2) scalar rewards of (chosen, rejected), one forward for all 2P sequences."""
+        batch = _sequences_batch(examples, self.tokenizer.pad_token_id, self.device)
+        out = model(
+            input_ids=batch.input_ids,
+            attention_mask=batch.attention_mask,
+            position_ids=batch.position_ids,
+        )
+        return out.logits.float().view(-1, 2)
+
+    def step(self, model: torch.nn.Module, examples: list[Example]) -> StepResult:
+        scores = self._scores(model, examples)
+        margin = scores[:, 0] - scores[:, 1]
+        loss = -F.logsigmoid(margin).mean()
+        metrics = {
+            "loss/reward_model": loss.detach(),
+            "reward/margin": margin.detach().mean(),
+            "reward/accuracy": (margin.detach() > 0).float().mean(),
+        }
+        return loss, metrics, []
+
+    @torch.no_grad()
+    def evaluate(self, model: torch.nn.Module, max_examples: int) -> dict[str, float]:
+        examples = self.data.eval[:max_examples]
+        if not examples:
+            return {}
+        margins = torch.cat(
+            [
+                self._scores(model, c) @ torch.tensor([1.0, -1.0], device=self.device)
+                for c in _chunks(examples, 32)
+            ]
+        )
+        return {
+            "eval/loss": float(-F.logsigmoid(margins).mean()),
+            "eval/pref_accuracy": float((margins > 0).float().mean()),
+            "eval/margin": float(margins.mean()),
+        }
+
+
+class OfflineGROObjective:
+    """A GRO preset (dpo, kto, cpl, awr, gro) on preference or unpaired data.
+
+    Reference log-probs come from a cache filled once before training. Unpaired data has
+    no natural group: for advantages that compare within a group, the completions of one
+    batch form the group.
+    """
+
+    def __init__(
+        self,
+        method: str,
+        method_args: dict[str, Any],
+        tokenizer: PreTrainedTokenizerBase,
+        data: Data,
+        device: torch.device,
+        reference: ReferenceCache | None,
+    ) -> None:
+        self.cfg = get_preset(method, **method_args)
+        self.tokenizer, self.data, self.device, self.reference = tokenizer, data, device, reference
+        self.batch_groups = data.kind == "unpaired" and self.cfg.advantage in ("rloo", "group_norm")
+
+    def _score(self, model: torch.nn.Module, examples: list[Example], split: str):
+        batch = _sequences_batch(examples, self.tokenizer.pad_token_id, self.device)
+        logprobs = completion_logprobs(model, batch)
+        ref = None
+        if self.reference is not None:
+            ref = self.reference.batch(split, examples, batch.mask.shape[1]).to(self.device)
+        group_ids = torch.zeros_like(batch.group_ids) if self.batch_groups else batch.group_ids
+        if self.cfg.anchor == "kl_point":  # KTO: every example is its own group
+            group_ids = torch.arange(len(group_ids), device=self.device)
+        out = gro_loss(
+            self.cfg,
+            logprobs=logprobs,
+            mask=batch.mask,
+            rewards=batch.rewards,
+            group_ids=group_ids,
+            ref_logprobs=ref,
+        )
+        return batch, logprobs, ref, out
+
+    def step(self, model: torch.nn.Module, examples: list[Example]) -> StepResult:
+        *_, out = self._score(model, examples, "train")
+        metrics = {k: torch.tensor(v) for k, v in out.stats.items()}
+        return out.loss, metrics, _samples(examples, out)
+
+    @torch.no_grad()
+    def evaluate(self, model: torch.nn.Module, max_examples: int) -> dict[str, float]:
+        examples = self.data.eval[:max_examples]
+        if not examples:
+            return {}
+        margins, nll, tokens = [], 0.0, 0
+        for chunk in _chunks(examples, 32):
+            batch, logprobs, ref, _ = self._score(model, chunk, "eval")
+            seq = logprobs.sum(dim=1)
+            x = seq - ref.sum(dim=1) if ref is not None else seq / batch.mask.sum(dim=1)
+            margins.append(_margins(x, batch, self.data.kind))
+            chosen = batch.rewards > 0
+            nll -= float(logprobs[chosen].sum())
+            tokens += int(batch.mask[chosen].sum())
+        margin = torch.cat(margins)
+        beta = self.cfg.beta if self.cfg.beta > 0 else 1.0
+        return {
+            "eval/pref_accuracy": float((margin > 0).float().mean()),
+            "eval/margin": float(margin.mean()),
+            "eval/loss": float(-F.logsigmoid(beta * margin).mean()),
+            "eval/nll": nll / max(tokens, 1),
+        }
+
+
+def _margins(x: Tensor, batch: TokenBatch, kind: str) -> Tensor:
+    """Implicit-reward margins: chosen − rejected per pair, or ±x per unpaired example."""
+    if kind == "preference":
+        return (x * batch.rewards).view(-1, 2).sum(dim=1)
+    return x * batch.rewards
+
+
+def _samples(examples: list[Example], out: Any, limit: int = 4) -> list[dict[str, Any]]:
+    """A few scored completions of the step, as JOBSPEC.md's samples.jsonl records."""
+    samples = []
+    i = 0
+    for example in examples:
+        for name, seq in zip(_completion_fields(example), example.sequences, strict=True):
+            if len(samples) < limit:
+                samples.append(
+                    {
+                        "prompt": example.row.get("prompt"),
+                        "completion": example.row.get(name),
+                        "reward": seq.reward,
+                        "advantage": float(out.advantages[i]),
+                        "anchor_distance": float(out.anchor_distances[i]),
+                        "weight": float(out.weights[i]),
+                    }
+                )
+            i += 1
+    return samples
+
+
+def _completion_fields(example: Example) -> tuple[str, ...]:
+    return ("chosen", "rejected") if len(example.sequences) == 2 else ("completion",)

@@ -1,0 +1,77 @@
+"""Reference log-probs, computed once before training and then looked up.
+
+Offline methods see the same examples every epoch, and the reference never changes, so
+its log-probs are computed in one no-grad pass up front (as TRL's
+`precompute_ref_log_probs`, but always on) and the reference model is released. The cache
+is saved beside the run, so a resumed run uses exactly the same numbers.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+from gro_core.trainers.encode import Example, collate, completion_logprobs
+
+# split -> example index -> one (len(completion),) tensor per sequence of the example
+Store = dict[str, dict[int, list[Tensor]]]
+
+
+class ReferenceCache:
+    """Per-token reference log-probs of every completion of the train and eval examples."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    @classmethod
+    @torch.no_grad()
+    def compute(
+        cls,
+        model: torch.nn.Module,
+        splits: dict[str, list[Example]],
+        pad_id: int,
+        device: torch.device,
+        batch_size: int = 32,
+    ) -> ReferenceCache:
+        was_training = model.training
+        model.eval()
+        store: Store = {}
+        for split, examples in splits.items():
+            store[split] = {}
+            # Sorted by length so each no-grad batch carries little padding.
+            ordered = sorted(examples, key=lambda e: e.length)
+            for start in range(0, len(ordered), batch_size):
+                chunk = ordered[start : start + batch_size]
+                batch = collate([s for e in chunk for s in e.sequences], pad_id).to(device)
+                logprobs = completion_logprobs(model, batch).float().cpu()
+                _scatter(store[split], chunk, logprobs, batch.mask.cpu())
+        model.train(was_training)
+        return cls(store)
+
+    def batch(self, split: str, examples: list[Example], width: int) -> Tensor:
+        """(B, width) right-aligned reference log-probs of the examples' sequences."""
+        rows = [t for e in examples for t in self.store[split][e.index]]
+        out = torch.zeros((len(rows), width))
+        for i, row in enumerate(rows):
+            out[i, width - len(row) :] = row
+        return out
+
+    def save(self, path: Path) -> None:
+        tmp = Path(path).with_suffix(".tmp")
+        torch.save(self.store, tmp)
+        tmp.replace(path)
+
+    @classmethod
+    def load(cls, path: Path) -> ReferenceCache:
+        return cls(torch.load(path, map_location="cpu", weights_only=True))
+
+
+def _scatter(store: dict[int, list[Tensor]], chunk: list[Example], logprobs: Tensor, mask: Tensor):
+    row = 0
+    for example in chunk:
+        store[example.index] = []
+        for _ in example.sequences:
+            store[example.index].append(logprobs[row][mask[row]].clone())
+            row += 1

@@ -1,0 +1,210 @@
+"""The training loop: batching, log-probs, checkpoints, resume, failures, run outputs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from gro_core.cli import main as gro
+from gro_core.models import load_policy, load_tokenizer
+from gro_core.spec import load_spec
+from gro_core.trainers import Callback, DataError, JsonlWriter, TrainingError, run
+from gro_core.trainers.checkpoint import checkpoint_dirs, save_checkpoint
+from gro_core.trainers.encode import Sequence, collate, completion_logprobs, encode_pair
+from gro_core.trainers.sampler import StepSampler, epoch_batches
+
+TINY = "builtin:tiny-llama"
+
+
+@pytest.fixture(autouse=True)
+def _cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GRO_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "gro-cache"))
+
+
+def spec_for(method: str, task: str, **train) -> dict:
+    return {
+        "model": TINY,
+        "method": method,
+        "data": {"task": task},
+        "train": {"steps": 6, "batch_size": 4, "lr": 1e-3, "warmup_steps": 1} | train,
+        "eval": {"every": 3, "num_prompts": 8},
+        "checkpoint": {"every": 2, "keep": 2},
+    }
+
+
+def read_metrics(out: Path) -> list[dict]:
+    return [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+
+
+# --- encoding and log-probs --------------------------------------------------------------
+
+
+def test_truncation_keeps_the_end_of_the_prompt_and_at_least_one_completion_token() -> None:
+    tok = load_tokenizer(TINY)
+    prompt, completion = encode_pair(tok, "abcdefghij=", "0123456789", max_length=8)
+    assert len(prompt) + len(completion) == 8
+    assert len(prompt) == 1 and tok.decode(prompt) == "="
+    assert tok.decode(completion) == "0123456"
+    prompt, completion = encode_pair(tok, "ab=", "xy", max_length=64)
+    assert completion[-1] == tok.eos_token_id and tok.decode(prompt) == "<bos>ab="
+
+
+def test_completion_logprobs_match_one_unpadded_forward_per_sequence() -> None:
+    tok, model = load_tokenizer(TINY), load_policy(TINY)
+    pairs = [("33+11=", "44"), ("1+2=", "3"), ("rev abcdef=", "fedcba")]
+    seqs = [Sequence(*encode_pair(tok, p, c, 64)) for p, c in pairs]
+    batch = collate(seqs, tok.pad_token_id)
+    got = completion_logprobs(model, batch)
+    assert torch.all(got[~batch.mask] == 0)
+    for i, s in enumerate(seqs):
+        ids = torch.tensor([s.prompt_ids + s.completion_ids])
+        logp = model(ids).logits[0].float().log_softmax(-1)
+        start = len(s.prompt_ids) - 1
+        want = torch.stack([logp[start + j, t] for j, t in enumerate(s.completion_ids)])
+        assert torch.allclose(got[i][batch.mask[i]], want, atol=1e-5)
+
+
+def test_batches_are_deterministic_complete_and_length_bucketed() -> None:
+    lengths = [(i * 7919) % 97 for i in range(1000)]
+    a = epoch_batches(lengths, 10, seed=3, epoch=0)
+    assert a == epoch_batches(lengths, 10, seed=3, epoch=0)
+    assert a != epoch_batches(lengths, 10, seed=3, epoch=1)
+    assert sorted(i for b in a for i in b) == list(range(1000))
+    spread = sum(max(lengths[i] for i in b) - min(lengths[i] for i in b) for b in a) / len(a)
+    assert spread < 15, "batches should hold similar lengths"
+    sampler = StepSampler(lengths, 10, seed=3)
+    assert sampler.batch(101) == epoch_batches(lengths, 10, seed=3, epoch=1)[0]
+
+
+# --- checkpoints ---------------------------------------------------------------------------
+
+
+def test_checkpoints_are_atomic_and_only_the_last_k_are_kept(tmp_path: Path) -> None:
+    model, tok = load_policy(TINY), load_tokenizer(TINY)
+    for step in (2, 4, 6):
+        save_checkpoint(tmp_path, step, model, tok, {"step": step}, keep=2)
+    assert [s for s, _ in checkpoint_dirs(tmp_path)] == [4, 6]
+
+    class Broken(torch.nn.Module):
+        def save_pretrained(self, path: Path) -> None:
+            Path(path).mkdir()
+            raise OSError("disk full")
+
+    with pytest.raises(OSError, match="disk full"):
+        save_checkpoint(tmp_path, 8, Broken(), None, {"step": 8}, keep=2)
+    assert [s for s, _ in checkpoint_dirs(tmp_path)] == [4, 6]
+    assert not [p for p in (tmp_path / "checkpoints").iterdir() if p.name.startswith(".")]
+
+
+# --- the loop ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("method", "task"),
+    [("sft", "builtin:arithmetic-sft"), ("dpo", "builtin:arithmetic-preference")],
+)
+def test_resume_is_bit_identical_to_an_uninterrupted_run(
+    tmp_path: Path, method: str, task: str
+) -> None:
+    spec = load_spec(spec_for(method, task))
+    whole = tmp_path / "whole"
+    run(spec, whole, [JsonlWriter(whole)])
+
+    class StopAfter(Callback):
+        def __init__(self, step: int) -> None:
+            self.step, self.seen = step, 0
+
+        def on_step_end(self, step: int, total: int, metrics: dict) -> None:
+            self.seen = step
+
+        def should_stop(self) -> bool:
+            return self.seen >= self.step
+
+    parts = tmp_path / "parts"
+    writer = JsonlWriter(parts)
+    first = run(spec, parts, [writer, StopAfter(3)])
+    writer.close()
+    assert first.status == "cancelled" and first.steps == 3
+    # Lines the interrupted run wrote after its last checkpoint must not survive a resume.
+    second = run(spec, parts, [JsonlWriter(parts)], resume=True)
+    assert second.status == "succeeded" and second.steps == 6
+
+    def key(m: dict) -> tuple:
+        return (m["step"], m["name"])
+
+    skip = ("perf/",)
+    a = sorted((m for m in read_metrics(whole) if not m["name"].startswith(skip)), key=key)
+    b = sorted((m for m in read_metrics(parts) if not m["name"].startswith(skip)), key=key)
+    assert a == b
+    wa = load_file(whole / "checkpoints" / "step-6" / "model.safetensors")
+    wb = load_file(parts / "checkpoints" / "step-6" / "model.safetensors")
+    assert wa.keys() == wb.keys() and all(torch.equal(wa[k], wb[k]) for k in wa)
+
+
+def test_non_finite_loss_stops_with_the_step_and_keeps_the_last_checkpoint(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gro_core.trainers import offline
+
+    real = offline.SFTObjective.step
+
+    def poisoned(self, model, examples):
+        loss, metrics, samples = real(self, model, examples)
+        calls.append(1)
+        return (loss * float("nan") if len(calls) == 5 else loss), metrics, samples
+
+    calls: list[int] = []
+    monkeypatch.setattr(offline.SFTObjective, "step", poisoned)
+    spec = load_spec(spec_for("sft", "builtin:arithmetic-sft"))
+    with pytest.raises(TrainingError, match=r"non-finite loss .* at step 5") as info:
+        run(spec, tmp_path, [])
+    assert info.value.code == "non_finite" and info.value.step == 5
+    assert [s for s, _ in checkpoint_dirs(tmp_path)] == [2, 4]
+
+
+def test_bad_dataset_fails_before_training_and_names_the_line(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"prompt": "a", "chosen": "b", "rejected": "c"}\n{"prompt": "a"\n')
+    spec = load_spec(
+        spec_for("dpo", "builtin:arithmetic-preference") | {"data": {"train": str(bad)}}
+    )
+    with pytest.raises(DataError, match="line 2"):
+        run(spec, tmp_path / "out", [])
+
+
+def test_wrong_dataset_kind_for_the_method_is_refused(tmp_path: Path) -> None:
+    sft = tmp_path / "sft.jsonl"
+    sft.write_text('{"prompt": "a", "completion": "b"}\n')
+    spec = load_spec(
+        spec_for("dpo", "builtin:arithmetic-preference") | {"data": {"train": str(sft)}}
+    )
+    with pytest.raises(DataError, match=r"data\.train.*preference"):
+        run(spec, tmp_path / "out", [])
+
+
+def test_gro_train_cli_writes_the_run_outputs(tmp_path: Path) -> None:
+    spec = tmp_path / "job.yaml"
+    spec.write_text(json.dumps(spec_for("dpo", "builtin:arithmetic-preference")))
+    out = tmp_path / "run"
+    assert gro(["train", str(spec), "--out", str(out), "--quiet"]) == 0
+    names = {m["name"] for m in read_metrics(out)}
+    assert {"loss/policy", "gro/weight/mean", "eval/pref_accuracy", "perf/tokens_per_s"} <= names
+    sample = json.loads((out / "samples.jsonl").read_text().splitlines()[0])
+    assert set(sample) == {"step", "prompt", "completion", "reward", "advantage",
+                           "anchor_distance", "weight"}  # fmt: skip
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["status"] == "succeeded" and summary["steps"] == 6
+    assert summary["spec"]["method"] == "dpo" and summary["spec"]["train"]["batch_size"] == 4
+    assert [s for s, _ in checkpoint_dirs(out)] == [4, 6]
+    assert (out / "reference_logprobs.pt").exists()
+
+
+def test_gro_train_cli_rejects_a_bad_spec_with_the_key_path(tmp_path: Path, capsys) -> None:
+    spec = tmp_path / "job.yaml"
+    spec.write_text(json.dumps(spec_for("dpo", "builtin:arithmetic-preference") | {"trian": {}}))
+    assert gro(["train", str(spec), "--out", str(tmp_path / "run")]) == 2
+    assert "trian" in capsys.readouterr().err
