@@ -211,6 +211,8 @@ class Trainer:
             self.cb.on_event(
                 0, "started", f"{self.spec.method} on {self.spec.model}, {self.total_steps} steps"
             )
+            if self.spec.eval.every > 0:
+                final |= self.evaluate(0)  # the baseline every curve starts from
         while step < self.total_steps:
             if self.cb.should_stop():
                 status = "cancelled"

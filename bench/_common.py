@@ -1,0 +1,84 @@
+"""Helpers the benchmarks share: peak memory, the machine's matmul rate, worker processes.
+
+Benchmarks run each measured job in a fresh process (`run_worker`) so that its peak RSS is
+its own and no allocator state or warm cache carries over from the job before it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+
+import psutil
+import torch
+
+RESULT_PREFIX = "BENCH_RESULT "
+
+
+def rss_mb() -> float:
+    """Resident memory of this process now, in MB."""
+    return psutil.Process().memory_info().rss / 2**20
+
+
+def peak_rss_mb() -> float:
+    """Highest resident memory this process (and any child it waited for) has had, in MB."""
+    # ru_maxrss is in KiB on Linux (bytes on macOS, where this is not run).
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return max(own, children) / 1024
+
+
+def matmul_flops(size: int = 1024, seconds: float = 1.0) -> float:
+    """fp32 FLOP/s of `size`×`size` matrix products on the CPU, at torch's current threads.
+
+    The best of several timed bursts: the rate the machine can reach right now, which is
+    what "share of the matmul rate" compares a trainer with.
+    """
+    a, b = torch.randn(size, size), torch.randn(size, size)
+    out = torch.empty(size, size)
+    for _ in range(3):  # warm-up: thread pool, caches
+        torch.mm(a, b, out=out)
+    best, deadline = 0.0, time.perf_counter() + seconds
+    while time.perf_counter() < deadline:
+        start = time.perf_counter()
+        for _ in range(4):
+            torch.mm(a, b, out=out)
+        best = max(best, 4 * 2 * size**3 / (time.perf_counter() - start))
+    return best
+
+
+def emit_result(result: dict) -> None:
+    """Hand a worker's result to the parent (one tagged JSON line on stdout)."""
+    print(RESULT_PREFIX + json.dumps(result), flush=True)
+
+
+def run_worker(argv: Sequence[str], env: dict[str, str] | None = None) -> dict:
+    """Run `python argv...` in a fresh process and return the result it emitted."""
+    proc = subprocess.run(
+        [sys.executable, *argv],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        check=False,
+    )
+    lines = [x for x in proc.stdout.splitlines() if x.startswith(RESULT_PREFIX)]
+    if proc.returncode != 0 or not lines:
+        sys.stderr.write(proc.stdout[-4000:] + proc.stderr[-4000:])
+        raise RuntimeError(f"worker {' '.join(argv)} failed with exit code {proc.returncode}")
+    return json.loads(lines[-1].removeprefix(RESULT_PREFIX))
+
+
+def median(values: Sequence[float]) -> float:
+    return statistics.median(values)
+
+
+def markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines)

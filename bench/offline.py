@@ -1,0 +1,361 @@
+"""gro's dpo preset against TRL's DPOTrainer: end-to-end offline DPO, same work, one run.
+
+Both train the same builtin model on the same 512 preference pairs (arithmetic-preference,
+seed 0), batch 8 pairs, 3 epochs (192 optimizer steps), lr 1e-5 without warm-up, gradient
+clipping at 1.0, beta 0.1, max_length 128, float32 on the CPU. TRL (installed only through
+the `bench` extra: `pip install -e ".[bench]"`) keeps its defaults otherwise, in particular a
+frozen reference copy scored at every step; gro scores the reference once before training.
+
+Every training run is a fresh worker process (its own peak RSS, no warm state carried
+over), and the two trainers alternate within one invocation (gro, TRL, then TRL, gro, ...),
+because this machine's speed drifts 1.5-2.6x between invocations: only same-run ratios
+count. Wall time is end to end: data reading, tokenisation, model (and reference) loading,
+any reference pre-computation, the 192 steps, and gro's final checkpoint (shown apart).
+Python imports are excluded on both sides.
+
+    python bench/offline.py [--models tiny-llama,small-llama] [--rounds 2] [--small-rounds 1]
+
+`% matmul` is the achieved nominal FLOP/s (6·N per trained token, plus 2·N per token the
+reference scores: every step for TRL, once for gro) over the fp32 1024×1024 matmul rate
+each worker measures right after its run, at the same thread count.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import _common as common
+import torch
+
+PAIRS, BATCH, EPOCHS, LR, BETA, MAX_LENGTH, SEED = 512, 8, 3, 1e-5, 0.1, 128, 0
+STEPS = PAIRS // BATCH * EPOCHS
+TASK = "arithmetic-preference"
+MODELS = ("tiny-llama", "small-llama")
+# Quiet, offline, and no stray threads from the tokenizers library in either trainer.
+WORKER_ENV = {"HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", "TQDM_DISABLE": "1"}
+
+Result = dict[str, Any]
+
+
+# --- the data both trainers read ------------------------------------------------------------
+
+
+def write_pairs(path: Path) -> None:
+    from gro_core.tasks import generate
+
+    rows = generate(TASK, PAIRS, seed=SEED)
+    with path.open("w", encoding="utf-8") as f:
+        for row in rows:
+            f.write(json.dumps({k: row[k] for k in ("prompt", "chosen", "rejected")}) + "\n")
+
+
+def read_pairs(path: Path) -> list[dict[str, str]]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+def encoded_pairs(model: str, data: Path) -> list[tuple[tuple[int, ...], ...]]:
+    """(prompt, chosen, rejected) token ids of every pair, as gro encodes them."""
+    from gro_core.models import load_tokenizer
+    from gro_core.trainers.encode import encode_records
+
+    examples = encode_records(
+        load_tokenizer(f"builtin:{model}"), "preference", read_pairs(data), MAX_LENGTH
+    )
+    return [(c.prompt_ids, c.completion_ids, r.completion_ids) for c, r in (e.sequences for e in examples)]  # fmt: skip
+
+
+def pair_tokens(pairs: list[tuple[tuple[int, ...], ...]]) -> int:
+    """Real tokens of one pass: prompt + chosen and prompt + rejected of every pair."""
+    return sum(2 * len(p) + len(c) + len(r) for p, c, r in pairs)
+
+
+# --- gro --------------------------------------------------------------------------------------
+
+
+def gro_spec(model: str, data: Path) -> dict[str, Any]:
+    return {
+        "model": f"builtin:{model}",
+        "method": "dpo",
+        "method_args": {"beta": BETA},
+        "data": {"train": str(data)},
+        "train": {
+            "batch_size": BATCH,
+            "epochs": EPOCHS,
+            "lr": LR,
+            "warmup_steps": 0,
+            "max_grad_norm": 1.0,
+            "max_length": MAX_LENGTH,
+            "seed": SEED,
+        },
+        "eval": {"every": 0},
+        "checkpoint": {"every": 0},  # gro still writes one final checkpoint, timed apart
+    }
+
+
+def gro_worker(model: str, data: Path, out: Path) -> Result:
+    from gro_core.spec import load_spec
+    from gro_core.trainers import Callback, run
+
+    class Clock(Callback):
+        """When setup ended, when the last step ended, when the final checkpoint was written."""
+
+        def on_event(self, step: int, kind: str, message: str) -> None:
+            if kind == "started":
+                self.started = time.perf_counter()
+
+        def on_step_end(self, step: int, total: int, metrics: dict[str, float]) -> None:
+            self.last_step = time.perf_counter()
+
+        def on_checkpoint(self, step: int, path: Path) -> None:
+            self.saved = time.perf_counter()
+
+    spec, clock = load_spec(gro_spec(model, data)), Clock()
+    base_rss, start = common.rss_mb(), time.perf_counter()
+    result = run(spec, out, [clock])
+    wall = time.perf_counter() - start
+    return {
+        "steps": result.steps,
+        "wall_s": wall,
+        "setup_s": clock.started - start,
+        "checkpoint_s": clock.saved - clock.last_step,
+        "base_rss_mb": base_rss,
+        "tokens": None,  # every pair once per epoch, by construction of gro's sampler
+        "reference_every_step": False,
+    }
+
+
+# --- TRL --------------------------------------------------------------------------------------
+
+
+def trl_config(out: Path, gradient_checkpointing: bool):
+    from trl import DPOConfig
+
+    return DPOConfig(
+        output_dir=str(out),
+        per_device_train_batch_size=BATCH,
+        num_train_epochs=EPOCHS,
+        learning_rate=LR,
+        lr_scheduler_type="cosine",  # gro's schedule; costs the same as the default linear
+        warmup_steps=0,
+        max_grad_norm=1.0,
+        beta=BETA,
+        max_length=MAX_LENGTH,
+        use_cpu=True,
+        bf16=False,
+        fp16=False,
+        # TRL's default is True: it recomputes activations (~1/3 more compute) to save
+        # memory gro does not spend either way at these sizes; --trl-gradient-checkpointing.
+        gradient_checkpointing=gradient_checkpointing,
+        eval_strategy="no",
+        save_strategy="no",
+        report_to="none",
+        logging_steps=100_000,
+        disable_tqdm=True,
+        dataloader_num_workers=0,
+        seed=SEED,
+    )
+
+
+class TokenCounter:
+    """Wraps TRL's collator to count the real (attended) tokens of every batch it builds."""
+
+    def __init__(self, collator: Any) -> None:
+        self.collator, self.tokens = collator, 0
+
+    def __call__(self, examples: list[dict[str, Any]]) -> dict[str, Any]:
+        batch = self.collator(examples)
+        self.tokens += int(batch["attention_mask"].sum())
+        return batch
+
+
+def trl_worker(model: str, data: Path, out: Path, gradient_checkpointing: bool) -> Result:
+    import datasets
+    from transformers import AutoModelForCausalLM
+    from trl import DPOTrainer
+
+    from gro_core.models import load_tokenizer, resolve_model
+
+    datasets.disable_progress_bars()
+    base_rss, start = common.rss_mb(), time.perf_counter()
+    path = resolve_model(f"builtin:{model}")
+    policy = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
+    trainer = DPOTrainer(
+        model=policy,
+        args=trl_config(out, gradient_checkpointing),
+        train_dataset=datasets.Dataset.from_list(read_pairs(data)),
+        processing_class=load_tokenizer(path),
+    )
+    trainer.data_collator = counter = TokenCounter(trainer.data_collator)
+    setup = time.perf_counter() - start
+    trainer.train()
+    wall = time.perf_counter() - start
+    ds = trainer.train_dataset  # after timing: TRL must have tokenised exactly as gro does
+    theirs = list(zip(ds["prompt_ids"], ds["chosen_ids"], ds["rejected_ids"], strict=True))
+    ours = encoded_pairs(model, data)
+    return {
+        "steps": trainer.state.global_step,
+        "wall_s": wall,
+        "setup_s": setup,
+        "checkpoint_s": 0.0,
+        "base_rss_mb": base_rss,
+        "tokens": counter.tokens,
+        "reference_every_step": True,
+        "same_tokens": [tuple(map(tuple, t)) for t in theirs] == ours,
+    }
+
+
+def worker_main(args: argparse.Namespace) -> None:
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    data, out = Path(args.data), Path(args.out)
+    if args.worker == "gro":
+        result = gro_worker(args.model, data, out)
+    else:
+        result = trl_worker(args.model, data, out, args.trl_gradient_checkpointing)
+    result["peak_rss_mb"] = common.peak_rss_mb()  # before the probe allocates anything
+    result["matmul_flops"] = common.matmul_flops()
+    result["threads"] = torch.get_num_threads()
+    result |= {"trainer": args.worker, "model": args.model}
+    common.emit_result(result)
+
+
+# --- the parent: interleaved runs and the table -----------------------------------------------
+
+
+def launch(trainer: str, model: str, data: Path, tmp: Path, args: argparse.Namespace) -> Result:
+    out = Path(tempfile.mkdtemp(prefix=f"{trainer}-{model}-", dir=tmp))
+    argv = [__file__, "--worker", trainer, "--model", model, "--data", str(data), "--out", str(out)]
+    argv += ["--threads", str(args.threads)]
+    if args.trl_gradient_checkpointing:
+        argv.append("--trl-gradient-checkpointing")
+    result = common.run_worker(argv, env=WORKER_ENV)
+    print(
+        f"  {model:11s} {trainer:3s} wall {result['wall_s']:6.1f}s "
+        f"(setup {result['setup_s']:.1f}s, checkpoint {result['checkpoint_s']:.1f}s) "
+        f"peak {result['peak_rss_mb']:.0f} MB, matmul {result['matmul_flops'] / 1e9:.0f} GFLOP/s",
+        file=sys.stderr,
+        flush=True,
+    )
+    return result
+
+
+def check(result: Result, tokens: int) -> None:
+    """Same optimizer steps, and for TRL the same token ids and token count as gro's."""
+    assert result["steps"] == STEPS, f"{result['trainer']} took {result['steps']} steps"
+    if result["trainer"] == "trl":
+        assert result["same_tokens"], "TRL tokenised the pairs differently from gro"
+        assert result["tokens"] == tokens, f"TRL processed {result['tokens']} tokens"
+
+
+def flops(result: Result, params: int, train_tokens: int, data_tokens: int) -> float:
+    """Nominal FLOPs: 6N per trained token, 2N per token the reference model scores."""
+    reference = train_tokens if result["reference_every_step"] else data_tokens
+    return 6 * params * train_tokens + 2 * params * reference
+
+
+def summarize(runs: list[Result], params: int, data_tokens: int) -> dict[str, float]:
+    train_tokens = EPOCHS * data_tokens
+    wall = common.median([r["wall_s"] for r in runs])
+    shares = [flops(r, params, train_tokens, data_tokens) / r["wall_s"] / r["matmul_flops"] for r in runs]  # fmt: skip
+    return {
+        "wall": wall,
+        "setup": common.median([r["setup_s"] for r in runs]),
+        "checkpoint": common.median([r["checkpoint_s"] for r in runs]),
+        "steps_per_s": STEPS / wall,
+        "tokens_per_s": train_tokens / wall,
+        "rss": common.median([r["peak_rss_mb"] for r in runs]),
+        "rss_growth": common.median([r["peak_rss_mb"] - r["base_rss_mb"] for r in runs]),
+        "share": common.median(shares),
+    }
+
+
+HEADER = (
+    "model", "trainer", "wall s (median)", "setup s", "final ckpt s", "steps/s", "tokens/s",
+    "peak RSS MB", "RSS growth MB", "% of matmul rate", "speedup vs TRL",
+)  # fmt: skip
+
+
+def table_rows(model: str, gro: dict[str, float], trl: dict[str, float]) -> list[list[str]]:
+    def row(name: str, s: dict[str, float]) -> list[str]:
+        return [
+            model, name, f"{s['wall']:.1f}", f"{s['setup']:.1f}", f"{s['checkpoint']:.1f}",
+            f"{s['steps_per_s']:.2f}", f"{s['tokens_per_s']:.0f}", f"{s['rss']:.0f}",
+            f"{s['rss_growth']:.0f}", f"{100 * s['share']:.0f}%",
+            f"{trl['wall'] / s['wall']:.2f}x",
+        ]  # fmt: skip
+
+    ratio = [
+        model, "**gro / TRL**", f"{gro['wall'] / trl['wall']:.2f}", "", "",
+        f"{gro['steps_per_s'] / trl['steps_per_s']:.2f}",
+        f"{gro['tokens_per_s'] / trl['tokens_per_s']:.2f}", f"{gro['rss'] / trl['rss']:.2f}",
+        f"{gro['rss_growth'] / trl['rss_growth']:.2f}", f"{gro['share'] / trl['share']:.2f}", "",
+    ]  # fmt: skip
+    return [row("gro", gro), row("TRL", trl), ratio]
+
+
+def bench_model(model: str, rounds: int, data: Path, tmp: Path, args) -> list[list[str]]:
+    from gro_core.models import count_parameters, load_policy
+
+    params = count_parameters(load_policy(f"builtin:{model}", device="cpu"))
+    tokens = pair_tokens(encoded_pairs(model, data))
+    runs: dict[str, list[Result]] = {"gro": [], "trl": []}
+    for i in range(rounds):
+        # Alternate which goes first, so neither always runs on a cooler (or warmer) machine.
+        for trainer in ("gro", "trl") if i % 2 == 0 else ("trl", "gro"):
+            result = launch(trainer, model, data, tmp, args)
+            check(result, EPOCHS * tokens)
+            runs[trainer].append(result)
+    gro, trl = (summarize(runs[t], params, tokens) for t in ("gro", "trl"))
+    per_round = [t["wall_s"] / g["wall_s"] for g, t in zip(runs["gro"], runs["trl"], strict=True)]
+    print(f"  {model}: per-round speedups " + ", ".join(f"{x:.2f}x" for x in per_round))
+    return table_rows(model, gro, trl)
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", default=",".join(MODELS), help="comma-separated builtins")
+    parser.add_argument("--rounds", type=int, default=2, help="gro+TRL pairs per model")
+    parser.add_argument("--small-rounds", type=int, default=None, help="rounds for small-llama")
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
+    parser.add_argument(
+        "--trl-gradient-checkpointing", action="store_true", help="TRL's own default (recomputes)"
+    )
+    parser.add_argument("--worker", choices=("gro", "trl"), help=argparse.SUPPRESS)
+    parser.add_argument("--model", help=argparse.SUPPRESS)
+    parser.add_argument("--data", help=argparse.SUPPRESS)
+    parser.add_argument("--out", help=argparse.SUPPRESS)
+    return parser.parse_args()
+
+
+def main() -> None:
+    args = parse_args()
+    if args.worker:
+        return worker_main(args)
+    from gro_core.models import resolve_model
+
+    models = [m.strip() for m in args.models.split(",") if m.strip()]
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="gro-bench-") as tmp:
+        data = Path(tmp) / "pairs.jsonl"
+        write_pairs(data)
+        for model in models:
+            resolve_model(f"builtin:{model}")  # build it now, outside every timed run
+            small = model == "small-llama" and args.small_rounds is not None
+            rows += bench_model(model, args.small_rounds if small else args.rounds, data, Path(tmp), args)  # fmt: skip
+    threads = args.threads or torch.get_num_threads()
+    print(
+        f"\nDPO, {PAIRS} pairs ({TASK}), batch {BATCH}, {EPOCHS} epochs = {STEPS} steps, "
+        f"float32 CPU, {threads} threads, {os.cpu_count()} cores; gro and TRL interleaved\n"
+    )
+    print(common.markdown_table(HEADER, rows))
+
+
+if __name__ == "__main__":
+    main()
