@@ -19,7 +19,7 @@ from gro_core.trainers.offline import (
     SFTObjective,
     StepResult,
 )
-from gro_core.trainers.reference import ReferenceCache
+from gro_core.trainers.reference import ReferenceCache, fingerprint
 
 REFERENCE_FILE = "reference_logprobs.pt"
 
@@ -63,9 +63,11 @@ def reference_cache(
     the model is ever made. Otherwise the reference is loaded, used once, and released.
     """
     path = Path(out_dir) / REFERENCE_FILE
-    if path.exists():
-        return ReferenceCache.load(path)
     splits = {"train": data.train, "eval": data.eval}
+    if path.exists():
+        cached = ReferenceCache.load(path)
+        if cached.fingerprint == fingerprint(splits):
+            return cached
     pad = tokenizer.pad_token_id
     if spec.reference_model is None and spec.lora is None and not _resumed(out_dir):
         cache = ReferenceCache.compute(model, splits, pad, device)

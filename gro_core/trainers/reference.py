@@ -8,6 +8,7 @@ is saved beside the run, so a resumed run uses exactly the same numbers.
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import torch
@@ -22,8 +23,9 @@ Store = dict[str, dict[int, list[Tensor]]]
 class ReferenceCache:
     """Per-token reference log-probs of every completion of the train and eval examples."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, fingerprint: str = "") -> None:
         self.store = store
+        self.fingerprint = fingerprint  # of the examples it was computed for
 
     @classmethod
     @torch.no_grad()
@@ -48,7 +50,7 @@ class ReferenceCache:
                 logprobs = completion_logprobs(model, batch).float().cpu()
                 _scatter(store[split], chunk, logprobs, batch.mask.cpu())
         model.train(was_training)
-        return cls(store)
+        return cls(store, fingerprint(splits))
 
     def batch(self, split: str, examples: list[Example], width: int) -> Tensor:
         """(B, width) right-aligned reference log-probs of the examples' sequences."""
@@ -60,12 +62,24 @@ class ReferenceCache:
 
     def save(self, path: Path) -> None:
         tmp = Path(path).with_suffix(".tmp")
-        torch.save(self.store, tmp)
+        torch.save({"fingerprint": self.fingerprint, "store": self.store}, tmp)
         tmp.replace(path)
 
     @classmethod
     def load(cls, path: Path) -> ReferenceCache:
-        return cls(torch.load(path, map_location="cpu", weights_only=True))
+        saved = torch.load(path, map_location="cpu", weights_only=True)
+        return cls(saved["store"], saved["fingerprint"])
+
+
+def fingerprint(splits: dict[str, list[Example]]) -> str:
+    """A hash of every token of every split: a cache made for other data is not reused."""
+    digest = hashlib.blake2b(digest_size=16)
+    for split, examples in sorted(splits.items()):
+        digest.update(split.encode())
+        for example in examples:
+            for seq in example.sequences:
+                digest.update(repr((seq.prompt_ids, seq.completion_ids)).encode())
+    return digest.hexdigest()
 
 
 def _scatter(store: dict[int, list[Tensor]], chunk: list[Example], logprobs: Tensor, mask: Tensor):

@@ -208,3 +208,16 @@ def test_gro_train_cli_rejects_a_bad_spec_with_the_key_path(tmp_path: Path, caps
     spec.write_text(json.dumps(spec_for("dpo", "builtin:arithmetic-preference") | {"trian": {}}))
     assert gro(["train", str(spec), "--out", str(tmp_path / "run")]) == 2
     assert "trian" in capsys.readouterr().err
+
+
+def test_lora_run_trains_adapters_only_and_resumes(tmp_path: Path) -> None:
+    doc = spec_for("dpo", "builtin:arithmetic-preference") | {"lora": {"r": 4, "alpha": 8}}
+    doc["train"]["steps"] = 4
+    result = run(load_spec(doc), tmp_path, [])
+    assert result.status == "succeeded"
+    last = tmp_path / "checkpoints" / "step-4"
+    assert (last / "adapter_model.safetensors").exists()
+    assert not (last / "model.safetensors").exists(), "LoRA checkpoints hold the adapters only"
+    doc["train"]["steps"] = 6
+    again = run(load_spec(doc), tmp_path, [], resume=True)
+    assert again.steps == 6
