@@ -282,7 +282,8 @@ def _compiled(pattern: str) -> str:
 
 
 class ExactMatchReward(_Section):
-    """1.0 when the completion's answer (first line, stripped) equals the row's `field`."""
+    """1.0 when the completion's answer (first non-blank line, stripped) equals the row's `field`;
+    not applicable (None) where that field is null."""
 
     type: Literal["exact_match"]
     field: str = Field(min_length=1)
@@ -290,7 +291,8 @@ class ExactMatchReward(_Section):
 
 
 class NumericMatchReward(_Section):
-    """1.0 when the completion's answer is a number within `tolerance` of the row's `field`."""
+    """1.0 when the completion's answer is a number within `tolerance` of the row's `field`;
+    not applicable (None) where that field is null."""
 
     type: Literal["numeric_match"]
     field: str = Field(min_length=1)
@@ -299,8 +301,8 @@ class NumericMatchReward(_Section):
 
 
 class RegexReward(_Section):
-    """1.0 when `pattern` is found in the completion; with `field`, its first group (or the
-    whole match when it has none) must also equal the row's `field`."""
+    """1.0 when `pattern` is found in the completion (re.search); with `field`, its first group
+    (or the whole match when it has none), stripped, must also equal the row's `field`."""
 
     type: Literal["regex"]
     pattern: str = Field(min_length=1)
@@ -311,7 +313,7 @@ class RegexReward(_Section):
 
 
 class FormatReward(_Section):
-    """1.0 when the whole completion matches `pattern` (re.fullmatch)."""
+    """1.0 when the whole completion, stripped, matches `pattern` (re.fullmatch)."""
 
     type: Literal["format"]
     pattern: str = Field(min_length=1)
@@ -338,7 +340,8 @@ class LengthPenaltyReward(_Section):
 
 
 class RewardModelReward(_Section):
-    """The score of a reward model (e.g. one trained with method: reward_model)."""
+    """The score of a reward model (e.g. one trained with method: reward_model) on the row's
+    prompt and the completion, encoded as that method encodes its training pairs."""
 
     type: Literal["reward_model"]
     model: str = Field(min_length=1)
@@ -347,7 +350,8 @@ class RewardModelReward(_Section):
 
 
 class PythonReward(_Section):
-    """A user function `package.module:function(completions, rows) -> list[float]`.
+    """A user function `package.module:function(completions, rows) -> list[float | None]`
+    (None: not applicable to that completion).
 
     The spec accepts it; whether the operator allows running it is `check_rewards_allowed`'s call.
     """

@@ -9,7 +9,7 @@ from transformers import PreTrainedTokenizerBase
 from gro_core.data import DatasetError, load_rows
 from gro_core.spec import JobSpec, SpecError, check_train_data
 from gro_core.tasks import generate, get_task
-from gro_core.trainers.encode import encode_records
+from gro_core.trainers.encode import encode_prompts, encode_records
 from gro_core.trainers.offline import Data
 
 
@@ -55,9 +55,16 @@ def load_records(spec: JobSpec) -> tuple[str, list[dict], list[dict]]:
 def load_data(spec: JobSpec, tokenizer: PreTrainedTokenizerBase) -> Data:
     """Encoded examples; offline methods only (online ones sample prompts instead)."""
     kind, train, held_out = load_records(spec)
-    if kind == "prompt":
-        raise DataError(f"{spec.method} on prompt data trains online, which this build lacks")
     length = spec.train.max_length
+    if kind == "prompt":
+        # Rollouts add up to max_new_tokens after the prompt.
+        room = max(2, length - spec.rollout.max_new_tokens)
+        return Data(
+            kind,
+            encode_prompts(tokenizer, train, room),
+            encode_prompts(tokenizer, held_out, room),
+            spec.data.task,
+        )
     task = spec.data.task if spec.data.task and "answer" in (train[0] if train else {}) else None
     return Data(
         kind=kind,

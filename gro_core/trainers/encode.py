@@ -110,6 +110,17 @@ def encode_records(
     return examples
 
 
+def encode_prompts(
+    tokenizer: PreTrainedTokenizerBase, records: list[dict], max_length: int
+) -> list[Example]:
+    """Prompt-only Examples for online methods: the completion comes from rollouts."""
+    examples = []
+    for index, record in enumerate(records):
+        ids = encode_prompt(tokenizer, record["prompt"])[-max_length:]
+        examples.append(Example((Sequence(tuple(ids), ()),), record, index))
+    return examples
+
+
 @dataclass
 class TokenBatch:
     """Left-padded sequences, and where their completions sit in the last K positions.

@@ -108,11 +108,12 @@ class Trainer:
         )
         epochs = spec.train.epochs
         self.total_steps = epochs * self.sampler.per_epoch if epochs else spec.train.steps
+        self.iterations = getattr(self.objective, "iterations", 1)
         self.params = [p for p in self.model.parameters() if p.requires_grad]
         self.optimizer = torch.optim.AdamW(
             self.params, lr=spec.train.lr, weight_decay=spec.train.weight_decay
         )
-        schedule = cosine_schedule(spec.train.warmup_steps, self.total_steps)
+        schedule = cosine_schedule(spec.train.warmup_steps, self.total_steps * self.iterations)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, schedule)
         if checkpoint is not None:
             self._restore(checkpoint)
@@ -127,44 +128,53 @@ class Trainer:
 
     # --- one optimizer step -----------------------------------------------------------------
 
-    def _micro_batches(self, step: int) -> list[list[Any]]:
+    def _items(self, step: int) -> list[Any]:
+        """What one step trains on: examples, or for online methods their scored rollouts."""
         examples = [self.data.train[i] for i in self.sampler.batch(step)]
-        parts = min(self.spec.train.grad_accum, len(examples))
-        size = -(-len(examples) // parts)
-        return [examples[i : i + size] for i in range(0, len(examples), size)]
+        collect = getattr(self.objective, "collect", None)
+        return collect(self.model, step, examples) if collect else examples
+
+    def _micro_batches(self, items: list[Any]) -> list[list[Any]]:
+        parts = min(self.spec.train.grad_accum, len(items))
+        size = -(-len(items) // parts)
+        return [items[i : i + size] for i in range(0, len(items), size)]
 
     def train_step(self, step: int) -> dict[str, float]:
+        """One batch: `iterations` optimizer updates on it (1 offline; num_iterations online)."""
         started = time.perf_counter()
+        items = self._items(step)
         self.model.train()
-        micro = self._micro_batches(step)
+        out: dict[str, float] = {}
+        for iteration in range(self.iterations):
+            out = self._update(step, self._micro_batches(items), emit_samples=iteration == 0)
+        elapsed = time.perf_counter() - started
+        total = sum(len(getattr(i, "sequences", ())) for i in items)
+        tokens = sum(s.length for i in items for s in i.sequences)
+        return out | {
+            "train/epoch": self.sampler.epoch_of(step),
+            "perf/samples_per_s": total / elapsed,
+            "perf/tokens_per_s": tokens / elapsed,
+        }
+
+    def _update(self, step: int, micro: list[list[Any]], emit_samples: bool) -> dict[str, float]:
         total = sum(len(m) for m in micro)
         sums: dict[str, torch.Tensor] = {}
         samples: list[dict[str, Any]] = []
-        for examples in micro:
-            share = len(examples) / total  # the accumulated gradient is the full-batch mean
-            loss, metrics, found = self.objective.step(self.model, examples)
+        for items in micro:
+            share = len(items) / total  # the accumulated gradient is the full-batch mean
+            loss, metrics, found = self.objective.step(self.model, items)
             if not bool(torch.isfinite(loss)):
-                raise TrainingError(
-                    "non_finite", f"non-finite loss ({float(loss.detach())}) at step {step}", step
-                )
+                message = f"non-finite loss ({float(loss.detach())}) at step {step}"
+                raise TrainingError("non_finite", message, step)
             (loss * share).backward()
             for name, value in metrics.items():
                 sums[name] = sums.get(name, 0.0) + value.detach().float() * share
             samples += found
         grad_norm = self._clip_and_step(step)
-        out = {name: float(v) for name, v in sums.items()}
-        elapsed = time.perf_counter() - started
-        tokens = sum(s.length for m in micro for e in m for s in e.sequences)
-        out |= {
-            "train/lr": self.scheduler.get_last_lr()[0],
-            "train/grad_norm": grad_norm,
-            "train/epoch": self.sampler.epoch_of(step),
-            "perf/samples_per_s": total / elapsed,
-            "perf/tokens_per_s": tokens / elapsed,
-        }
-        if samples:
+        if samples and emit_samples:
             self.cb.on_samples(step, samples)
-        return out
+        out = {name: float(v) for name, v in sums.items()}
+        return out | {"train/lr": self.scheduler.get_last_lr()[0], "train/grad_norm": grad_norm}
 
     def _clip_and_step(self, step: int) -> float:
         max_norm = self.spec.train.max_grad_norm or math.inf

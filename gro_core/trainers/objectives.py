@@ -8,7 +8,7 @@ from typing import Protocol
 import torch
 from transformers import PreTrainedTokenizerBase
 
-from gro_core.models import load_reference
+from gro_core.models import Reference, load_reference
 from gro_core.presets import get_preset
 from gro_core.spec import JobSpec
 from gro_core.trainers.encode import Example
@@ -19,6 +19,7 @@ from gro_core.trainers.offline import (
     SFTObjective,
     StepResult,
 )
+from gro_core.trainers.online import OnlineObjective
 from gro_core.trainers.reference import ReferenceCache, fingerprint
 
 REFERENCE_FILE = "reference_logprobs.pt"
@@ -42,10 +43,24 @@ def build_objective(
         return SFTObjective(tokenizer, data, device)
     if spec.method == "reward_model":
         return RewardModelObjective(tokenizer, data, device)
-    reference = None
-    if get_preset(spec.method, **spec.method_args).needs_reference:
-        reference = reference_cache(spec, model, tokenizer, data, device, out_dir)
-    return OfflineGROObjective(spec.method, spec.method_args, tokenizer, data, device, reference)
+    needs_reference = get_preset(spec.method, **spec.method_args).needs_reference
+    if data.kind == "prompt":
+        live = live_reference(spec, model, out_dir) if needs_reference else None
+        return OnlineObjective(spec, tokenizer, data, device, live)
+    cache = None
+    if needs_reference:
+        cache = reference_cache(spec, model, tokenizer, data, device, out_dir)
+    return OfflineGROObjective(spec.method, spec.method_args, tokenizer, data, device, cache)
+
+
+def live_reference(spec: JobSpec, model: torch.nn.Module, out_dir: Path) -> Reference:
+    """The reference for online methods, which score new rollouts every step: the base with
+    LoRA adapters off, or a frozen model (a copy of the starting policy, or loaded anew when
+    a resumed policy has moved away from it)."""
+    if spec.lora is not None and spec.reference_model is None:
+        return load_reference(model)
+    source = spec.reference_model or (spec.model if _resumed(out_dir) else None)
+    return load_reference(model, source)
 
 
 def reference_cache(

@@ -96,6 +96,7 @@ def test_every_default_is_written_out_as_the_contract_shows():
         "eval": None,
         "task": "builtin:arithmetic",
         "offline_mix": 0.0,
+        "task_size": None,
     }
     assert dumped["lora"] is None and dumped["reference_model"] is None
     assert dumped["method_args"] == {} and dumped["rewards"] == []

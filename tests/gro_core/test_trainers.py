@@ -30,6 +30,7 @@ def spec_for(method: str, task: str, **train) -> dict:
         "model": TINY,
         "method": method,
         "data": {"task": task},
+        "rollout": {"num_generations": 4, "max_new_tokens": 6},
         "train": {"steps": 6, "batch_size": 4, "lr": 1e-3, "warmup_steps": 1} | train,
         "eval": {"every": 3, "num_prompts": 8},
         "checkpoint": {"every": 2, "keep": 2},
@@ -105,12 +106,16 @@ def test_checkpoints_are_atomic_and_only_the_last_k_are_kept(tmp_path: Path) -> 
 
 @pytest.mark.parametrize(
     ("method", "task"),
-    [("sft", "builtin:arithmetic-sft"), ("dpo", "builtin:arithmetic-preference")],
+    [
+        ("sft", "builtin:arithmetic-sft"),
+        ("dpo", "builtin:arithmetic-preference"),
+        ("grpo", "builtin:reverse"),  # online, two updates per batch of rollouts
+    ],
 )
 def test_resume_is_bit_identical_to_an_uninterrupted_run(
     tmp_path: Path, method: str, task: str
 ) -> None:
-    spec = load_spec(spec_for(method, task))
+    spec = load_spec(spec_for(method, task, num_iterations=2 if method == "grpo" else 1))
     whole = tmp_path / "whole"
     run(spec, whole, [JsonlWriter(whole)])
 
@@ -221,3 +226,26 @@ def test_lora_run_trains_adapters_only_and_resumes(tmp_path: Path) -> None:
     doc["train"]["steps"] = 6
     again = run(load_spec(doc), tmp_path, [], resume=True)
     assert again.steps == 6
+
+
+@pytest.mark.parametrize("method", ["rloo", "remax", "grpo", "reinforce_pp", "awr", "gro"])
+def test_online_presets_roll_out_score_and_update(tmp_path: Path, method: str) -> None:
+    doc = spec_for(method, "builtin:reverse", steps=2)
+    doc["eval"] = {"every": 2, "num_prompts": 4}
+    # An untrained model never reverses a word; a length reward varies from the first step.
+    doc["rewards"] = [{"type": "length_penalty", "target_chars": 3, "scale": 1.0}]
+    run(load_spec(doc), tmp_path, [JsonlWriter(tmp_path)])
+    names = {m["name"] for m in read_metrics(tmp_path)}
+    assert {
+        "reward/mean",
+        "adv/mean",
+        "gro/weight/mean",
+        "eval/reward",
+        "perf/rollout_s",
+        "reward/length_penalty",
+    } <= names
+    samples = [json.loads(x) for x in (tmp_path / "samples.jsonl").read_text().splitlines()]
+    assert samples and all(s["prompt"].startswith("rev ") for s in samples)
+    weights = load_file(tmp_path / "checkpoints" / "step-2" / "model.safetensors")
+    initial = load_policy(TINY).state_dict()
+    assert any(not torch.equal(weights[k], initial[k]) for k in weights), "no update happened"

@@ -1,0 +1,170 @@
+"""Rollouts: sample G completions for each of a batch of prompts, in one batched call.
+
+The `hf` backend runs its own decoding loop over a transformers model with a KV cache:
+left-padded prompts, one forward per new token for the whole batch, sampling with
+temperature / top-k / top-p from a seeded generator, and the log-prob of every sampled
+token under the policy's own (untempered) distribution recorded on the way. Those are the
+"old" log-probs of the batch, so RLOO's KL-in-reward and REINFORCE++'s token penalties need
+no extra forward. Greedy decoding matches `model.generate` token for token (tested).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+from transformers import DynamicCache, PreTrainedTokenizerBase
+
+from gro_core.generation import left_pad
+
+
+@dataclass(frozen=True)
+class RolloutSettings:
+    max_new_tokens: int = 32
+    temperature: float = 1.0
+    top_p: float = 1.0
+    top_k: int = 0  # 0: off
+    greedy: bool = False
+    stop: tuple[str, ...] = ()
+
+
+@dataclass
+class Rollouts:
+    """B = prompts × G completions, grouped by prompt: rows g*G .. g*G+G-1 share prompt g."""
+
+    prompt_ids: list[list[int]]  # (B,) the prompt of each completion
+    completion_ids: list[list[int]]  # (B,) sampled tokens, ending at eos or a stop string
+    logprobs: list[Tensor]  # (B,) per sampled token, log π(y_t | ...) at temperature 1
+    group_ids: Tensor  # (B,) index of the prompt in the batch
+
+
+def _filter_top_k(logits: Tensor, k: int) -> Tensor:
+    if k <= 0 or k >= logits.shape[-1]:
+        return logits
+    kth = torch.topk(logits, k, dim=-1).values[:, -1:]
+    return logits.masked_fill(logits < kth, -torch.inf)
+
+
+def _filter_top_p(logits: Tensor, p: float) -> Tensor:
+    """Keep the smallest set of tokens whose probability reaches p (always the top one)."""
+    if p >= 1.0:
+        return logits
+    sorted_logits, order = torch.sort(logits, descending=True, dim=-1)
+    probs = sorted_logits.softmax(dim=-1)
+    drop = probs.cumsum(dim=-1) - probs > p  # mass before this token already reaches p
+    sorted_logits = sorted_logits.masked_fill(drop, -torch.inf)
+    return torch.empty_like(logits).scatter_(-1, order, sorted_logits)
+
+
+def pick_tokens(logits: Tensor, settings: RolloutSettings, gen: torch.Generator | None) -> Tensor:
+    """(B, V) float logits -> (B,) next tokens."""
+    if settings.greedy:
+        return logits.argmax(dim=-1)
+    scaled = _filter_top_p(
+        _filter_top_k(logits / settings.temperature, settings.top_k), settings.top_p
+    )
+    probs = scaled.softmax(dim=-1)
+    return torch.multinomial(probs, 1, generator=gen).squeeze(1)
+
+
+@torch.no_grad()
+def sample(
+    model: torch.nn.Module,
+    tokenizer: PreTrainedTokenizerBase,
+    prompts: list[list[int]],
+    num_generations: int,
+    settings: RolloutSettings,
+    generator: torch.Generator | None = None,
+) -> Rollouts:
+    """G completions per prompt: the whole prompts × G batch decodes in one loop."""
+    device = next(model.parameters()).device
+    eos, pad = tokenizer.eos_token_id, tokenizer.pad_token_id
+    pad = eos if pad is None else pad
+    repeated = [p for p in prompts for _ in range(num_generations)]
+    ids, attention = (t.to(device) for t in left_pad(repeated, pad))
+    tokens, logps = _decode(model, ids, attention, settings, eos, pad, generator)
+    trimmed = [_trim(tokens[i], logps[i], eos) for i in range(len(repeated))]
+    completions = [c for c, _ in trimmed]
+    logprobs = [lp for _, lp in trimmed]
+    if settings.stop:
+        completions, logprobs = _apply_stops(tokenizer, completions, logprobs, settings.stop)
+    groups = torch.arange(len(prompts)).repeat_interleave(num_generations)
+    return Rollouts(repeated, completions, logprobs, groups)
+
+
+def _decode(
+    model: torch.nn.Module,
+    ids: Tensor,
+    attention: Tensor,
+    settings: RolloutSettings,
+    eos: int | None,
+    pad: int,
+    generator: torch.Generator | None,
+) -> tuple[list[list[int]], Tensor]:
+    """The decoding loop: (B, K) tokens and their log-probs, as lists of CPU rows."""
+    was_training = model.training
+    model.eval()
+    batch = ids.shape[0]
+    positions = (attention.cumsum(dim=1) - 1).clamp(min=0)
+    cache = DynamicCache()
+    out = model(
+        input_ids=ids,
+        attention_mask=attention,
+        position_ids=positions,
+        past_key_values=cache,
+        use_cache=True,
+        logits_to_keep=1,
+    )
+    next_pos = positions[:, -1:] + 1
+    done = torch.zeros(batch, dtype=torch.bool, device=ids.device)
+    tokens, logps = [], []
+    for _ in range(settings.max_new_tokens):
+        logits = out.logits[:, -1].float()
+        token = pick_tokens(logits, settings, generator).masked_fill(done, pad)
+        logp = logits.log_softmax(dim=-1).gather(1, token[:, None]).squeeze(1)
+        tokens.append(token)
+        logps.append(logp.masked_fill(done, 0.0))
+        done = done | (token == eos)
+        if bool(done.all()):
+            break
+        # Finished rows keep decoding pad tokens (their output is discarded): one shape for all.
+        attention = torch.cat([attention, attention.new_ones(batch, 1)], dim=1)
+        out = model(
+            input_ids=token[:, None],
+            attention_mask=attention,
+            position_ids=next_pos,
+            past_key_values=cache,
+            use_cache=True,
+        )
+        next_pos = next_pos + 1
+    model.train(was_training)
+    return torch.stack(tokens, 1).cpu().tolist(), torch.stack(logps, 1).cpu()
+
+
+def _trim(tokens: list[int], logps: Tensor, eos: int | None) -> tuple[list[int], Tensor]:
+    """Cut a row after its first eos (kept: the policy chose to stop)."""
+    if eos is not None and eos in tokens:
+        end = tokens.index(eos) + 1
+        return tokens[:end], logps[:end].clone()
+    return tokens, logps.clone()
+
+
+def _apply_stops(
+    tokenizer: PreTrainedTokenizerBase,
+    completions: list[list[int]],
+    logprobs: list[Tensor],
+    stops: tuple[str, ...],
+) -> tuple[list[list[int]], list[Tensor]]:
+    """Cut each completion at the first token whose text completes a stop string."""
+    out_c, out_l = [], []
+    for tokens, logps in zip(completions, logprobs, strict=True):
+        end = len(tokens)
+        for n in range(1, len(tokens) + 1):
+            text = tokenizer.decode(tokens[:n], skip_special_tokens=True)
+            if any(s in text for s in stops):
+                end = n
+                break
+        out_c.append(tokens[:end])
+        out_l.append(logps[:end])
+    return out_c, out_l
