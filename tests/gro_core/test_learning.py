@@ -67,14 +67,18 @@ def test_each_offline_preset_lowers_its_loss_and_raises_preference_accuracy(
     assert loss_after < loss_before
 
 
-def test_sft_raises_held_out_exact_match_accuracy_well_above_chance(tmp_path: Path) -> None:
-    series = train(
-        tmp_path,
-        "sft",
-        "builtin:arithmetic-sft",
-        2000,
-        train={"steps": 2000, "batch_size": 64, "lr": 2e-3, "warmup_steps": 50},
-    )
+@pytest.fixture(scope="module")
+def arithmetic_warmup(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
+    """SFT on arithmetic: the final checkpoint (the online methods' starting point) and the
+    run's eval series."""
+    out = tmp_path_factory.mktemp("sft-arithmetic")
+    train_args = {"steps": 3000, "batch_size": 64, "lr": 1e-3, "warmup_steps": 50}
+    series = train(out, "sft", "builtin:arithmetic-sft", 3000, train=train_args)
+    return out / "checkpoints" / "step-3000", series
+
+
+def test_sft_raises_held_out_exact_match_accuracy_well_above_chance(arithmetic_warmup) -> None:
+    _, series = arithmetic_warmup
     before, after = first_last(series["eval/accuracy"])
     assert before <= 0.02  # an untrained model gets almost nothing exactly right
     assert after >= 0.15
