@@ -42,8 +42,48 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     train.set_defaults(handler=_cmd_train)
 
 
-# Each entry adds one verb's parser; later verbs (train, eval, up, ...) register here too.
-_VERBS: list[Callable[[argparse._SubParsersAction], None]] = [_add_data, _add_train]
+def _cmd_eval(args: argparse.Namespace) -> int:
+    from gro_core.evaluation import eval_command
+
+    return eval_command(
+        args.targets,
+        as_json=args.json,
+        spec_path=args.spec,
+        num_prompts=args.num_prompts,
+        num_generations=args.num_generations,
+        max_new_tokens=args.max_new_tokens,
+        temperature=args.temperature,
+        seed=args.seed,
+        with_reference=not args.no_kl,
+    )
+
+
+def _add_eval(sub: argparse._SubParsersAction) -> None:
+    evaluate = sub.add_parser(
+        "eval", help="held-out reward, pass@k, KL and diversity of models; one row per target"
+    )
+    evaluate.add_argument(
+        "targets", nargs="+", metavar="TARGET", help="job spec YAML, checkpoint dir or run dir"
+    )
+    evaluate.add_argument(
+        "--spec", default=None, help="evaluate on this spec's data and rewards instead"
+    )
+    evaluate.add_argument("--num-prompts", type=int, default=None, help="default: eval.num_prompts")
+    evaluate.add_argument(
+        "--num-generations", type=int, default=None, help="samples per prompt (the k of pass@k)"
+    )
+    evaluate.add_argument("--max-new-tokens", type=int, default=None)
+    evaluate.add_argument("--temperature", type=float, default=None)
+    evaluate.add_argument("--seed", type=int, default=None, help="default: train.seed")
+    evaluate.add_argument(
+        "--no-kl", action="store_true", help="skip loading the reference model (no eval/kl_ref)"
+    )
+    evaluate.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    evaluate.set_defaults(handler=_cmd_eval)
+
+
+# Each entry adds one verb's parser; later verbs (up, ...) register here too.
+_VERBS: list[Callable[[argparse._SubParsersAction], None]] = [_add_data, _add_train, _add_eval]
 
 
 def build_parser() -> argparse.ArgumentParser:

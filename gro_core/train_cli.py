@@ -9,7 +9,7 @@ from pathlib import Path
 from gro_core.spec import SpecError, format_validation_error, load_spec
 
 
-def _quiet_libraries() -> None:
+def quiet_libraries() -> None:
     """transformers prints load reports and progress bars on every model load."""
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     from transformers.utils import logging
@@ -33,7 +33,7 @@ def train_command(spec_path: str, out: str, *, resume: bool = False, quiet: bool
     except FileNotFoundError:
         print(f"{spec_path}: no such file", file=sys.stderr)
         return 2
-    _quiet_libraries()
+    quiet_libraries()
     from gro_core.trainers import DataError, JsonlWriter, ProgressBar, TrainingError, run
 
     out_dir = Path(out)

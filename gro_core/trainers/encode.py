@@ -188,3 +188,35 @@ def completion_logprobs(model: torch.nn.Module, batch: TokenBatch) -> Tensor:
     picked = logits.gather(-1, batch.targets.unsqueeze(-1)).squeeze(-1)  # (B, K)
     logprobs = picked - torch.logsumexp(logits, dim=-1)
     return logprobs * batch.mask
+
+
+def unpad_rows(values: Tensor, mask: Tensor) -> list[Tensor]:
+    """(B, K) right-aligned per-token values -> B CPU tensors of each row's masked values."""
+    values, mask = values.float().cpu(), mask.cpu()
+    return [values[i][mask[i]].clone() for i in range(values.shape[0])]
+
+
+def right_align(rows: list[Tensor], width: int) -> Tensor:
+    """The inverse of unpad_rows: B rows of per-token values -> (B, width), zero-padded left."""
+    out = torch.zeros((len(rows), width))
+    for i, row in enumerate(rows):
+        out[i, width - len(row) :] = row
+    return out
+
+
+def scored_samples(
+    entries: list[tuple[Any, Any, float]], out: Any, limit: int
+) -> list[dict[str, Any]]:
+    """samples.jsonl records (JOBSPEC.md) for the first `limit` (prompt, completion, reward)
+    entries, with the GRO quantities gro_loss gave each: `out` is its GROOutput."""
+    return [
+        {
+            "prompt": prompt,
+            "completion": completion,
+            "reward": reward,
+            "advantage": float(out.advantages[i]),
+            "anchor_distance": float(out.anchor_distances[i]),
+            "weight": float(out.weights[i]),
+        }
+        for i, (prompt, completion, reward) in enumerate(entries[:limit])
+    ]

@@ -71,7 +71,8 @@ def cosine_schedule(warmup: int, total: int):
     return factor
 
 
-def _load_model(spec: JobSpec, checkpoint: Path | None) -> torch.nn.Module:
+def load_run_model(spec: JobSpec, checkpoint: Path | None) -> torch.nn.Module:
+    """The model a run trains: the spec's starting model, or a checkpoint of the run."""
     lora = LoraSettings(**spec.lora.model_dump()) if spec.lora else None
     if spec.method == "reward_model":
         return load_reward_model(checkpoint or spec.model)
@@ -98,7 +99,7 @@ class Trainer:
         self.start_step, checkpoint = found if found else (0, None)
         self.tokenizer = load_tokenizer(spec.model)
         self.data = load_data(spec, self.tokenizer)
-        self.model = _load_model(spec, checkpoint)
+        self.model = load_run_model(spec, checkpoint)
         self.device = next(self.model.parameters()).device
         self.objective = build_objective(
             spec, self.model, self.tokenizer, self.data, self.device, self.out_dir

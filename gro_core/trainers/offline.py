@@ -17,7 +17,13 @@ from transformers import PreTrainedTokenizerBase
 from gro_core.generation import SamplingSettings, generate_completions
 from gro_core.objective import gro_loss
 from gro_core.presets import get_preset
-from gro_core.trainers.encode import Example, TokenBatch, collate, completion_logprobs
+from gro_core.trainers.encode import (
+    Example,
+    TokenBatch,
+    collate,
+    completion_logprobs,
+    scored_samples,
+)
 from gro_core.trainers.reference import ReferenceCache
 
 Metrics = dict[str, Tensor]
@@ -210,23 +216,12 @@ def _margins(x: Tensor, batch: TokenBatch, kind: str) -> Tensor:
 
 def _samples(examples: list[Example], out: Any, limit: int = 4) -> list[dict[str, Any]]:
     """A few scored completions of the step, as JOBSPEC.md's samples.jsonl records."""
-    samples = []
-    i = 0
-    for example in examples:
-        for name, seq in zip(_completion_fields(example), example.sequences, strict=True):
-            if len(samples) < limit:
-                samples.append(
-                    {
-                        "prompt": example.row.get("prompt"),
-                        "completion": example.row.get(name),
-                        "reward": seq.reward,
-                        "advantage": float(out.advantages[i]),
-                        "anchor_distance": float(out.anchor_distances[i]),
-                        "weight": float(out.weights[i]),
-                    }
-                )
-            i += 1
-    return samples
+    entries = [
+        (example.row.get("prompt"), example.row.get(name), seq.reward)
+        for example in examples
+        for name, seq in zip(_completion_fields(example), example.sequences, strict=True)
+    ]
+    return scored_samples(entries, out, limit)
 
 
 def _completion_fields(example: Example) -> tuple[str, ...]:

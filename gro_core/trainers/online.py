@@ -17,13 +17,22 @@ import torch
 from torch import Tensor
 from transformers import PreTrainedTokenizerBase
 
+from gro_core.evaluation import evaluate_policy
 from gro_core.models import Reference
 from gro_core.objective import gro_loss
 from gro_core.presets import get_preset
 from gro_core.rewards import build_scorer
 from gro_core.rollout import RolloutSettings, sample
 from gro_core.spec import JobSpec
-from gro_core.trainers.encode import Example, Sequence, collate, completion_logprobs
+from gro_core.trainers.encode import (
+    Example,
+    Sequence,
+    collate,
+    completion_logprobs,
+    right_align,
+    scored_samples,
+    unpad_rows,
+)
 from gro_core.trainers.offline import Data, StepResult
 
 
@@ -42,13 +51,6 @@ class RolloutGroup:
 def python_rewards_allowed() -> bool:
     """The operator's switch (an environment setting, never the job spec) for python rewards."""
     return os.environ.get("GRO_ALLOW_PYTHON_REWARDS", "").lower() in ("1", "true", "yes")
-
-
-def _right_aligned(rows: list[Tensor], width: int, device: torch.device) -> Tensor:
-    out = torch.zeros((len(rows), width))
-    for i, row in enumerate(rows):
-        out[i, width - len(row) :] = row
-    return out.to(device)
 
 
 class OnlineObjective:
@@ -86,7 +88,8 @@ class OnlineObjective:
     ) -> list[RolloutGroup]:
         """Rollouts for `step`'s prompts: seeded by (seed, step), so a resume redraws them."""
         started = time.perf_counter()
-        gen = torch.Generator().manual_seed(self.spec.train.seed * 1_000_003 + step)
+        # On the model's device: torch.multinomial refuses a generator from another device.
+        gen = torch.Generator(self.device).manual_seed(self.spec.train.seed * 1_000_003 + step)
         g = self.spec.rollout.num_generations
         out = sample(
             model,
@@ -146,11 +149,14 @@ class OnlineObjective:
         batch = collate(seqs, self.tokenizer.pad_token_id).to(self.device)
         if self.cfg.needs_reference and self.reference is not None:
             with self.reference.scoring() as ref_model:
-                _store(groups, completion_logprobs(ref_model, batch), batch.mask, "ref_logprobs")
+                ref_rows = unpad_rows(completion_logprobs(ref_model, batch), batch.mask)
+                _store(groups, ref_rows, "ref_logprobs")
         if self.iterations > 1:
             was = model.training
             model.eval()
-            _store(groups, completion_logprobs(model, batch), batch.mask, "old_logprobs")
+            _store(
+                groups, unpad_rows(completion_logprobs(model, batch), batch.mask), "old_logprobs"
+            )
             model.train(was)
 
     # --- one update on a micro-batch of groups -----------------------------------------------
@@ -163,7 +169,7 @@ class OnlineObjective:
 
         def stacked(name: str) -> Tensor | None:
             rows = [t for g in groups for t in (getattr(g, name) or [])]
-            return _right_aligned(rows, width, self.device) if rows else None
+            return right_align(rows, width).to(self.device) if rows else None
 
         baseline = None
         if self.cfg.needs_baseline_rewards:
@@ -186,46 +192,39 @@ class OnlineObjective:
 
     @torch.no_grad()
     def evaluate(self, model: torch.nn.Module, max_examples: int) -> dict[str, float]:
-        """Mean reward of greedy completions on held-out prompts."""
+        """Held-out greedy and sampled reward, pass@k, KL to the reference, diversity."""
         examples = self.data.eval[:max_examples]
         if not examples:
             return {}
-        greedy = RolloutSettings(self.settings.max_new_tokens, greedy=True, stop=self.settings.stop)
-        out = sample(
-            model, self.tokenizer, [list(e.sequences[0].prompt_ids) for e in examples], 1, greedy
+        s = self.settings
+        return evaluate_policy(
+            model,
+            self.tokenizer,
+            examples,
+            [e.row for e in examples],
+            self.scorer,
+            num_generations=self.spec.rollout.num_generations,
+            max_new_tokens=s.max_new_tokens,
+            temperature=s.temperature,
+            top_p=s.top_p,
+            stop=s.stop,
+            reference=self.reference,
+            seed=self.spec.train.seed,
         )
-        texts = self.tokenizer.batch_decode(out.completion_ids, skip_special_tokens=True)
-        scored = self.scorer(texts, [e.row for e in examples])
-        metrics = {"eval/reward": sum(scored.total) / len(scored.total)}
-        metrics |= {f"eval/{k}": v for k, v in scored.per_function.items()}
-        return metrics
 
 
-def _store(groups: list[RolloutGroup], logprobs: Tensor, mask: Tensor, name: str) -> None:
-    logprobs, mask = logprobs.float().cpu(), mask.cpu()
-    row = 0
+def _store(groups: list[RolloutGroup], rows: list[Tensor], name: str) -> None:
+    """Hand each group its completions' rows of per-token values, in order."""
+    start = 0
     for group in groups:
-        values = []
-        for _ in group.sequences:
-            values.append(logprobs[row][mask[row]].clone())
-            row += 1
-        setattr(group, name, values)
+        setattr(group, name, rows[start : start + len(group.sequences)])
+        start += len(group.sequences)
 
 
 def _samples(groups: list[RolloutGroup], out: Any, limit: int = 8) -> list[dict[str, Any]]:
-    samples, i = [], 0
-    for group in groups:
-        for text, seq in zip(group.texts, group.sequences, strict=True):
-            if len(samples) < limit:
-                samples.append(
-                    {
-                        "prompt": group.row.get("prompt"),
-                        "completion": text,
-                        "reward": seq.reward,
-                        "advantage": float(out.advantages[i]),
-                        "anchor_distance": float(out.anchor_distances[i]),
-                        "weight": float(out.weights[i]),
-                    }
-                )
-            i += 1
-    return samples
+    entries = [
+        (group.row.get("prompt"), text, seq.reward)
+        for group in groups
+        for text, seq in zip(group.texts, group.sequences, strict=True)
+    ]
+    return scored_samples(entries, out, limit)

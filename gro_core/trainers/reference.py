@@ -14,7 +14,13 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from gro_core.trainers.encode import Example, collate, completion_logprobs
+from gro_core.trainers.encode import (
+    Example,
+    collate,
+    completion_logprobs,
+    right_align,
+    unpad_rows,
+)
 
 # split -> example index -> one (len(completion),) tensor per sequence of the example
 Store = dict[str, dict[int, list[Tensor]]]
@@ -47,18 +53,15 @@ class ReferenceCache:
             for start in range(0, len(ordered), batch_size):
                 chunk = ordered[start : start + batch_size]
                 batch = collate([s for e in chunk for s in e.sequences], pad_id).to(device)
-                logprobs = completion_logprobs(model, batch).float().cpu()
-                _scatter(store[split], chunk, logprobs, batch.mask.cpu())
+                rows = iter(unpad_rows(completion_logprobs(model, batch), batch.mask))
+                for example in chunk:
+                    store[split][example.index] = [next(rows) for _ in example.sequences]
         model.train(was_training)
         return cls(store, fingerprint(splits))
 
     def batch(self, split: str, examples: list[Example], width: int) -> Tensor:
         """(B, width) right-aligned reference log-probs of the examples' sequences."""
-        rows = [t for e in examples for t in self.store[split][e.index]]
-        out = torch.zeros((len(rows), width))
-        for i, row in enumerate(rows):
-            out[i, width - len(row) :] = row
-        return out
+        return right_align([t for e in examples for t in self.store[split][e.index]], width)
 
     def save(self, path: Path) -> None:
         tmp = Path(path).with_suffix(".tmp")
@@ -80,12 +83,3 @@ def fingerprint(splits: dict[str, list[Example]]) -> str:
             for seq in example.sequences:
                 digest.update(repr((seq.prompt_ids, seq.completion_ids)).encode())
     return digest.hexdigest()
-
-
-def _scatter(store: dict[int, list[Tensor]], chunk: list[Example], logprobs: Tensor, mask: Tensor):
-    row = 0
-    for example in chunk:
-        store[example.index] = []
-        for _ in example.sequences:
-            store[example.index].append(logprobs[row][mask[row]].clone())
-            row += 1
