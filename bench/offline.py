@@ -13,7 +13,7 @@ count. Wall time is end to end: data reading, tokenisation, model (and reference
 any reference pre-computation, the 192 steps, and gro's final checkpoint (shown apart).
 Python imports are excluded on both sides.
 
-    python bench/offline.py [--models tiny-llama,small-llama] [--rounds 2] [--small-rounds 1]
+    python bench/offline.py [--models tiny-llama,small-llama] [--rounds 3] [--small-rounds 2]
 
 `% matmul` is the achieved nominal FLOP/s (6·N per trained token, plus 2·N per token the
 reference scores: every step for TRL, once for gro) over the fp32 1024×1024 matmul rate
@@ -68,7 +68,8 @@ def encoded_pairs(model: str, data: Path) -> list[tuple[tuple[int, ...], ...]]:
     examples = encode_records(
         load_tokenizer(f"builtin:{model}"), "preference", read_pairs(data), MAX_LENGTH
     )
-    return [(c.prompt_ids, c.completion_ids, r.completion_ids) for c, r in (e.sequences for e in examples)]  # fmt: skip
+    pairs = (e.sequences for e in examples)
+    return [(c.prompt_ids, c.completion_ids, r.completion_ids) for c, r in pairs]
 
 
 def pair_tokens(pairs: list[tuple[tuple[int, ...], ...]]) -> int:
@@ -150,8 +151,8 @@ def trl_config(out: Path, gradient_checkpointing: bool):
         use_cpu=True,
         bf16=False,
         fp16=False,
-        # TRL's default is True: it recomputes activations (~1/3 more compute) to save
-        # memory gro does not spend either way at these sizes; --trl-gradient-checkpointing.
+        # TRL's own default (True): activations are recomputed in the backward pass, which
+        # saves memory and costs a third more compute. --trl-no-gradient-checkpointing.
         gradient_checkpointing=gradient_checkpointing,
         eval_strategy="no",
         save_strategy="no",
@@ -218,7 +219,7 @@ def worker_main(args: argparse.Namespace) -> None:
     if args.worker == "gro":
         result = gro_worker(args.model, data, out)
     else:
-        result = trl_worker(args.model, data, out, args.trl_gradient_checkpointing)
+        result = trl_worker(args.model, data, out, not args.trl_no_gradient_checkpointing)
     result["peak_rss_mb"] = common.peak_rss_mb()  # before the probe allocates anything
     result["matmul_flops"] = common.matmul_flops()
     result["threads"] = torch.get_num_threads()
@@ -231,15 +232,27 @@ def worker_main(args: argparse.Namespace) -> None:
 
 def launch(trainer: str, model: str, data: Path, tmp: Path, args: argparse.Namespace) -> Result:
     out = Path(tempfile.mkdtemp(prefix=f"{trainer}-{model}-", dir=tmp))
-    argv = [__file__, "--worker", trainer, "--model", model, "--data", str(data), "--out", str(out)]
+    argv = [
+        str(Path(__file__).resolve()),
+        "--worker",
+        trainer,
+        "--model",
+        model,
+        "--data",
+        str(data),
+        "--out",
+        str(out),
+    ]
     argv += ["--threads", str(args.threads)]
-    if args.trl_gradient_checkpointing:
-        argv.append("--trl-gradient-checkpointing")
+    if args.trl_no_gradient_checkpointing:
+        argv.append("--trl-no-gradient-checkpointing")
+    load = os.getloadavg()[0]  # other processes on the machine skew a run; say so
     result = common.run_worker(argv, env=WORKER_ENV)
     print(
         f"  {model:11s} {trainer:3s} wall {result['wall_s']:6.1f}s "
         f"(setup {result['setup_s']:.1f}s, checkpoint {result['checkpoint_s']:.1f}s) "
-        f"peak {result['peak_rss_mb']:.0f} MB, matmul {result['matmul_flops'] / 1e9:.0f} GFLOP/s",
+        f"peak {result['peak_rss_mb']:.0f} MB, matmul {result['matmul_flops'] / 1e9:.0f} GFLOP/s, "
+        f"load before {load:.1f}",
         file=sys.stderr,
         flush=True,
     )
@@ -263,7 +276,8 @@ def flops(result: Result, params: int, train_tokens: int, data_tokens: int) -> f
 def summarize(runs: list[Result], params: int, data_tokens: int) -> dict[str, float]:
     train_tokens = EPOCHS * data_tokens
     wall = common.median([r["wall_s"] for r in runs])
-    shares = [flops(r, params, train_tokens, data_tokens) / r["wall_s"] / r["matmul_flops"] for r in runs]  # fmt: skip
+    work = [flops(r, params, train_tokens, data_tokens) for r in runs]
+    shares = [w / r["wall_s"] / r["matmul_flops"] for w, r in zip(work, runs, strict=True)]
     return {
         "wall": wall,
         "setup": common.median([r["setup_s"] for r in runs]),
@@ -300,7 +314,10 @@ def table_rows(model: str, gro: dict[str, float], trl: dict[str, float]) -> list
     return [row("gro", gro), row("TRL", trl), ratio]
 
 
-def bench_model(model: str, rounds: int, data: Path, tmp: Path, args) -> list[list[str]]:
+def bench_model(
+    model: str, rounds: int, data: Path, tmp: Path, args: argparse.Namespace
+) -> tuple[list[list[str]], str]:
+    """`rounds` interleaved gro and TRL runs: the table rows and a line of per-round detail."""
     from gro_core.models import count_parameters, load_policy
 
     params = count_parameters(load_policy(f"builtin:{model}", device="cpu"))
@@ -313,19 +330,26 @@ def bench_model(model: str, rounds: int, data: Path, tmp: Path, args) -> list[li
             check(result, EPOCHS * tokens)
             runs[trainer].append(result)
     gro, trl = (summarize(runs[t], params, tokens) for t in ("gro", "trl"))
-    per_round = [t["wall_s"] / g["wall_s"] for g, t in zip(runs["gro"], runs["trl"], strict=True)]
-    print(f"  {model}: per-round speedups " + ", ".join(f"{x:.2f}x" for x in per_round))
-    return table_rows(model, gro, trl)
+    pairs = zip(runs["gro"], runs["trl"], strict=True)
+    per_round = ", ".join(f"{t['wall_s'] / g['wall_s']:.2f}x" for g, t in pairs)
+    rates = [r["matmul_flops"] / 1e9 for r in runs["gro"] + runs["trl"]]
+    detail = (
+        f"{model}: {params:,} parameters, {EPOCHS * tokens:,} trained tokens; per-round speedups "
+        f"{per_round}; matmul rate {min(rates):.0f}-{max(rates):.0f} GFLOP/s across runs"
+    )
+    return table_rows(model, gro, trl), detail
 
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", default=",".join(MODELS), help="comma-separated builtins")
-    parser.add_argument("--rounds", type=int, default=2, help="gro+TRL pairs per model")
-    parser.add_argument("--small-rounds", type=int, default=None, help="rounds for small-llama")
+    parser.add_argument("--rounds", type=int, default=3, help="gro+TRL pairs per model")
+    parser.add_argument("--small-rounds", type=int, default=2, help="rounds for small-llama")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
     parser.add_argument(
-        "--trl-gradient-checkpointing", action="store_true", help="TRL's own default (recomputes)"
+        "--trl-no-gradient-checkpointing",
+        action="store_true",
+        help="turn off TRL's default activation recomputation (same compute per step as gro)",
     )
     parser.add_argument("--worker", choices=("gro", "trl"), help=argparse.SUPPRESS)
     parser.add_argument("--model", help=argparse.SUPPRESS)
@@ -341,20 +365,24 @@ def main() -> None:
     from gro_core.models import resolve_model
 
     models = [m.strip() for m in args.models.split(",") if m.strip()]
-    rows = []
+    rows, details = [], []
     with tempfile.TemporaryDirectory(prefix="gro-bench-") as tmp:
         data = Path(tmp) / "pairs.jsonl"
         write_pairs(data)
         for model in models:
             resolve_model(f"builtin:{model}")  # build it now, outside every timed run
-            small = model == "small-llama" and args.small_rounds is not None
-            rows += bench_model(model, args.small_rounds if small else args.rounds, data, Path(tmp), args)  # fmt: skip
+            rounds = args.small_rounds if model == "small-llama" else args.rounds
+            model_rows, detail = bench_model(model, rounds, data, Path(tmp), args)
+            rows, details = rows + model_rows, [*details, detail]
     threads = args.threads or torch.get_num_threads()
     print(
         f"\nDPO, {PAIRS} pairs ({TASK}), batch {BATCH}, {EPOCHS} epochs = {STEPS} steps, "
         f"float32 CPU, {threads} threads, {os.cpu_count()} cores; gro and TRL interleaved\n"
     )
     print(common.markdown_table(HEADER, rows))
+    ckpt = "default (on)" if not args.trl_no_gradient_checkpointing else "off"
+    print(f"\nTRL gradient checkpointing: {ckpt}. Medians of interleaved fresh-process runs.")
+    print("\n".join(f"- {d}" for d in details))
 
 
 if __name__ == "__main__":
