@@ -31,6 +31,7 @@ from gro_core.trainers.checkpoint import (
     set_rng_state,
 )
 from gro_core.trainers.datasets import load_data
+from gro_core.trainers.distributed import init_ranks
 from gro_core.trainers.objectives import build_objective
 from gro_core.trainers.sampler import StepSampler
 
@@ -71,14 +72,14 @@ def cosine_schedule(warmup: int, total: int):
     return factor
 
 
-def load_run_model(spec: JobSpec, checkpoint: Path | None) -> torch.nn.Module:
+def load_run_model(spec: JobSpec, checkpoint: Path | None, device: str = "auto") -> torch.nn.Module:
     """The model a run trains: the spec's starting model, or a checkpoint of the run."""
     lora = LoraSettings(**spec.lora.model_dump()) if spec.lora else None
     if spec.method == "reward_model":
-        return load_reward_model(checkpoint or spec.model)
+        return load_reward_model(checkpoint or spec.model, device=device)
     if checkpoint is not None and lora is None:
-        return load_policy(checkpoint)  # a full checkpoint is a model like any other
-    model = load_policy(spec.model, lora=lora)
+        return load_policy(checkpoint, device=device)  # a full checkpoint: a model like any
+    model = load_policy(spec.model, lora=lora, device=device)
     if checkpoint is not None:  # LoRA: the base, then the saved adapters
         from peft import set_peft_model_state_dict
         from safetensors.torch import load_file
@@ -93,13 +94,15 @@ class Trainer:
     def __init__(self, spec: JobSpec, out_dir: Path, callbacks: list[Callback], resume: bool):
         self.spec, self.out_dir = spec, Path(out_dir)
         self.out_dir.mkdir(parents=True, exist_ok=True)
-        self.cb = CallbackList(list(callbacks))
+        self.ranks = init_ranks()
+        # Rank 0 reports for all: the others' metrics reach it through all-reduce.
+        self.cb = CallbackList(list(callbacks) if self.ranks.main else [])
         seed_everything(spec.train.seed)
         found = latest_checkpoint(self.out_dir) if resume else None
         self.start_step, checkpoint = found if found else (0, None)
         self.tokenizer = load_tokenizer(spec.model)
         self.data = load_data(spec, self.tokenizer)
-        self.model = load_run_model(spec, checkpoint)
+        self.model = load_run_model(spec, checkpoint, self.ranks.device)
         self.device = next(self.model.parameters()).device
         self.objective = build_objective(
             spec, self.model, self.tokenizer, self.data, self.device, self.out_dir
@@ -131,7 +134,8 @@ class Trainer:
 
     def _items(self, step: int) -> list[Any]:
         """What one step trains on: examples, or for online methods their scored rollouts."""
-        examples = [self.data.train[i] for i in self.sampler.batch(step)]
+        batch = self.ranks.shard(self.sampler.batch(step))
+        examples = [self.data.train[i] for i in batch]
         collect = getattr(self.objective, "collect", None)
         return collect(self.model, step, examples) if collect else examples
 
@@ -158,23 +162,29 @@ class Trainer:
         }
 
     def _update(self, step: int, micro: list[list[Any]], emit_samples: bool) -> dict[str, float]:
-        total = sum(len(m) for m in micro)
+        # Each micro-batch's loss is a mean over its own units (tokens, sequences or pairs):
+        # weighted by its share of all units on all ranks, the accumulated and averaged
+        # gradient is the gradient of the whole batch's loss.
+        units = [self.objective.units(m) for m in micro]
+        local = sum(units)
+        total = self.ranks.total(local)
         sums: dict[str, torch.Tensor] = {}
         samples: list[dict[str, Any]] = []
-        for items in micro:
-            share = len(items) / total  # the accumulated gradient is the full-batch mean
+        for items, unit in zip(micro, units, strict=True):
+            share = self.ranks.world * unit / total
             loss, metrics, found = self.objective.step(self.model, items)
             if not bool(torch.isfinite(loss)):
                 message = f"non-finite loss ({float(loss.detach())}) at step {step}"
                 raise TrainingError("non_finite", message, step)
             (loss * share).backward()
             for name, value in metrics.items():
-                sums[name] = sums.get(name, 0.0) + value.detach().float() * share
+                sums[name] = sums.get(name, 0.0) + value.detach().float() * unit / local
             samples += found
+        self.ranks.average_gradients(self.params)
         grad_norm = self._clip_and_step(step)
         if samples and emit_samples:
             self.cb.on_samples(step, samples)
-        out = {name: float(v) for name, v in sums.items()}
+        out = self.ranks.average_metrics({name: float(v) for name, v in sums.items()})
         return out | {"train/lr": self.scheduler.get_last_lr()[0], "train/grad_norm": grad_norm}
 
     def _clip_and_step(self, step: int) -> float:
@@ -222,10 +232,10 @@ class Trainer:
             self.cb.on_event(
                 0, "started", f"{self.spec.method} on {self.spec.model}, {self.total_steps} steps"
             )
-            if self.spec.eval.every > 0:
+            if self.spec.eval.every > 0 and self.ranks.main:
                 final |= self.evaluate(0)  # the baseline every curve starts from
         while step < self.total_steps:
-            if self.cb.should_stop():
+            if self.ranks.agree(self.cb.should_stop()):
                 status = "cancelled"
                 self.cb.on_event(step, "stopped", "cancelled between steps")
                 break
@@ -234,11 +244,11 @@ class Trainer:
             self.cb.on_metrics(step, metrics)
             final |= metrics
             self.cb.on_step_end(step, self.total_steps, metrics)
-            if self._due(self.spec.eval.every, step):
+            if self._due(self.spec.eval.every, step) and self.ranks.main:
                 final |= self.evaluate(step)
-            if self._due(self.spec.checkpoint.every, step):
+            if self._due(self.spec.checkpoint.every, step) and self.ranks.main:
                 self.checkpoint(step)
-        if status == "cancelled" and step > self.start_step:
+        if status == "cancelled" and step > self.start_step and self.ranks.main:
             self.checkpoint(step)
         result = RunResult(
             status,
@@ -248,7 +258,8 @@ class Trainer:
             str(self.out_dir),
             self.spec.model_dump(mode="json"),
         )
-        self._write_summary(result)
+        if self.ranks.main:
+            self._write_summary(result)
         return result
 
     def _write_summary(self, result: RunResult) -> None:

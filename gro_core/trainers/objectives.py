@@ -26,6 +26,10 @@ REFERENCE_FILE = "reference_logprobs.pt"
 
 
 class Objective(Protocol):
+    def units(self, examples: list[Example]) -> float:
+        """What the step's loss is a mean over (tokens, sequences, pairs), counted."""
+        ...
+
     def step(self, model: torch.nn.Module, examples: list[Example]) -> StepResult: ...
 
     def evaluate(self, model: torch.nn.Module, max_examples: int) -> dict[str, float]: ...

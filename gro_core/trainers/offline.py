@@ -54,6 +54,10 @@ class SFTObjective:
     def __init__(self, tokenizer: PreTrainedTokenizerBase, data: Data, device: torch.device):
         self.tokenizer, self.data, self.device = tokenizer, data, device
 
+    def units(self, examples: list[Example]) -> float:
+        """The loss is a mean over completion tokens."""
+        return float(sum(len(s.completion_ids) for e in examples for s in e.sequences))
+
     def step(self, model: torch.nn.Module, examples: list[Example]) -> StepResult:
         batch = _sequences_batch(examples, self.tokenizer.pad_token_id, self.device)
         logprobs = completion_logprobs(model, batch)
@@ -108,6 +112,10 @@ class RewardModelObjective:
             position_ids=batch.position_ids,
         )
         return out.logits.float().view(-1, 2)
+
+    def units(self, examples: list[Example]) -> float:
+        """The loss is a mean over pairs."""
+        return float(len(examples))
 
     def step(self, model: torch.nn.Module, examples: list[Example]) -> StepResult:
         scores = self._scores(model, examples)
@@ -178,6 +186,9 @@ class OfflineGROObjective:
         )
         return batch, logprobs, ref, out
 
+    def units(self, examples: list[Example]) -> float:
+        return aggregation_units(self.cfg, [e.sequences for e in examples])
+
     def step(self, model: torch.nn.Module, examples: list[Example]) -> StepResult:
         *_, out = self._score(model, examples, "train")
         metrics = {k: torch.tensor(v) for k, v in out.stats.items()}
@@ -205,6 +216,17 @@ class OfflineGROObjective:
             "eval/loss": float(-F.logsigmoid(beta * margin).mean()),
             "eval/nll": nll / max(tokens, 1),
         }
+
+
+def aggregation_units(cfg: Any, groups: list[Any]) -> float:
+    """What the preset's aggregation averages over, counted in a micro-batch of groups of
+    sequences: the loop weights micro-batches (and ranks) by it, so accumulated gradients
+    equal the gradient of the whole batch."""
+    if cfg.aggregation == "group_mean":
+        return float(len(groups))
+    if cfg.aggregation == "token_mean":
+        return float(sum(len(s.completion_ids) for g in groups for s in g))
+    return float(sum(len(g) for g in groups))  # per-sequence means
 
 
 def _margins(x: Tensor, batch: TokenBatch, kind: str) -> Tensor:

@@ -33,7 +33,7 @@ from gro_core.trainers.encode import (
     scored_samples,
     unpad_rows,
 )
-from gro_core.trainers.offline import Data, StepResult
+from gro_core.trainers.offline import Data, StepResult, aggregation_units
 
 
 @dataclass
@@ -160,6 +160,9 @@ class OnlineObjective:
             model.train(was)
 
     # --- one update on a micro-batch of groups -----------------------------------------------
+
+    def units(self, groups: list[RolloutGroup]) -> float:
+        return aggregation_units(self.cfg, [g.sequences for g in groups])
 
     def step(self, model: torch.nn.Module, groups: list[RolloutGroup]) -> StepResult:
         seqs = [s for g in groups for s in g.sequences]

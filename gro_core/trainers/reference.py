@@ -9,6 +9,7 @@ is saved beside the run, so a resumed run uses exactly the same numbers.
 from __future__ import annotations
 
 import hashlib
+import os
 from pathlib import Path
 
 import torch
@@ -64,7 +65,8 @@ class ReferenceCache:
         return right_align([t for e in examples for t in self.store[split][e.index]], width)
 
     def save(self, path: Path) -> None:
-        tmp = Path(path).with_suffix(".tmp")
+        # A unique temporary name: data-parallel ranks may all save the same cache.
+        tmp = Path(path).with_suffix(f".tmp-{os.getpid()}")
         torch.save({"fingerprint": self.fingerprint, "store": self.store}, tmp)
         tmp.replace(path)
 

@@ -1,0 +1,90 @@
+"""Data parallelism: the same loop in N processes under torchrun, gradients averaged.
+
+Every rank draws the same step batch (the sampler is a pure function of seed and step),
+trains on its equal share of it, and averages gradients before the optimizer step, so N
+ranks with a global batch B take the same step as one process with B (up to float
+summation order). Rank 0 alone evaluates, checkpoints and reports.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.distributed as dist
+
+
+@dataclass(frozen=True)
+class Ranks:
+    rank: int = 0
+    world: int = 1
+    device: str = "auto"  # what load_policy should use on this rank
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+    def shard(self, items: list[Any]) -> list[Any]:
+        """This rank's contiguous, equal share of a step's items."""
+        if self.world == 1:
+            return items
+        if len(items) % self.world:
+            raise ValueError(
+                f"a step's {len(items)} items do not split evenly over {self.world} processes; "
+                "make train.batch_size a multiple of the process count"
+            )
+        size = len(items) // self.world
+        return items[self.rank * size : (self.rank + 1) * size]
+
+    def average_gradients(self, params: list[torch.nn.Parameter]) -> None:
+        """One all-reduce over all gradients, flattened, then divided by the world size."""
+        if self.world == 1:
+            return
+        grads = [p.grad for p in params if p.grad is not None]
+        flat = torch.cat([g.reshape(-1) for g in grads])
+        dist.all_reduce(flat)
+        flat /= self.world
+        offset = 0
+        for g in grads:
+            g.copy_(flat[offset : offset + g.numel()].view_as(g))
+            offset += g.numel()
+
+    def average_metrics(self, metrics: dict[str, float]) -> dict[str, float]:
+        if self.world == 1 or not metrics:
+            return metrics
+        names = sorted(metrics)
+        values = torch.tensor([metrics[n] for n in names], dtype=torch.float64)
+        dist.all_reduce(values)
+        return dict(zip(names, (values / self.world).tolist(), strict=True))
+
+    def total(self, value: float) -> float:
+        """The sum of `value` over all ranks."""
+        if self.world == 1:
+            return value
+        summed = torch.tensor([value], dtype=torch.float64)
+        dist.all_reduce(summed)
+        return float(summed.item())
+
+    def agree(self, flag: bool) -> bool:
+        """Rank 0's decision (e.g. stop), the same on every rank."""
+        if self.world == 1:
+            return flag
+        value = torch.tensor([1 if flag else 0])
+        dist.broadcast(value, src=0)
+        return bool(value.item())
+
+
+def init_ranks() -> Ranks:
+    """Join the process group torchrun set up (gloo on CPU, NCCL on GPUs), if any."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world == 1:
+        return Ranks()
+    cuda = torch.cuda.is_available()
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if cuda else "gloo")
+    local = int(os.environ.get("LOCAL_RANK", "0"))
+    if cuda:
+        torch.cuda.set_device(local)
+    return Ranks(dist.get_rank(), world, f"cuda:{local}" if cuda else "cpu")

@@ -1,0 +1,77 @@
+"""Data parallel: 2 processes under torchrun (gloo, CPU) equal 1 process on the same batch."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from gro_core.trainers.distributed import Ranks
+
+pytestmark = pytest.mark.slow
+
+
+def test_shards_are_equal_and_contiguous() -> None:
+    items = list(range(8))
+    assert [Ranks(r, 2).shard(items) for r in range(2)] == [[0, 1, 2, 3], [4, 5, 6, 7]]
+    with pytest.raises(ValueError, match="multiple of the process count"):
+        Ranks(0, 3).shard(items)
+
+
+def _train(tmp_path: Path, name: str, procs: int, spec: Path) -> Path:
+    out = tmp_path / name
+    cli = ["-m", "gro_core.cli", "train", str(spec), "--out", str(out), "--quiet"]
+    launcher = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node",
+        str(procs),
+        "--master_port",
+        str(29500 + os.getpid() % 1000),
+    ]
+    cmd = [*launcher, *cli] if procs > 1 else [sys.executable, *cli]
+    env = os.environ | {"OMP_NUM_THREADS": "1"}
+    subprocess.run(cmd, check=True, env=env, cwd=Path(__file__).parents[2], timeout=600)
+    return out
+
+
+@pytest.mark.parametrize("method", ["sft", "dpo"])
+def test_two_processes_reach_the_weights_of_one(tmp_path: Path, method: str) -> None:
+    task = {"sft": "builtin:arithmetic-sft", "dpo": "builtin:arithmetic-preference"}[method]
+    spec = tmp_path / "job.yaml"
+    spec.write_text(
+        json.dumps(
+            {
+                "model": "builtin:tiny-llama",
+                "method": method,
+                "data": {"task": task},
+                "train": {"steps": 4, "batch_size": 8, "lr": 1e-3, "warmup_steps": 1},
+                "eval": {"every": 0},
+                "checkpoint": {"every": 0, "keep": 1},
+            }
+        )
+    )
+    one = _train(tmp_path, "one", 1, spec)
+    two = _train(tmp_path, "two", 2, spec)
+    a = load_file(one / "checkpoints" / "step-4" / "model.safetensors")
+    b = load_file(two / "checkpoints" / "step-4" / "model.safetensors")
+    start = load_file(
+        Path(os.environ["GRO_CACHE_DIR"]) / "models" / "tiny-llama" / "model.safetensors"
+    )
+    assert any(not torch.equal(a[k], start[k]) for k in a), "training changed nothing"
+    for key in a:
+        assert torch.allclose(a[key], b[key], atol=1e-5, rtol=1e-4), key
+    losses = [json.loads(x) for x in (two / "metrics.jsonl").read_text().splitlines()]
+    assert len({m["step"] for m in losses}) == 4, "rank 0 alone reports, once per step"
+
+
+@pytest.fixture(autouse=True)
+def _cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GRO_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "gro-cache"))
