@@ -82,3 +82,20 @@ def test_sft_raises_held_out_exact_match_accuracy_well_above_chance(arithmetic_w
     before, after = first_last(series["eval/accuracy"])
     assert before <= 0.02  # an untrained model gets almost nothing exactly right
     assert after >= 0.15
+
+
+def test_reward_model_from_an_sft_model_reaches_90_percent_pair_accuracy(tmp_path: Path) -> None:
+    # As in RLHF practice, the reward model starts from the SFT model of the same task.
+    sft_dir = tmp_path / "sft"
+    train(sft_dir, "sft", "builtin:reverse-sft", 500)
+    series = train(
+        tmp_path / "rm",
+        "reward_model",
+        "builtin:reverse-preference",
+        500,
+        model=str(sft_dir / "checkpoints" / "step-500"),
+        train={"steps": 500, "batch_size": 32, "lr": 3e-4, "warmup_steps": 20},
+    )
+    before, after = first_last(series["eval/pref_accuracy"])
+    assert before < 0.65
+    assert after >= 0.90
