@@ -54,6 +54,8 @@ def test_dpo_reaches_90_percent_held_out_preference_accuracy(tmp_path: Path) -> 
     before, after = first_last(series["eval/pref_accuracy"])
     assert before < 0.65
     assert after >= 0.90
+    loss_before, loss_after = first_last(series["eval/loss"])
+    assert loss_after < loss_before
 
 
 @pytest.mark.parametrize("method", ["kto", "cpl", "awr", "gro"])
