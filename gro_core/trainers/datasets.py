@@ -33,7 +33,17 @@ def _task_rows(spec: JobSpec, split: str, n: int) -> tuple[str, list[dict]]:
 
 
 def load_records(spec: JobSpec) -> tuple[str, list[dict], list[dict]]:
-    """(kind, train records, eval records) for the spec, checked against its method."""
+    """(kind, train records, eval records) for the spec, checked against its method.
+
+    With `data.offline_mix`, the prompts come from `data.task` and `data.train` holds the
+    offline rows mixed into each batch (see `load_offline`)."""
+    if spec.data.offline_mix > 0:
+        if not spec.data.task or get_task(spec.data.task).kind != "prompt":
+            raise DataError("data.offline_mix needs data.task to be a prompt task (builtin:<task>)")
+        size = spec.data.task_size or spec.train.steps * spec.train.batch_size
+        _, train = _task_rows(spec, "train", size)
+        _, held_out = _task_rows(spec, "eval", spec.eval.num_prompts)
+        return "prompt", train, held_out
     if spec.data.train:
         kind, train = _read(spec.data.train)
     else:
@@ -52,6 +62,18 @@ def load_records(spec: JobSpec) -> tuple[str, list[dict], list[dict]]:
     return kind, train, held_out
 
 
+def load_offline(spec: JobSpec) -> tuple[str, list[dict]]:
+    """The offline rows (preference or sft) an online run mixes in: data.train."""
+    if spec.data.offline_mix == 0:
+        return "", []
+    if not spec.data.train:
+        raise DataError("data.offline_mix needs offline rows in data.train (preference or sft)")
+    kind, rows = _read(spec.data.train)
+    if kind not in ("preference", "sft"):
+        raise DataError(f"data.train: offline_mix mixes preference or sft rows, not {kind} rows")
+    return kind, rows
+
+
 def load_data(spec: JobSpec, tokenizer: PreTrainedTokenizerBase) -> Data:
     """Encoded examples; offline methods only (online ones sample prompts instead)."""
     kind, train, held_out = load_records(spec)
@@ -59,11 +81,13 @@ def load_data(spec: JobSpec, tokenizer: PreTrainedTokenizerBase) -> Data:
     if kind == "prompt":
         # Rollouts add up to max_new_tokens after the prompt.
         room = max(2, length - spec.rollout.max_new_tokens)
+        offline_kind, offline = load_offline(spec)
         return Data(
             kind,
             encode_prompts(tokenizer, train, room),
             encode_prompts(tokenizer, held_out, room),
             spec.data.task,
+            offline=encode_records(tokenizer, offline_kind, offline, length) if offline else [],
         )
     task = spec.data.task if spec.data.task and "answer" in (train[0] if train else {}) else None
     return Data(

@@ -6,7 +6,7 @@ held-out examples; the loop in gro_core.trainers.loop does everything else.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -38,6 +38,7 @@ class Data:
     train: list[Example]
     eval: list[Example]
     task: str | None = None  # builtin task whose rule reward scores generations
+    offline: list[Example] = field(default_factory=list)  # mixed into online batches
 
 
 def _sequences_batch(examples: list[Example], pad_id: int, device: torch.device) -> TokenBatch:

@@ -24,6 +24,7 @@ from gro_core.presets import get_preset
 from gro_core.rewards import build_scorer
 from gro_core.rollout import RolloutSettings, sample
 from gro_core.spec import JobSpec
+from gro_core.trainers.datasets import DataError
 from gro_core.trainers.encode import (
     Example,
     Sequence,
@@ -34,6 +35,9 @@ from gro_core.trainers.encode import (
     unpad_rows,
 )
 from gro_core.trainers.offline import Data, StepResult, aggregation_units
+
+# (dataset row, its completions, whether the rewards score them)
+Pending = tuple[dict[str, Any], list[Sequence], bool]
 
 
 @dataclass
@@ -75,71 +79,131 @@ class OnlineObjective:
             allow_python=python_rewards_allowed(),
         )
         self.scorer.check_rows([e.row for e in data.train[:1000]])
+        self.offline_scored = self._check_offline(data.offline)
         r = spec.rollout
         self.settings = RolloutSettings(
             r.max_new_tokens, r.temperature, r.top_p, r.top_k, stop=tuple(r.stop)
         )
         self.last_metrics: dict[str, float] = {}
 
+    def _check_offline(self, offline: list[Example]) -> bool:
+        """Whether offline rows can be scored by the rewards. Pairs that cannot keep their
+        ±1 preference; a demonstration must be scored, as it joins a group of rollouts."""
+        if not offline:
+            return False
+        try:
+            self.scorer.check_rows([e.row for e in offline[:1000]])
+        except ValueError as exc:
+            if any(len(e.sequences) == 1 for e in offline):
+                raise DataError(
+                    f"data.train: offline sft rows must carry what the rewards "
+                    f"read, as they join groups of rollouts: {exc}"
+                ) from exc
+            return False
+        return True
+
     # --- collecting a batch ---------------------------------------------------------------
 
     def collect(
         self, model: torch.nn.Module, step: int, prompts: list[Example]
     ) -> list[RolloutGroup]:
-        """Rollouts for `step`'s prompts: seeded by (seed, step), so a resume redraws them."""
+        """Scored groups for `step`'s prompts (G rollouts each), plus offline rows when
+        `data.offline_mix` > 0. Seeded by (seed, step), so a resume redraws the same batch."""
         started = time.perf_counter()
         # On the model's device: torch.multinomial refuses a generator from another device.
         gen = torch.Generator(self.device).manual_seed(self.spec.train.seed * 1_000_003 + step)
+        n_offline = round(self.spec.data.offline_mix * len(prompts)) if self.data.offline else 0
+        offline = self._offline_examples(step, n_offline)
+        online = prompts[: len(prompts) - n_offline]
         g = self.spec.rollout.num_generations
-        out = sample(
-            model,
-            self.tokenizer,
-            [list(e.sequences[0].prompt_ids) for e in prompts],
-            g,
-            self.settings,
-            gen,
-        )
-        texts = self.tokenizer.batch_decode(out.completion_ids, skip_special_tokens=True)
-        rows = [e.row for e in prompts for _ in range(g)]
-        scored = self.scorer(texts, rows)
-        groups = self._groups(prompts, out, texts, scored.total, g)
+        # An SFT demonstration takes the place of one rollout in its prompt's group.
+        demos = [e for e in offline if len(e.sequences) == 1]
+        pending = self._rollouts(model, online, g, gen) + self._rollouts(model, demos, g - 1, gen)
+        pairs = [
+            (e.row, list(e.sequences), self.offline_scored)
+            for e in offline
+            if len(e.sequences) == 2
+        ]
+        groups = self._score(pending + pairs)
         rollout_s = time.perf_counter() - started
         if self.cfg.needs_baseline_rewards:
-            self._add_baselines(model, prompts, groups)
+            self._add_baselines(model, groups)
         self._add_logprobs(model, groups)
-        lengths = [len(c) for c in out.completion_ids]
-        self.last_metrics = {
-            **scored.per_function,
+        lengths = [len(s.completion_ids) for grp in groups for s in grp.sequences]
+        self.last_metrics |= {
             "perf/rollout_s": rollout_s,
             "completion/length": sum(lengths) / len(lengths),
         }
         return groups
 
-    def _groups(self, prompts: list[Example], out, texts, rewards, g) -> list[RolloutGroup]:
-        groups = []
-        for p, example in enumerate(prompts):
-            rows = range(p * g, (p + 1) * g)
-            seqs = [
-                Sequence(
-                    tuple(out.prompt_ids[i]),
-                    tuple(out.completion_ids[i]) or (self.tokenizer.eos_token_id,),
-                    rewards[i],
-                    p,
-                )
-                for i in rows
+    def _offline_examples(self, step: int, n: int) -> list[Example]:
+        if n == 0:
+            return []
+        gen = torch.Generator().manual_seed(self.spec.train.seed * 1_000_003 + step)
+        picks = torch.randint(len(self.data.offline), (n,), generator=gen).tolist()
+        return [self.data.offline[i] for i in picks]
+
+    def _rollouts(
+        self, model: torch.nn.Module, examples: list[Example], n: int, gen: torch.Generator
+    ) -> list[Pending]:
+        """(row, sequences, scored) per example: n sampled completions, then any demo."""
+        if not examples:
+            return []
+        prompts = [list(e.sequences[0].prompt_ids) for e in examples]
+        out = sample(model, self.tokenizer, prompts, n, self.settings, gen) if n else None
+        pending = []
+        for p, example in enumerate(examples):
+            seqs = (
+                []
+                if out is None
+                else [
+                    Sequence(
+                        tuple(out.prompt_ids[i]),
+                        tuple(out.completion_ids[i]) or (self.tokenizer.eos_token_id,),
+                    )
+                    for i in range(p * n, (p + 1) * n)
+                ]
+            )
+            demo = example.sequences[0]
+            if demo.completion_ids:
+                seqs.append(Sequence(demo.prompt_ids, demo.completion_ids))
+            pending.append((example.row, seqs, True))
+        return pending
+
+    def _score(self, pending: list[Pending]) -> list[RolloutGroup]:
+        """Rewards for all scored completions in one scorer call; group ids in batch order.
+        Unscored ones (offline pairs whose rows lack what the rewards read) keep their ±1."""
+        seqs = [seq for _, group, _ in pending for seq in group]
+        texts = self.tokenizer.batch_decode(
+            [s.completion_ids for s in seqs], skip_special_tokens=True
+        )
+        scored = [flag for _, group, flag in pending for _ in group]
+        rows = [row for row, group, _ in pending for _ in group]
+        result = self.scorer(
+            [t for t, f in zip(texts, scored, strict=True) if f],
+            [r for r, f in zip(rows, scored, strict=True) if f],
+        )
+        self.last_metrics = dict(result.per_function)
+        totals = iter(result.total)
+        rewards = [next(totals) if f else s.reward for s, f in zip(seqs, scored, strict=True)]
+        groups, i = [], 0
+        for p, (row, group, _) in enumerate(pending):
+            members = [
+                Sequence(s.prompt_ids, s.completion_ids, rewards[i + j], p)
+                for j, s in enumerate(group)
             ]
-            groups.append(RolloutGroup(seqs, [texts[i] for i in rows], example.row))
+            groups.append(RolloutGroup(members, texts[i : i + len(group)], row))
+            i += len(group)
         return groups
 
-    def _add_baselines(self, model, prompts: list[Example], groups: list[RolloutGroup]) -> None:
+    def _add_baselines(self, model: torch.nn.Module, groups: list[RolloutGroup]) -> None:
+        """ReMax: each group's baseline is the reward of its prompt's greedy completion."""
         greedy = RolloutSettings(self.settings.max_new_tokens, greedy=True, stop=self.settings.stop)
-        out = sample(
-            model, self.tokenizer, [list(e.sequences[0].prompt_ids) for e in prompts], 1, greedy
-        )
+        prompts = [list(g.sequences[0].prompt_ids) for g in groups]
+        out = sample(model, self.tokenizer, prompts, 1, greedy)
         texts = self.tokenizer.batch_decode(out.completion_ids, skip_special_tokens=True)
-        for group, reward in zip(
-            groups, self.scorer(texts, [e.row for e in prompts]).total, strict=True
-        ):
+        rewards = self.scorer(texts, [g.row for g in groups]).total
+        for group, reward in zip(groups, rewards, strict=True):
             group.baseline = reward
 
     @torch.no_grad()

@@ -249,3 +249,31 @@ def test_online_presets_roll_out_score_and_update(tmp_path: Path, method: str) -
     weights = load_file(tmp_path / "checkpoints" / "step-2" / "model.safetensors")
     initial = load_policy(TINY).state_dict()
     assert any(not torch.equal(weights[k], initial[k]) for k in weights), "no update happened"
+
+
+@pytest.mark.parametrize("kind", ["preference", "sft"])
+def test_offline_mix_puts_offline_rows_into_online_batches(tmp_path: Path, kind: str) -> None:
+    from gro_core.tasks import generate
+    from gro_core.trainers import Trainer
+
+    rows = tmp_path / "offline.jsonl"
+    rows.write_text(
+        "".join(json.dumps(r) + "\n" for r in generate(f"arithmetic-{kind}", 32, seed=1))
+    )
+    doc = spec_for("gro", "builtin:arithmetic", steps=2)
+    doc["data"] = {"task": "builtin:arithmetic", "train": str(rows), "offline_mix": 0.5}
+    trainer = Trainer(load_spec(doc), tmp_path / "run", [], resume=False)
+    groups = trainer._items(1)
+    assert len(groups) == 4
+    offline = groups[2:]  # the last share of each batch comes from the offline rows
+    for group in offline:
+        if kind == "sft":  # the demonstration joins G - 1 rollouts and is scored like them
+            assert len(group.sequences) == 4
+            assert group.texts[-1] == group.row["completion"]
+            assert group.sequences[-1].reward == 1.0
+        else:  # a pair, scored by the task's rule reward: the chosen answer is right
+            assert len(group.sequences) == 2
+            assert group.texts == [group.row["chosen"], group.row["rejected"]]
+            assert [s.reward for s in group.sequences] == [1.0, 0.0]
+    assert [g.sequences[0].group for g in groups] == [0, 1, 2, 3]
+    trainer.run()
