@@ -121,6 +121,24 @@ def encode_prompts(
     return examples
 
 
+def mismatched(examples: list[Example]) -> list[Example]:
+    """Example i's prompt with example i+1's (first) completion, cyclically: the unrelated
+    pairs KTO's reference point z0 is estimated on (as TRL does). Index i is kept."""
+    n = len(examples)
+    return [
+        Example(
+            (
+                Sequence(
+                    e.sequences[0].prompt_ids, examples[(i + 1) % n].sequences[0].completion_ids
+                ),
+            ),
+            {},
+            e.index,
+        )
+        for i, e in enumerate(examples)
+    ]
+
+
 @dataclass
 class TokenBatch:
     """Left-padded sequences, and where their completions sit in the last K positions.

@@ -11,7 +11,7 @@ from transformers import PreTrainedTokenizerBase
 from gro_core.models import Reference, load_reference
 from gro_core.presets import get_preset
 from gro_core.spec import JobSpec
-from gro_core.trainers.encode import Example
+from gro_core.trainers.encode import Example, mismatched
 from gro_core.trainers.offline import (
     Data,
     OfflineGROObjective,
@@ -83,6 +83,8 @@ def reference_cache(
     """
     path = Path(out_dir) / REFERENCE_FILE
     splits = {"train": data.train, "eval": data.eval}
+    if get_preset(spec.method, **spec.method_args).anchor == "kl_point":
+        splits |= {f"{k}_kl": mismatched(v) for k, v in list(splits.items())}
     if path.exists():
         cached = ReferenceCache.load(path)
         if cached.fingerprint == fingerprint(splits):

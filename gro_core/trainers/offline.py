@@ -22,6 +22,7 @@ from gro_core.trainers.encode import (
     TokenBatch,
     collate,
     completion_logprobs,
+    mismatched,
     scored_samples,
 )
 from gro_core.trainers.reference import ReferenceCache
@@ -167,6 +168,20 @@ class OfflineGROObjective:
         self.cfg = get_preset(method, **method_args)
         self.tokenizer, self.data, self.device, self.reference = tokenizer, data, device, reference
         self.batch_groups = data.kind == "unpaired" and self.cfg.advantage in ("rloo", "group_norm")
+        self.kl_pairs: dict[str, list[Example]] = {}
+        if self.cfg.anchor == "kl_point":
+            self.kl_pairs = {"train": mismatched(data.train), "eval": mismatched(data.eval)}
+
+    @torch.no_grad()
+    def _kl_point(self, model: torch.nn.Module, examples: list[Example], split: str) -> Tensor:
+        """KTO's z0 = max(0, mean Δ) over mismatched prompt/completion pairs of the batch,
+        without gradient (TRL's estimator; one extra forward per step)."""
+        pairs = [self.kl_pairs[split][e.index] for e in examples]
+        batch = _sequences_batch(pairs, self.tokenizer.pad_token_id, self.device)
+        policy = completion_logprobs(model, batch).sum(dim=1)
+        assert self.reference is not None
+        ref = self.reference.batch(f"{split}_kl", pairs, batch.mask.shape[1]).to(self.device)
+        return (policy - ref.sum(dim=1)).mean().clamp(min=0)
 
     def _score(self, model: torch.nn.Module, examples: list[Example], split: str):
         batch = _sequences_batch(examples, self.tokenizer.pad_token_id, self.device)
@@ -177,6 +192,7 @@ class OfflineGROObjective:
         group_ids = torch.zeros_like(batch.group_ids) if self.batch_groups else batch.group_ids
         if self.cfg.anchor == "kl_point":  # KTO: every example is its own group
             group_ids = torch.arange(len(group_ids), device=self.device)
+        z0 = self._kl_point(model, examples, split) if self.kl_pairs else None
         out = gro_loss(
             self.cfg,
             logprobs=logprobs,
@@ -184,6 +200,7 @@ class OfflineGROObjective:
             rewards=batch.rewards,
             group_ids=group_ids,
             ref_logprobs=ref,
+            kl_ref_point=z0,
         )
         return batch, logprobs, ref, out
 

@@ -277,3 +277,22 @@ def test_offline_mix_puts_offline_rows_into_online_batches(tmp_path: Path, kind:
             assert [s.reward for s in group.sequences] == [1.0, 0.0]
     assert [g.sequences[0].group for g in groups] == [0, 1, 2, 3]
     trainer.run()
+
+
+def test_kto_estimates_z0_on_mismatched_pairs_with_the_cached_reference(tmp_path: Path) -> None:
+    from gro_core.trainers import Trainer
+    from gro_core.trainers.encode import mismatched
+
+    doc = spec_for("kto", "builtin:arithmetic-unpaired", steps=2)
+    trainer = Trainer(load_spec(doc), tmp_path, [], resume=False)
+    objective = trainer.objective
+    pairs = mismatched(trainer.data.train)
+    first, second = trainer.data.train[0], trainer.data.train[1]
+    assert pairs[0].sequences[0].prompt_ids == first.sequences[0].prompt_ids
+    assert pairs[0].sequences[0].completion_ids == second.sequences[0].completion_ids
+    # Before any update the policy is the reference: every log-ratio, so z0, is zero.
+    z0 = objective._kl_point(trainer.model, trainer.data.train[:8], "train")
+    assert float(z0) == pytest.approx(0.0, abs=1e-5)
+    trainer.run()
+    z0 = objective._kl_point(trainer.model, trainer.data.train[:8], "train")
+    assert float(z0) >= 0.0
