@@ -10,6 +10,7 @@ no extra forward. Greedy decoding matches `model.generate` token for token (test
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass
 
 import torch
@@ -93,6 +94,12 @@ def sample(
     return Rollouts(repeated, completions, logprobs, groups)
 
 
+def _cache_kwarg(model: torch.nn.Module) -> str:
+    """transformers renamed `past_key_values` to `cache` (5.2x); pass whichever forward takes."""
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model  # peft wraps
+    return "cache" if "cache" in inspect.signature(base.forward).parameters else "past_key_values"
+
+
 def _decode(
     model: torch.nn.Module,
     ids: Tensor,
@@ -107,12 +114,12 @@ def _decode(
     model.eval()
     batch = ids.shape[0]
     positions = (attention.cumsum(dim=1) - 1).clamp(min=0)
-    cache = DynamicCache()
+    cache = {_cache_kwarg(model): DynamicCache()}
     out = model(
         input_ids=ids,
         attention_mask=attention,
         position_ids=positions,
-        past_key_values=cache,
+        **cache,
         use_cache=True,
         logits_to_keep=1,
     )
@@ -134,7 +141,7 @@ def _decode(
             input_ids=token[:, None],
             attention_mask=attention,
             position_ids=next_pos,
-            past_key_values=cache,
+            **cache,
             use_cache=True,
         )
         next_pos = next_pos + 1
