@@ -11,7 +11,7 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, ClassVar, TextIO
 
 
 class Callback:
@@ -126,7 +126,13 @@ class JsonlWriter(Callback):
 class ProgressBar(Callback):
     """One self-rewriting terminal line: step, loss, reward or accuracy, ETA."""
 
-    KEYS = ("loss/policy", "loss/sft", "loss/reward_model", "reward/mean")
+    # metric -> how the bar labels it
+    KEYS: ClassVar[dict[str, str]] = {
+        "loss/policy": "loss",
+        "loss/sft": "loss",
+        "loss/reward_model": "loss",
+        "reward/mean": "reward",
+    }
 
     def __init__(self, stream: TextIO = sys.stderr, width: int = 24) -> None:
         self.stream = stream
@@ -144,7 +150,9 @@ class ProgressBar(Callback):
         eta = _clock((total - step) / rate) if rate > 0 else "--:--"
         filled = int(self.width * step / max(total, 1))
         bar = "#" * filled + "." * (self.width - filled)
-        shown = " ".join(f"{k.split('/')[-1]}={metrics[k]:.4g}" for k in self.KEYS if k in metrics)
+        shown = " ".join(
+            f"{label}={metrics[k]:.4g}" for k, label in self.KEYS.items() if k in metrics
+        )
         line = f"\r[{bar}] {step}/{total} {shown} {rate:.2f} it/s eta {eta}"
         self.stream.write(line)
         if step == total:

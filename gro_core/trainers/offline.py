@@ -209,7 +209,8 @@ class OfflineGROObjective:
 
     def step(self, model: torch.nn.Module, examples: list[Example]) -> StepResult:
         *_, out = self._score(model, examples, "train")
-        metrics = {k: torch.tensor(v) for k, v in out.stats.items()}
+        # Offline "rewards" are the ±1 labels: their mean is the label balance, not a reward.
+        metrics = {k: torch.tensor(v) for k, v in out.stats.items() if not k.startswith("reward/")}
         return out.loss, metrics, _samples(examples, out)
 
     @torch.no_grad()
