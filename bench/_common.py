@@ -53,6 +53,48 @@ def matmul_flops(size: int = 1024, seconds: float = 1.0) -> float:
     return best
 
 
+def _busy_cpu_s() -> float:
+    """CPU seconds all processes on the machine have used since boot."""
+    times = psutil.cpu_times()
+    return sum(times) - times.idle - getattr(times, "iowait", 0.0)
+
+
+def _children_cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def wait_for_quiet(max_busy: float = 0.25, timeout: float = 300.0) -> float:
+    """Wait (up to `timeout` s) until other processes use < `max_busy` of the machine.
+
+    Returns the busy share last seen. Other jobs on a 2-core machine do not just take their
+    share: with 2 torch threads every parallel op waits for the descheduled thread, so a
+    trainer that runs many small ops slows down far more than one that runs few.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        busy = psutil.cpu_percent(interval=1.0) / 100
+        if busy < max_busy or time.monotonic() > deadline:
+            return busy
+
+
+class Contention:
+    """Share of the machine's CPU that *other* processes used while a child process ran."""
+
+    def __enter__(self) -> Contention:
+        self._start = (time.perf_counter(), _busy_cpu_s(), _children_cpu_s())
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        wall, busy, own = (
+            now - then
+            for now, then in zip(
+                (time.perf_counter(), _busy_cpu_s(), _children_cpu_s()), self._start, strict=True
+            )
+        )
+        self.share = max(0.0, (busy - own) / (wall * (os.cpu_count() or 1)))
+
+
 def emit_result(result: dict) -> None:
     """Hand a worker's result to the parent (one tagged JSON line on stdout)."""
     print(RESULT_PREFIX + json.dumps(result), flush=True)

@@ -11,7 +11,10 @@ over), and the two trainers alternate within one invocation (gro, TRL, then TRL,
 because this machine's speed drifts 1.5-2.6x between invocations: only same-run ratios
 count. Wall time is end to end: data reading, tokenisation, model (and reference) loading,
 any reference pre-computation, the 192 steps, and gro's final checkpoint (shown apart).
-Python imports are excluded on both sides.
+Python imports are excluded on both sides. Before each run the parent waits for the
+machine to go quiet, and a run during which other processes took more than 10% of the CPUs
+is run again (--max-others, --retries): with 2 torch threads on 2 cores, a busy neighbour
+stalls every parallel op, which hurts the trainer with more small ops far more.
 
     python bench/offline.py [--models tiny-llama,small-llama] [--rounds 3] [--small-rounds 2]
 
@@ -29,10 +32,13 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import _common as common
 import torch
+
+if TYPE_CHECKING:
+    from trl import DPOConfig
 
 PAIRS, BATCH, EPOCHS, LR, BETA, MAX_LENGTH, SEED = 512, 8, 3, 1e-5, 0.1, 128, 0
 STEPS = PAIRS // BATCH * EPOCHS
@@ -135,7 +141,7 @@ def gro_worker(model: str, data: Path, out: Path) -> Result:
 # --- TRL --------------------------------------------------------------------------------------
 
 
-def trl_config(out: Path, gradient_checkpointing: bool):
+def trl_config(out: Path, gradient_checkpointing: bool) -> DPOConfig:
     from trl import DPOConfig
 
     return DPOConfig(
@@ -230,32 +236,36 @@ def worker_main(args: argparse.Namespace) -> None:
 # --- the parent: interleaved runs and the table -----------------------------------------------
 
 
-def launch(trainer: str, model: str, data: Path, tmp: Path, args: argparse.Namespace) -> Result:
-    out = Path(tempfile.mkdtemp(prefix=f"{trainer}-{model}-", dir=tmp))
-    argv = [
-        str(Path(__file__).resolve()),
-        "--worker",
-        trainer,
-        "--model",
-        model,
-        "--data",
-        str(data),
-        "--out",
-        str(out),
-    ]
-    argv += ["--threads", str(args.threads)]
+def worker_argv(
+    trainer: str, model: str, data: Path, out: Path, args: argparse.Namespace
+) -> list[str]:
+    argv = [str(Path(__file__).resolve()), "--worker", trainer, "--model", model]
+    argv += ["--data", str(data), "--out", str(out), "--threads", str(args.threads)]
     if args.trl_no_gradient_checkpointing:
         argv.append("--trl-no-gradient-checkpointing")
-    load = os.getloadavg()[0]  # other processes on the machine skew a run; say so
-    result = common.run_worker(argv, env=WORKER_ENV)
-    print(
-        f"  {model:11s} {trainer:3s} wall {result['wall_s']:6.1f}s "
-        f"(setup {result['setup_s']:.1f}s, checkpoint {result['checkpoint_s']:.1f}s) "
-        f"peak {result['peak_rss_mb']:.0f} MB, matmul {result['matmul_flops'] / 1e9:.0f} GFLOP/s, "
-        f"load before {load:.1f}",
-        file=sys.stderr,
-        flush=True,
-    )
+    return argv
+
+
+def launch(trainer: str, model: str, data: Path, tmp: Path, args: argparse.Namespace) -> Result:
+    """One run in a fresh process; run again (up to --retries) if other jobs took the CPUs."""
+    for attempt in range(args.retries + 1):
+        out = Path(tempfile.mkdtemp(prefix=f"{trainer}-{model}-", dir=tmp))
+        common.wait_for_quiet(timeout=args.wait)
+        with common.Contention() as others:
+            result = common.run_worker(worker_argv(trainer, model, data, out, args), WORKER_ENV)
+        result["others_share"] = others.share
+        discard = others.share > args.max_others and attempt < args.retries
+        print(
+            f"  {model:11s} {trainer:3s} wall {result['wall_s']:6.1f}s "
+            f"(setup {result['setup_s']:.1f}s, checkpoint {result['checkpoint_s']:.1f}s) "
+            f"peak {result['peak_rss_mb']:.0f} MB, matmul {result['matmul_flops'] / 1e9:.0f} "
+            f"GFLOP/s, other processes used {100 * others.share:.0f}% of the CPUs"
+            + (": discarded, running again" if discard else ""),
+            file=sys.stderr,
+            flush=True,
+        )
+        if not discard:
+            break
     return result
 
 
@@ -333,9 +343,11 @@ def bench_model(
     pairs = zip(runs["gro"], runs["trl"], strict=True)
     per_round = ", ".join(f"{t['wall_s'] / g['wall_s']:.2f}x" for g, t in pairs)
     rates = [r["matmul_flops"] / 1e9 for r in runs["gro"] + runs["trl"]]
+    others = max(r["others_share"] for r in runs["gro"] + runs["trl"])
     detail = (
         f"{model}: {params:,} parameters, {EPOCHS * tokens:,} trained tokens; per-round speedups "
-        f"{per_round}; matmul rate {min(rates):.0f}-{max(rates):.0f} GFLOP/s across runs"
+        f"{per_round}; matmul rate {min(rates):.0f}-{max(rates):.0f} GFLOP/s across runs; "
+        f"other processes used up to {100 * others:.0f}% of the CPUs during a run"
     )
     return table_rows(model, gro, trl), detail
 
@@ -346,6 +358,13 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--rounds", type=int, default=3, help="gro+TRL pairs per model")
     parser.add_argument("--small-rounds", type=int, default=2, help="rounds for small-llama")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
+    parser.add_argument(
+        "--wait", type=float, default=300, help="max s to wait for a quiet machine before each run"
+    )
+    parser.add_argument(
+        "--max-others", type=float, default=0.1, help="CPU share of other jobs that voids a run"
+    )
+    parser.add_argument("--retries", type=int, default=2, help="reruns of a voided run")
     parser.add_argument(
         "--trl-no-gradient-checkpointing",
         action="store_true",
@@ -362,8 +381,11 @@ def main() -> None:
     args = parse_args()
     if args.worker:
         return worker_main(args)
+    from transformers.utils import logging as hf_logging
+
     from gro_core.models import resolve_model
 
+    hf_logging.disable_progress_bar()  # the parent loads each model once to count parameters
     models = [m.strip() for m in args.models.split(",") if m.strip()]
     rows, details = [], []
     with tempfile.TemporaryDirectory(prefix="gro-bench-") as tmp:
