@@ -17,8 +17,6 @@ import torch
 from torch import Tensor
 from transformers import DynamicCache, PreTrainedTokenizerBase
 
-from gro_core.generation import left_pad
-
 
 @dataclass(frozen=True)
 class RolloutSettings:
@@ -38,6 +36,17 @@ class Rollouts:
     completion_ids: list[list[int]]  # (B,) sampled tokens, ending at eos or a stop string
     logprobs: list[Tensor]  # (B,) per sampled token, log π(y_t | ...) at temperature 1
     group_ids: Tensor  # (B,) index of the prompt in the batch
+
+
+def left_pad(prompts: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(input_ids, attention_mask), both (B, L), rows right-aligned."""
+    width = max(len(p) for p in prompts)
+    ids = torch.full((len(prompts), width), pad_id, dtype=torch.long)
+    attention = torch.zeros((len(prompts), width), dtype=torch.long)
+    for i, prompt in enumerate(prompts):
+        ids[i, width - len(prompt) :] = torch.tensor(prompt)
+        attention[i, width - len(prompt) :] = 1
+    return ids, attention
 
 
 def _filter_top_k(logits: Tensor, k: int) -> Tensor:

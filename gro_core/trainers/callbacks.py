@@ -13,6 +13,8 @@ import time
 from pathlib import Path
 from typing import Any, ClassVar, TextIO
 
+from gro_core.trainers.checkpoint import write_text_atomically
+
 
 class Callback:
     """No-op base: override what you need."""
@@ -113,9 +115,7 @@ class JsonlWriter(Callback):
                 continue
             lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
             kept = [line for line in lines if json.loads(line)["step"] <= step]
-            tmp = path.with_suffix(".tmp")
-            tmp.write_text("".join(kept), encoding="utf-8")
-            tmp.replace(path)
+            write_text_atomically(path, "".join(kept))
 
     def close(self) -> None:
         for handle in self._files.values():

@@ -23,6 +23,13 @@ TRAINER_STATE = "trainer.pt"
 _STEP_DIR = re.compile(r"^step-(\d+)$")
 
 
+def write_text_atomically(path: Path, text: str) -> None:
+    """Replace `path` by `text` in one rename: a reader never sees half a file."""
+    tmp = Path(path).with_suffix(".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)
+
+
 def checkpoint_dirs(out_dir: Path) -> list[tuple[int, Path]]:
     """(step, path) of every complete checkpoint under out_dir, oldest first."""
     root = Path(out_dir) / "checkpoints"

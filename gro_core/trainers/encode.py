@@ -155,10 +155,6 @@ class TokenBatch:
     rewards: Tensor
     group_ids: Tensor
 
-    @property
-    def num_tokens(self) -> int:
-        return int(self.attention_mask.sum())
-
     def to(self, device: torch.device) -> TokenBatch:
         return TokenBatch(*(t.to(device, non_blocking=True) for t in vars(self).values()))
 

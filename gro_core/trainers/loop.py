@@ -29,6 +29,7 @@ from gro_core.trainers.checkpoint import (
     load_trainer_state,
     save_checkpoint,
     set_rng_state,
+    write_text_atomically,
 )
 from gro_core.trainers.datasets import load_data
 from gro_core.trainers.distributed import init_ranks
@@ -268,10 +269,7 @@ class Trainer:
         return result
 
     def _write_summary(self, result: RunResult) -> None:
-        path = self.out_dir / "summary.json"
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(asdict(result), indent=2), encoding="utf-8")
-        tmp.replace(path)
+        write_text_atomically(self.out_dir / "summary.json", json.dumps(asdict(result), indent=2))
 
 
 def run(

@@ -14,9 +14,9 @@ import torch.nn.functional as F
 from torch import Tensor
 from transformers import PreTrainedTokenizerBase
 
-from gro_core.generation import SamplingSettings, generate_completions
 from gro_core.objective import gro_loss
 from gro_core.presets import get_preset
+from gro_core.rollout import RolloutSettings, sample
 from gro_core.trainers.encode import (
     Example,
     TokenBatch,
@@ -90,10 +90,12 @@ def task_accuracy(
     """Share of held-out prompts whose greedy completion the task's rule reward accepts."""
     from gro_core.tasks import task_reward
 
-    prompts = [list(e.sequences[0].prompt_ids) for e in examples]
     longest = max(len(s.completion_ids) for e in examples for s in e.sequences)
-    settings = SamplingSettings(max_new_tokens=max(8, longest + 4), greedy=True)
-    completions = generate_completions(model, tokenizer, prompts, settings)
+    settings = RolloutSettings(max_new_tokens=max(8, longest + 4), greedy=True)
+    completions = []
+    for chunk in _chunks(examples, 64):  # bounded memory for long eval sets
+        prompts = [list(e.sequences[0].prompt_ids) for e in chunk]
+        completions += sample(model, tokenizer, prompts, 1, settings).completion_ids
     texts = tokenizer.batch_decode(completions, skip_special_tokens=True)
     scores = task_reward(task)(texts, [e.row for e in examples])
     return sum(scores) / len(scores)

@@ -5,9 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from gro_core.generation import SamplingSettings, generate_completions
 from gro_core.models import load_policy, load_tokenizer
-from gro_core.rollout import RolloutSettings, sample
+from gro_core.rollout import RolloutSettings, left_pad, sample
 from gro_core.trainers.encode import Sequence, collate, completion_logprobs
 
 TINY = "builtin:tiny-llama"
@@ -31,6 +30,22 @@ def model_and_tokenizer():
 PROMPTS = ["12+7=", "rev abcd=", "1="]
 
 
+@torch.no_grad()
+def hf_greedy(model, tok, prompts: list[list[int]], max_new_tokens: int) -> list[list[int]]:
+    """The reference: transformers' own `generate`, greedy, cut after the first eos."""
+    ids, attention = left_pad(prompts, tok.pad_token_id)
+    out = model.generate(
+        input_ids=ids,
+        attention_mask=attention,
+        max_new_tokens=max_new_tokens,
+        do_sample=False,
+        pad_token_id=tok.pad_token_id,
+        eos_token_id=tok.eos_token_id,
+    )
+    rows = [row.tolist() for row in out[:, ids.shape[1] :]]
+    return [r[: r.index(tok.eos_token_id) + 1] if tok.eos_token_id in r else r for r in rows]
+
+
 def encode(tok, texts: list[str]) -> list[list[int]]:
     return [tok(t)["input_ids"] for t in texts]
 
@@ -39,7 +54,7 @@ def test_greedy_rollouts_match_transformers_generate(model_and_tokenizer) -> Non
     model, tok = model_and_tokenizer
     prompts = encode(tok, PROMPTS)
     ours = sample(model, tok, prompts, 2, RolloutSettings(max_new_tokens=12, greedy=True))
-    theirs = generate_completions(model, tok, prompts, SamplingSettings(12, greedy=True))
+    theirs = hf_greedy(model, tok, prompts, 12)
     assert ours.completion_ids[::2] == theirs
     assert ours.completion_ids[1::2] == theirs
     assert ours.group_ids.tolist() == [0, 0, 1, 1, 2, 2]
