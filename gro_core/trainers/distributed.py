@@ -75,6 +75,13 @@ class Ranks:
         dist.broadcast(value, src=0)
         return bool(value.item())
 
+    def finish(self) -> None:
+        """Wait for every rank (rank 0 may still be evaluating or saving), then leave the
+        group: a rank that exits while its peers still hold connections aborts."""
+        if self.world > 1 and dist.is_initialized():
+            dist.barrier()
+            dist.destroy_process_group()
+
 
 def init_ranks() -> Ranks:
     """Join the process group torchrun set up (gloo on CPU, NCCL on GPUs), if any."""

@@ -279,4 +279,9 @@ def run(
     resume: bool = False,
 ) -> RunResult:
     """Train `spec` into `out_dir`; with `resume`, continue from its latest checkpoint."""
-    return Trainer(spec, Path(out_dir), callbacks or [], resume).run()
+    trainer = Trainer(spec, Path(out_dir), callbacks or [], resume)
+    result = trainer.run()
+    # Only after success: a failed rank exits and torchrun stops its peers; a barrier here
+    # would leave them waiting for it.
+    trainer.ranks.finish()
+    return result

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -24,6 +25,13 @@ def test_shards_are_equal_and_contiguous() -> None:
         Ranks(0, 3).shard(items)
 
 
+def _free_port() -> int:
+    """A port nobody listens on now: two runs in one session must not share a rendezvous."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
 def _train(tmp_path: Path, name: str, procs: int, spec: Path) -> Path:
     out = tmp_path / name
     cli = ["-m", "gro_core.cli", "train", str(spec), "--out", str(out), "--quiet"]
@@ -34,7 +42,7 @@ def _train(tmp_path: Path, name: str, procs: int, spec: Path) -> Path:
         "--nproc_per_node",
         str(procs),
         "--master_port",
-        str(29500 + os.getpid() % 1000),
+        str(_free_port()),
     ]
     cmd = [*launcher, *cli] if procs > 1 else [sys.executable, *cli]
     env = os.environ | {"OMP_NUM_THREADS": "1"}
