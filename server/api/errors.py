@@ -1,0 +1,99 @@
+"""Every error leaves the API as `{"error": {"code", "message", "line", "field", "details"}}`."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from server.schemas.common import ErrorBody, Problem
+
+log = logging.getLogger("gro.api")
+
+_HTTP_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "upload_too_large",
+    415: "unsupported_media_type",
+    422: "invalid_request",
+    503: "unavailable",
+}
+
+
+class ApiError(Exception):
+    """An error a handler raises on purpose; becomes a JSON body with its status."""
+
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        *,
+        field: str | None = None,
+        line: int | None = None,
+        details: list[Problem] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.body = ErrorBody(
+            code=code, message=message, field=field, line=line, details=details or []
+        )
+
+
+def not_found(kind: str, ident: str) -> ApiError:
+    """The same answer for "missing" and "someone else's": ids reveal nothing."""
+    return ApiError(404, "not_found", f"no {kind} {ident!r}")
+
+
+def _body(error: ErrorBody) -> dict[str, Any]:
+    return {"error": error.model_dump()}
+
+
+def _field_path(loc: tuple[Any, ...]) -> str:
+    parts = [str(p) for p in loc]
+    if parts and parts[0] in ("body", "query", "path", "header"):
+        parts = parts[1:]
+    return ".".join(parts)
+
+
+def _validation_problems(exc: RequestValidationError) -> list[Problem]:
+    return [
+        Problem(
+            code="invalid_value",
+            message=f"{_field_path(e['loc']) or 'body'}: {e['msg']}",
+            field=_field_path(e["loc"]) or None,
+        )
+        for e in exc.errors()
+    ]
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ApiError)
+    async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
+        return JSONResponse(_body(exc.body), status_code=exc.status)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = _validation_problems(exc)
+        first = problems[0] if problems else Problem(code="invalid_value", message="invalid")
+        body = ErrorBody(**first.model_dump(), details=problems)
+        return JSONResponse(_body(body), status_code=422)
+
+    @app.exception_handler(HTTPException)
+    async def _http(_: Request, exc: HTTPException) -> JSONResponse:
+        code = _HTTP_CODES.get(exc.status_code, f"http_{exc.status_code}")
+        body = ErrorBody(code=code, message=str(exc.detail))
+        return JSONResponse(_body(body), status_code=exc.status_code, headers=exc.headers)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        body = ErrorBody(code="internal_error", message="internal error; see the server log")
+        return JSONResponse(_body(body), status_code=500)

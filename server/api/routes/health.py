@@ -1,0 +1,59 @@
+"""Liveness, readiness and Prometheus metrics."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
+from sqlalchemy import func, select, text
+
+from server.api.deps import AdminDep, QueueDep, SessionDep
+from server.db.models import JOB_STATUSES, Job
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/healthz", summary="The process is up")
+def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@router.get(
+    "/readyz",
+    summary="The database and the broker answer",
+    responses={503: {"description": "a dependency is down; the body says which"}},
+)
+def readyz(session: SessionDep, queue: QueueDep) -> JSONResponse:
+    checks = {"database": _database_ok(session), "broker": queue.ping()}
+    ready = all(checks.values())
+    body = {"status": "ready" if ready else "unavailable", "checks": checks}
+    return JSONResponse(body, status_code=200 if ready else 503)
+
+
+def _database_ok(session: SessionDep) -> bool:
+    try:
+        session.execute(text("SELECT 1"))
+    except Exception:  # any driver error means "not ready"
+        return False
+    return True
+
+
+@router.get(
+    "/metrics",
+    summary="Prometheus metrics (admin key)",
+    response_class=Response,
+    responses={200: {"content": {"text/plain": {}}, "description": "text exposition format"}},
+)
+def prometheus(request: Request, session: SessionDep, queue: QueueDep, _: AdminDep) -> Response:
+    """Jobs by status, queue depth, and request latency by route."""
+    telemetry = request.app.state.telemetry
+    counts = dict(session.execute(select(Job.status, func.count()).group_by(Job.status)).all())
+    for status in JOB_STATUSES:
+        telemetry.jobs.labels(status=status).set(counts.get(status, 0))
+    try:
+        for queue_name, depth in queue.depths().items():
+            telemetry.queue_depth.labels(queue=queue_name).set(depth)
+    except Exception:  # a down broker must not hide the other metrics
+        telemetry.broker_up.set(0)
+    else:
+        telemetry.broker_up.set(1)
+    return Response(telemetry.render(), media_type=telemetry.content_type)

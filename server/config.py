@@ -1,0 +1,70 @@
+"""Settings of the API, the workers and `gro up`, read from `GRO_*` environment variables.
+
+    settings = get_settings()          # cached; tests call get_settings.cache_clear()
+
+Defaults run everything on one machine under `./.gro/` (SQLite, a local Redis). Outside
+development a default secret is refused at start-up, not discovered in production.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_SECRET = "change-me"
+DEFAULT_DATA_DIR = Path(".gro")
+
+
+class Settings(BaseSettings):
+    """One field per setting; the environment variable is `GRO_` + the field name in capitals."""
+
+    model_config = SettingsConfigDict(env_prefix="GRO_", extra="ignore")
+
+    environment: Literal["development", "test", "production"] = "development"
+    """Anything but development refuses the default secret."""
+    database_url: str = f"sqlite:///{DEFAULT_DATA_DIR / 'gro.db'}"
+    """SQLAlchemy URL: sqlite:///path or postgresql+psycopg://user:pass@host/db."""
+    broker_url: str = "redis://127.0.0.1:6379/0"
+    """Celery broker (Redis) the API enqueues to and workers consume from."""
+    storage_dir: Path = DEFAULT_DATA_DIR / "storage"
+    """Datasets and run directories (checkpoints); shared by the API and every worker."""
+    max_upload_bytes: int = Field(512 * 2**20, ge=1)
+    """Largest dataset upload accepted; bigger bodies get 413 before they are stored."""
+    cors_origins: list[str] = Field(default_factory=list)
+    """Origins allowed to call the API from a browser (the dashboard talks server-side)."""
+    secret_key: str = DEFAULT_SECRET
+    """Signs expiring download links (a browser link cannot carry a Bearer key)."""
+    allow_python_rewards: bool = False
+    """Let job specs run `python` reward functions (arbitrary code on the workers)."""
+    heartbeat_s: float = Field(10.0, gt=0)
+    """How often a running job's worker writes its heartbeat."""
+    heartbeat_timeout_s: float = Field(120.0, gt=0)
+    """A running job whose heartbeat is older than this is presumed dead and re-queued."""
+    requeue_after_s: float = Field(60.0, gt=0)
+    """A queued job no worker claimed for this long is enqueued again (its message was lost)."""
+    reconcile_every_s: float = Field(15.0, gt=0)
+    """How often each worker's reconciler looks for lost and dead jobs."""
+
+    @model_validator(mode="after")
+    def _no_default_secret_outside_development(self) -> Settings:
+        if self.environment != "development" and self.secret_key == DEFAULT_SECRET:
+            raise ValueError(
+                f"GRO_SECRET_KEY is the default while GRO_ENVIRONMENT={self.environment}: "
+                "set it to a long random string (python -c 'import secrets; "
+                "print(secrets.token_urlsafe(32))')"
+            )
+        return self
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process's settings, read once."""
+    return Settings()

@@ -1,0 +1,224 @@
+"""Job rows: creation, listing, and the state changes the API, workers and reconciler make.
+
+Every transition is one conditional UPDATE (`... WHERE status = 'queued'`), so two processes
+racing for the same job cannot both win: a redelivered message or a second worker finds the
+row already claimed and does nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.orm import Session
+
+from server.db.base import utcnow
+from server.db.ids import new_id
+from server.db.models import (
+    CANCELLED,
+    FAILED,
+    QUEUED,
+    RUNNING,
+    Job,
+    JobDataset,
+    JobEvent,
+    Owner,
+)
+from server.db.owners import visible
+
+
+def add_event(
+    session: Session, job_id: str, kind: str, message: str, step: int | None = None
+) -> None:
+    session.add(JobEvent(job_id=job_id, kind=kind, message=message, step=step))
+
+
+def create_job(
+    session: Session,
+    owner: Owner,
+    spec: dict[str, Any],
+    *,
+    kind: str = "train",
+    method: str,
+    datasets: Sequence[str] = (),
+    **fields: Any,
+) -> Job:
+    """A queued job (flushed, not committed: the caller commits, then enqueues)."""
+    job = Job(
+        id=new_id("evaluation" if kind == "evaluation" else "job"),
+        owner_id=owner.id,
+        kind=kind,
+        method=method,
+        name=fields.pop("name", None) or spec.get("name"),
+        spec=spec,
+        status=QUEUED,
+        total_steps=fields.pop("total_steps", None),
+        **fields,
+    )
+    session.add(job)
+    session.flush()
+    for dataset_id in dict.fromkeys(datasets):
+        session.add(JobDataset(job_id=job.id, dataset_id=dataset_id))
+    add_event(session, job.id, "created", f"{kind} job created ({method})")
+    return job
+
+
+def get_job(session: Session, owner: Owner, job_id: str, kind: str | None = "train") -> Job | None:
+    """The job if it exists, is of `kind` (None: any) and `owner` may see it."""
+    query = visible(select(Job), Job, owner).where(Job.id == job_id)
+    if kind is not None:
+        query = query.where(Job.kind == kind)
+    return session.scalar(query)
+
+
+def list_jobs(
+    session: Session,
+    owner: Owner,
+    *,
+    after: str | None = None,
+    limit: int = 20,
+    kind: str = "train",
+    **filters: str | None,
+) -> tuple[list[Job], bool]:
+    """Newest first; filters: status, method (exact), name (case-insensitive substring),
+    comparison_id (exact)."""
+    query = visible(select(Job), Job, owner).where(Job.kind == kind).order_by(Job.id.desc())
+    for column in ("status", "method", "comparison_id"):
+        if filters.get(column):
+            query = query.where(getattr(Job, column) == filters[column])
+    if filters.get("name"):
+        query = query.where(Job.name.ilike(f"%{filters['name']}%"))
+    if after:
+        query = query.where(Job.id < after)
+    rows = list(session.scalars(query.limit(limit + 1)))
+    return rows[:limit], len(rows) > limit
+
+
+# --- transitions ---------------------------------------------------------------------------
+
+
+def mark_enqueued(session: Session, job_id: str) -> None:
+    session.execute(update(Job).where(Job.id == job_id).values(enqueued_at=utcnow()))
+
+
+def request_cancel(session: Session, job: Job) -> bool:
+    """Cancel a queued job now, or ask a running one's worker to stop; False if finished."""
+    if _transition(session, job.id, QUEUED, status=CANCELLED, finished_at=utcnow()):
+        add_event(session, job.id, "cancelled", "cancelled before it started")
+        return True
+    if _transition(session, job.id, RUNNING, cancel_requested=True):
+        add_event(session, job.id, "cancel_requested", "cancel requested; stops after this step")
+        return True
+    return False
+
+
+def request_resume(session: Session, job: Job) -> bool:
+    """Queue a failed or cancelled job again, to continue from its last checkpoint."""
+    changed = session.execute(
+        update(Job)
+        .where(Job.id == job.id, Job.status.in_((FAILED, CANCELLED)))
+        .values(
+            status=QUEUED,
+            resume=True,
+            cancel_requested=False,
+            error_code=None,
+            error_message=None,
+            finished_at=None,
+            enqueued_at=None,
+        )
+    ).rowcount
+    if changed:
+        add_event(session, job.id, "resume_requested", "queued again; resumes from its checkpoint")
+    return bool(changed)
+
+
+def claim(session: Session, job_id: str, worker: str) -> int | None:
+    """queued → running for `worker`; the attempt number that owns the job, None if taken."""
+    now = utcnow()
+    changed = session.execute(
+        update(Job)
+        .where(Job.id == job_id, Job.status == QUEUED)
+        .values(
+            status=RUNNING,
+            worker=worker,
+            attempts=Job.attempts + 1,
+            heartbeat_at=now,
+            started_at=now,
+            finished_at=None,
+        )
+    ).rowcount
+    if not changed:
+        return None
+    return session.scalar(select(Job.attempts).where(Job.id == job_id))
+
+
+def owned(job_id: str, attempt: int) -> Any:
+    """The WHERE clause that holds while `attempt` still owns the running job."""
+    return (Job.id == job_id) & (Job.status == RUNNING) & (Job.attempts == attempt)
+
+
+def beat(session: Session, job_id: str, attempt: int, **progress: Any) -> bool:
+    """Heartbeat (+ progress fields); False once the attempt lost the job (re-queued or
+    finished elsewhere), which tells the worker to stop."""
+    values = {"heartbeat_at": utcnow(), **progress}
+    return bool(
+        session.execute(update(Job).where(owned(job_id, attempt)).values(**values)).rowcount
+    )
+
+
+def finish(session: Session, job_id: str, attempt: int, status: str, **fields: Any) -> bool:
+    """running → succeeded | failed | cancelled, only for the attempt that owns the job."""
+    values = {"status": status, "finished_at": utcnow(), "cancel_requested": False, **fields}
+    return bool(
+        session.execute(update(Job).where(owned(job_id, attempt)).values(**values)).rowcount
+    )
+
+
+def cancel_requested(session: Session, job_id: str) -> bool:
+    return bool(session.scalar(select(Job.cancel_requested).where(Job.id == job_id)))
+
+
+def _transition(session: Session, job_id: str, from_status: str, **values: Any) -> bool:
+    query = update(Job).where(Job.id == job_id, Job.status == from_status).values(**values)
+    return bool(session.execute(query).rowcount)
+
+
+# --- recovery ------------------------------------------------------------------------------
+
+
+def lost_queued(session: Session, older_than: datetime) -> list[Job]:
+    """Queued jobs enqueued (or created, if never enqueued) before `older_than`."""
+    query = select(Job).where(
+        Job.status == QUEUED,
+        or_(
+            Job.enqueued_at < older_than, Job.enqueued_at.is_(None) & (Job.created_at < older_than)
+        ),
+    )
+    return list(session.scalars(query))
+
+
+def requeue_dead(session: Session, older_than: datetime) -> list[Job]:
+    """Running jobs whose heartbeat stopped before `older_than`, put back in the queue to
+    resume from their checkpoint. Returns them (re-read, now queued)."""
+    dead = list(
+        session.scalars(select(Job).where(Job.status == RUNNING, Job.heartbeat_at < older_than))
+    )
+    requeued = []
+    for job in dead:
+        changed = session.execute(
+            update(Job)
+            .where(Job.id == job.id, Job.status == RUNNING, Job.attempts == job.attempts)
+            .values(status=QUEUED, resume=True, worker=None, enqueued_at=None)
+        ).rowcount
+        if changed:
+            silent = (utcnow() - job.heartbeat_at).total_seconds() if job.heartbeat_at else 0.0
+            message = f"worker {job.worker} silent for {silent:.0f}s; queued again to resume"
+            add_event(session, job.id, "requeued", message, step=job.step)
+            requeued.append(job)
+    return requeued
+
+
+def heartbeat_cutoff(timeout_s: float) -> datetime:
+    return utcnow() - timedelta(seconds=timeout_s)

@@ -1,0 +1,118 @@
+"""The API application.
+
+uvicorn server.main:app                     # settings from GRO_* variables
+create_app(settings, queue)                 # tests and `gro up`
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, FastAPI, HTTPException
+from fastapi.middleware.cors import CORSMiddleware
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from server.api.errors import install_error_handlers
+from server.api.routes import checkpoints, comparisons, datasets, evaluations, health, jobs
+from server.config import Settings, get_settings
+from server.queue import CeleryQueue, JobQueue
+from server.telemetry import Telemetry
+
+DESCRIPTION = """\
+Fine-tune language models with human or rule-based feedback through one objective (GRO).
+
+Shaped like the OpenAI fine-tuning API (jobs, events, checkpoints, cursor pages), extended for
+RL: metric series, scored samples with advantages, anchor distances and weights, comparisons
+over seeds, and evaluations. Every endpoint but the health checks needs an API key
+(`Authorization: Bearer gro-...`, made with `gro keys create --owner NAME`).
+"""
+
+UPLOAD_PATHS = ("/v1/datasets", "/v1/datasets/validate")
+
+
+class UploadLimit:
+    """Refuses upload bodies over the limit while they arrive, so an oversized file is never
+    spooled to disk whole (413 from the Content-Length alone when it is sent)."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app, self.limit = app, limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            scope["type"] != "http"
+            or scope["method"] != "POST"
+            or scope["path"] not in UPLOAD_PATHS
+        ):
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope["headers"])
+        declared = headers.get(b"content-length")
+        # Multipart framing adds a few hundred bytes around the file itself.
+        allowed = self.limit + 64 * 1024
+        if declared is not None and declared.isdigit() and int(declared) > allowed:
+            await _too_large(send, self.limit)
+            return
+        seen = 0
+
+        async def counting() -> Message:
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > allowed:
+                # HTTPException: FastAPI passes it through body parsing (others become a 400).
+                raise HTTPException(413, f"the upload is over {self.limit} bytes")
+            return message
+
+        await self.app(scope, counting, send)
+
+
+async def _too_large(send: Send, limit: int) -> None:
+    body = (
+        '{"error": {"code": "upload_too_large", "message": "the upload is over '
+        f'{limit} bytes", "line": null, "field": "file", "details": []}}}}'
+    ).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": 413, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+def create_app(settings: Settings | None = None, queue: JobQueue | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    app = FastAPI(
+        title="gro",
+        version="0.1.0",
+        description=DESCRIPTION,
+        openapi_tags=[
+            {"name": "datasets", "description": "Upload and validate training data"},
+            {"name": "jobs", "description": "Training jobs and what they produce"},
+            {"name": "comparisons", "description": "Variants × seeds, summarised with CIs"},
+            {"name": "evaluations", "description": "Held-out reward, pass@k, KL, diversity"},
+            {"name": "checkpoints", "description": "Model downloads"},
+            {"name": "health", "description": "Liveness, readiness, Prometheus"},
+        ],
+    )
+    app.state.settings = settings
+    app.state.queue = queue or CeleryQueue(settings.broker_url)
+    app.state.telemetry = Telemetry()
+    install_error_handlers(app)
+    v1 = APIRouter(prefix="/v1")
+    for module in (datasets, jobs, comparisons, evaluations, checkpoints):
+        v1.include_router(module.router)
+    app.include_router(v1)
+    app.include_router(health.router)
+    app.middleware("http")(app.state.telemetry.middleware)
+    app.add_middleware(UploadLimit, limit=settings.max_upload_bytes)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["*"],
+            allow_headers=["*"],
+        )
+    return app
+
+
+def __getattr__(name: str) -> FastAPI:
+    # `uvicorn server.main:app` builds the app on first access, not at import (tests import
+    # this module with their own settings).
+    if name == "app":
+        return create_app()
+    raise AttributeError(name)

@@ -1,0 +1,84 @@
+"""Shapes every resource shares: errors and cursor pages."""
+
+from __future__ import annotations
+
+from typing import Any, Generic, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+T = TypeVar("T")
+
+
+class Out(BaseModel):
+    """Base of responses: built from ORM rows by attribute."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+
+class Problem(BaseModel):
+    """One problem with a request: where (line of a file, field of a document) and what."""
+
+    code: str = Field(examples=["missing_field"])
+    message: str = Field(examples=["line 3: missing field 'rejected'"])
+    line: int | None = Field(None, description="1-based line (row) of an uploaded file")
+    field: str | None = Field(None, description="field of the row, or dotted key of a document")
+
+
+class ErrorBody(Problem):
+    details: list[Problem] = Field(
+        default_factory=list, description="every problem found (the first is repeated above)"
+    )
+
+
+class ErrorResponse(BaseModel):
+    """Every 4xx/5xx body: `{"error": {"code", "message", "line", "field", "details"}}`."""
+
+    error: ErrorBody
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "error": {
+                        "code": "invalid_spec",
+                        "message": "train.lr: Input should be greater than 0",
+                        "line": None,
+                        "field": "train.lr",
+                        "details": [],
+                    }
+                }
+            ]
+        }
+    )
+
+
+class Page(BaseModel, Generic[T]):
+    """A cursor page: pass `last_id` as `after` to get the next one while `has_more`."""
+
+    object: Literal["list"] = "list"
+    data: list[T]
+    has_more: bool
+    first_id: str | int | None = None
+    last_id: str | int | None = None
+
+    @classmethod
+    def of(cls, data: list[Any], has_more: bool) -> Page[Any]:
+        """A page of items that have an `id`."""
+        return cls(
+            data=data,
+            has_more=has_more,
+            first_id=data[0].id if data else None,
+            last_id=data[-1].id if data else None,
+        )
+
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorResponse, "description": description}
+    for code, description in {
+        401: "missing or unknown API key",
+        404: "no such resource (or not yours)",
+        409: "the resource's state does not allow this",
+        422: "the request is invalid; `field` / `line` say where",
+    }.items()
+}
+"""OpenAPI `responses=` for the errors most routes can answer with."""

@@ -1,0 +1,43 @@
+"""Datasets: uploaded files, their validation reports and rows."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from server.schemas.common import Out, Problem
+
+
+class DatasetOut(Out):
+    id: str = Field(examples=["ds-01jdx4k2m8a1b2c3d4e5f6g7"])
+    object: Literal["dataset"] = "dataset"
+    filename: str = Field(examples=["pairs.jsonl"])
+    format: str = Field(examples=["jsonl"])
+    kind: str = Field(examples=["preference"], description="prompt | preference | unpaired | sft")
+    rows: int = Field(examples=[512])
+    bytes: int = Field(examples=[48213])
+    sha256: str
+    stats: dict[str, Any] = Field(description="row count, length percentiles, label balance")
+    created_at: datetime
+
+
+class ValidationOut(BaseModel):
+    """A dry run's report: every problem (up to 100) and the statistics."""
+
+    object: Literal["dataset.validation"] = "dataset.validation"
+    ok: bool
+    kind: str | None = Field(examples=["preference"])
+    rows: int
+    error_count: int = Field(description="all problems, also those past the first 100")
+    errors: list[Problem]
+    stats: dict[str, Any]
+
+
+class RowsOut(BaseModel):
+    object: Literal["dataset.rows"] = "dataset.rows"
+    data: list[dict[str, Any]] = Field(examples=[[{"prompt": "2+2=", "completion": "4"}]])
+    offset: int
+    limit: int
+    total: int

@@ -1,0 +1,106 @@
+"""Jobs and what they produce: progress, events, metric series, samples, checkpoints."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from server.schemas.common import Out
+
+SPEC_EXAMPLE: dict[str, Any] = {
+    "name": "dpo-reverse",
+    "model": "builtin:tiny-llama",
+    "method": "dpo",
+    "method_args": {"beta": 0.1},
+    "data": {"task": "builtin:reverse-preference"},
+    "train": {"steps": 100, "batch_size": 16, "lr": 1e-3},
+}
+
+
+class Progress(BaseModel):
+    step: int = Field(examples=[120])
+    total_steps: int | None = Field(examples=[500])
+    eta_seconds: float | None = Field(examples=[42.5])
+
+
+class JobError(BaseModel):
+    code: str = Field(examples=["non_finite"])
+    message: str = Field(examples=["non-finite loss (nan) at step 37"])
+
+
+class JobOut(BaseModel):
+    id: str = Field(examples=["job-01jdx4k2m8a1b2c3d4e5f6g7"])
+    object: Literal["job"] = "job"
+    name: str | None
+    method: str = Field(examples=["dpo"])
+    status: str = Field(
+        examples=["running"], description="queued|running|succeeded|failed|cancelled"
+    )
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    progress: Progress
+    error: JobError | None
+    final_metrics: dict[str, float | None] = Field(examples=[{"eval/pref_accuracy": 0.93}])
+    spec: dict[str, Any] = Field(description="the resolved spec: every default written out")
+    comparison_id: str | None = None
+    variant: str | None = None
+    seed: int | None = None
+    cancel_requested: bool = False
+    attempts: int = Field(0, description="how many times a worker started the job")
+
+
+class EventOut(Out):
+    id: int
+    object: Literal["job.event"] = "job.event"
+    job_id: str
+    step: int | None
+    kind: str = Field(examples=["eval"])
+    message: str = Field(examples=["eval/pref_accuracy=0.91"])
+    created_at: datetime
+
+
+class Series(BaseModel):
+    steps: list[int]
+    values: list[float | None] = Field(description="null where the value was not finite")
+    total_points: int = Field(description="points stored, before downsampling")
+
+
+class MetricsOut(BaseModel):
+    object: Literal["job.metrics"] = "job.metrics"
+    job_id: str
+    names: list[str] = Field(description="every metric name the job has")
+    series: dict[str, Series]
+
+
+class SampleOut(Out):
+    id: int
+    object: Literal["job.sample"] = "job.sample"
+    step: int
+    prompt: str
+    completion: str
+    reward: float | None
+    advantage: float | None
+    anchor_distance: float | None
+    weight: float | None
+    extra: dict[str, Any]
+
+
+class SamplesOut(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[SampleOut]
+    steps: list[int] = Field(description="every step that has samples, ascending")
+
+
+class CheckpointOut(BaseModel):
+    id: str = Field(examples=["ckpt-01jdx4k2m8a1b2c3d4e5f6g7"])
+    object: Literal["checkpoint"] = "checkpoint"
+    job_id: str
+    step: int
+    bytes: int
+    created_at: datetime
+    download_url: str = Field(
+        description="a signed link that works without the API key until it expires"
+    )

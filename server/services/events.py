@@ -1,0 +1,54 @@
+"""Server-sent events of a job: new events as they are written, then `end` once it finished."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+
+from sqlalchemy import select
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+
+from server.db.models import FINISHED_STATUSES, Job
+from server.db.outputs import list_events
+from server.db.session import new_session
+from server.schemas.jobs import EventOut
+
+POLL_S = 0.5
+KEEPALIVE_S = 15.0
+
+
+def _poll(url: str, job_id: str, after: int | None) -> tuple[list[EventOut], bool]:
+    """Events after `after`, and whether the job has finished (read in one session)."""
+    with new_session(url) as session:
+        status = session.scalar(select(Job.status).where(Job.id == job_id))
+        rows = [EventOut.model_validate(e) for e in list_events(session, job_id, after, 500)]
+    return rows, status in FINISHED_STATUSES or status is None
+
+
+def format_event(event: EventOut) -> str:
+    return f"id: {event.id}\nevent: {event.kind}\ndata: {event.model_dump_json()}\n\n"
+
+
+async def event_stream(
+    request: Request, url: str, job_id: str, after: int | None
+) -> AsyncIterator[str]:
+    """Polls the database (the API holds no per-job state, so any replica can serve a client);
+    a comment line every KEEPALIVE_S keeps proxies from closing an idle stream."""
+    idle = 0.0
+    while True:
+        events, finished = await run_in_threadpool(_poll, url, job_id, after)
+        for event in events:
+            yield format_event(event)
+            after = event.id
+        if finished and not events:
+            yield f"event: end\ndata: {json.dumps({'job_id': job_id})}\n\n"
+            return
+        if await request.is_disconnected():
+            return
+        idle = 0.0 if events else idle + POLL_S
+        if idle >= KEEPALIVE_S:
+            idle = 0.0
+            yield ": keep-alive\n\n"
+        await asyncio.sleep(POLL_S)

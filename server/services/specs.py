@@ -1,0 +1,144 @@
+"""Turn a submitted job document into a stored spec, refusing what could not run.
+
+Everything checkable before a worker starts is checked here, each problem named by its key
+path: the spec itself (gro_core.spec), that data.train / data.eval are datasets the caller
+owns and of a kind the method trains on, that reward fields exist in a prompt dataset, that
+python rewards are allowed, and that model references (a job or checkpoint id) resolve.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+from sqlalchemy.orm import Session
+
+from gro_core.spec import (
+    JobSpec,
+    SpecError,
+    check_rewards_allowed,
+    check_train_data,
+    format_validation_error,
+    is_online,
+    load_spec,
+)
+from server.api.errors import ApiError
+from server.config import Settings
+from server.db.datasets import get_dataset
+from server.db.jobs import get_job
+from server.db.models import Dataset, Owner
+from server.db.outputs import get_checkpoint
+from server.schemas.common import Problem
+
+
+def invalid(path: str, message: str, code: str = "invalid_spec") -> ApiError:
+    return ApiError(422, code, f"{path}: {message}" if path else message, field=path or None)
+
+
+def parse_spec(document: Any, prefix: str = "") -> JobSpec:
+    """A JobSpec, or 422 listing every problem by key path (`prefix` + path)."""
+    try:
+        return load_spec(document) if isinstance(document, dict) else load_spec(str(document))
+    except (ValidationError, SpecError) as exc:
+        problems = [
+            Problem(
+                code="invalid_spec",
+                message=f"{prefix}{p['path'] or '<root>'}: {p['message']}",
+                field=f"{prefix}{p['path']}".rstrip(".") or None,
+            )
+            for p in format_validation_error(exc)
+        ]
+        first = problems[0]
+        raise ApiError(422, first.code, first.message, field=first.field, details=problems) from exc
+
+
+def _looks_local(name: str) -> bool:
+    return name.startswith(("/", ".", "~")) or Path(name).is_dir()
+
+
+def check_model_ref(session: Session, owner: Owner, name: str, path: str) -> None:
+    """`name` is builtin:, a hub id, a visible job/checkpoint id, or (admins) a local path."""
+    if name.startswith("job-"):
+        if get_job(session, owner, name) is None:
+            raise invalid(path, f"no job {name!r} to start from", "not_found")
+    elif name.startswith("ckpt-"):
+        if get_checkpoint(session, owner, name) is None:
+            raise invalid(path, f"no checkpoint {name!r}", "not_found")
+    elif _looks_local(name) and not owner.is_admin:
+        raise invalid(
+            path,
+            f"{name!r} is a path on the server; use builtin:<name>, a model id, "
+            "or a job / checkpoint id",
+        )
+
+
+def _dataset(session: Session, owner: Owner, ident: str, path: str) -> Dataset:
+    if not ident.startswith("ds-"):
+        raise invalid(path, f"{ident!r} is not a dataset id: upload it with POST /v1/datasets")
+    dataset = get_dataset(session, owner, ident)
+    if dataset is None:
+        raise invalid(path, f"no dataset {ident!r}", "not_found")
+    return dataset
+
+
+def _check_train(spec: JobSpec, train: Dataset) -> None:
+    if spec.data.offline_mix > 0:
+        if train.kind not in ("preference", "sft"):
+            raise invalid(
+                "data.train", f"offline_mix mixes preference or sft rows, not {train.kind} rows"
+            )
+        return
+    try:
+        check_train_data(spec, train.kind)
+    except SpecError as exc:
+        raise invalid(exc.path, exc.message) from exc
+    if train.kind == "prompt" and is_online(spec, train.kind):
+        _check_reward_fields(spec, train)
+
+
+def _check_reward_fields(spec: JobSpec, train: Dataset) -> None:
+    """Rewards that read a row field need it in the dataset (found at submit, not mid-run)."""
+    fields = set(train.stats.get("extra_fields", [])) | {"prompt"}
+    for i, reward in enumerate(spec.rewards):
+        field = getattr(reward, "field", None)
+        if field and field not in fields:
+            have = ", ".join(sorted(fields))
+            raise invalid(
+                f"rewards.{i}.field", f"dataset {train.id} has no field {field!r} (it has: {have})"
+            )
+
+
+def check_references(
+    session: Session, owner: Owner, spec: JobSpec, settings: Settings
+) -> list[str]:
+    """Refuse what the spec references but cannot use; the dataset ids it reads."""
+    datasets: list[str] = []
+    if spec.data.train:
+        train = _dataset(session, owner, spec.data.train, "data.train")
+        _check_train(spec, train)
+        datasets.append(train.id)
+    if spec.data.eval:
+        datasets.append(_dataset(session, owner, spec.data.eval, "data.eval").id)
+    try:
+        check_rewards_allowed(spec, settings.allow_python_rewards)
+    except SpecError as exc:
+        raise invalid(exc.path, exc.message, "python_rewards_disabled") from exc
+    check_model_ref(session, owner, spec.model, "model")
+    if spec.reference_model:
+        check_model_ref(session, owner, spec.reference_model, "reference_model")
+    for i, reward in enumerate(spec.rewards):
+        if reward.type == "reward_model":
+            check_model_ref(session, owner, reward.model, f"rewards.{i}.model")
+    return datasets
+
+
+def total_steps(spec: JobSpec, session: Session, owner: Owner) -> int | None:
+    """Steps the run will take, when known before it starts (epochs depend on the data)."""
+    if spec.train.epochs is None:
+        return spec.train.steps
+    if spec.data.train:
+        dataset = get_dataset(session, owner, spec.data.train)
+        if dataset is not None:
+            return spec.train.epochs * -(-dataset.rows // spec.train.batch_size)
+    return None
