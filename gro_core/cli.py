@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable, Sequence
+from importlib.metadata import entry_points
 
 
 def _cmd_data_validate(args: argparse.Namespace) -> int:
@@ -82,8 +83,11 @@ def _add_eval(sub: argparse._SubParsersAction) -> None:
     evaluate.set_defaults(handler=_cmd_eval)
 
 
-# Each entry adds one verb's parser; later verbs (up, ...) register here too.
+# Each entry adds one verb's parser.
 _VERBS: list[Callable[[argparse._SubParsersAction], None]] = [_add_data, _add_train, _add_eval]
+# Packages installed beside gro_core (the service: keys, submit, up, ...) add their verbs
+# through this entry-point group, so gro_core never imports them.
+PLUGIN_GROUP = "gro.cli"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -91,6 +95,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="cmd", required=True)
     for add in _VERBS:
         add(sub)
+    for entry in sorted(entry_points(group=PLUGIN_GROUP), key=lambda e: e.name):
+        entry.load()(sub)
     return parser
 
 

@@ -14,7 +14,7 @@ from server.api.errors import install_error_handlers
 from server.api.routes import checkpoints, comparisons, datasets, evaluations, health, jobs
 from server.config import Settings, get_settings
 from server.queue import CeleryQueue, JobQueue
-from server.telemetry import Telemetry
+from server.telemetry import LatencyMiddleware, Telemetry
 
 DESCRIPTION = """\
 Fine-tune language models with human or rule-based feedback through one objective (GRO).
@@ -98,7 +98,7 @@ def create_app(settings: Settings | None = None, queue: JobQueue | None = None) 
         v1.include_router(module.router)
     app.include_router(v1)
     app.include_router(health.router)
-    app.middleware("http")(app.state.telemetry.middleware)
+    app.add_middleware(LatencyMiddleware, telemetry=app.state.telemetry)
     app.add_middleware(UploadLimit, limit=settings.max_upload_bytes)
     if settings.cors_origins:
         app.add_middleware(

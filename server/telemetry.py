@@ -4,12 +4,10 @@ must not share counters), request latency recorded by a middleware."""
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Gauge, Histogram
 from prometheus_client.exposition import generate_latest
-from starlette.requests import Request
-from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 
 class Telemetry:
@@ -35,14 +33,32 @@ class Telemetry:
     def render(self) -> bytes:
         return generate_latest(self.registry)
 
-    async def middleware(
-        self, request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
+
+class LatencyMiddleware:
+    """Records each request's latency by method, route template and status (pure ASGI: no
+    task per request, and the request body passes through untouched)."""
+
+    def __init__(self, app: ASGIApp, telemetry: Telemetry) -> None:
+        self.app, self.telemetry = app, telemetry
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
         started = time.perf_counter()
-        response = await call_next(request)
-        # The route's template (/v1/jobs/{job_id}), not the raw path: bounded label values.
-        route = getattr(request.scope.get("route"), "path", "unmatched")
-        self.latency.labels(request.method, route, str(response.status_code)).observe(
-            time.perf_counter() - started
-        )
-        return response
+        status = 500
+
+        async def recording(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, recording)
+        finally:
+            # The route's template (/v1/jobs/{job_id}), not the raw path: bounded labels.
+            route = getattr(scope.get("route"), "path", "unmatched")
+            self.telemetry.latency.labels(scope["method"], route, str(status)).observe(
+                time.perf_counter() - started
+            )

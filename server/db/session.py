@@ -75,6 +75,15 @@ def session_scope(url: str) -> Iterator[Session]:
             raise
 
 
+def dispose_engine(url: str) -> None:
+    """Close the pooled connections of one database and forget its engine."""
+    url = normalize_url(url)
+    _FACTORIES.pop(url, None)
+    engine = _ENGINES.pop(url, None)
+    if engine is not None:
+        engine.dispose()
+
+
 def dispose_engines() -> None:
     """Close every pooled connection and forget the engines (tests; a worker after fork)."""
     for engine in _ENGINES.values():

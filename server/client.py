@@ -1,0 +1,133 @@
+"""A small HTTP client of the gro API, used by the `gro` CLI verbs (and usable in notebooks).
+
+    client = GroClient.from_config()          # GRO_API_URL / GRO_API_KEY, or ~/.config/gro/config
+    job = client.submit(spec_dict)
+    for event in client.follow(job["id"]): print(event["message"])
+
+It speaks HTTP only: nothing here imports the server's code.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tomllib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+DEFAULT_URL = "http://127.0.0.1:8000"
+
+
+def config_path() -> Path:
+    base = os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config"
+    return Path(base) / "gro" / "config"
+
+
+def read_config() -> dict[str, str]:
+    """`url` and `key` from ~/.config/gro/config (TOML), overridden by GRO_API_URL/GRO_API_KEY."""
+    path = config_path()
+    stored = tomllib.loads(path.read_text()) if path.is_file() else {}
+    return {
+        "url": os.environ.get("GRO_API_URL") or stored.get("url") or DEFAULT_URL,
+        "key": os.environ.get("GRO_API_KEY") or stored.get("key") or "",
+    }
+
+
+def write_config(url: str, key: str) -> Path:
+    """Store the URL and key for later commands, readable by the user only."""
+    path = config_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.touch(mode=0o600, exist_ok=True)
+    path.chmod(0o600)
+    path.write_text(f"url = {json.dumps(url)}\nkey = {json.dumps(key)}\n")
+    return path
+
+
+class ApiError(RuntimeError):
+    """An error answer of the API; `status`, and the body's code / field / line."""
+
+    def __init__(self, status: int, body: dict[str, Any]) -> None:
+        error = body.get("error", {}) if isinstance(body, dict) else {}
+        self.status = status
+        self.code = error.get("code", f"http_{status}")
+        self.field, self.line = error.get("field"), error.get("line")
+        self.details = error.get("details", [])
+        super().__init__(error.get("message") or f"HTTP {status}")
+
+
+class GroClient:
+    def __init__(self, url: str = DEFAULT_URL, key: str = "", timeout: float = 30.0) -> None:
+        self.url = url.rstrip("/")
+        self.http = httpx.Client(
+            base_url=self.url,
+            headers={"Authorization": f"Bearer {key}"} if key else {},
+            timeout=timeout,
+        )
+
+    @classmethod
+    def from_config(cls) -> GroClient:
+        config = read_config()
+        return cls(config["url"], config["key"])
+
+    def request(self, method: str, path: str, **kwargs: Any) -> Any:
+        response = self.http.request(method, path, **kwargs)
+        if response.status_code >= 400:
+            try:
+                body = response.json()
+            except ValueError:
+                body = {"error": {"message": response.text[:500]}}
+            raise ApiError(response.status_code, body)
+        return response.json()
+
+    # --- resources -------------------------------------------------------------------------
+
+    def upload_dataset(self, path: str | Path) -> dict[str, Any]:
+        path = Path(path)
+        with path.open("rb") as handle:
+            return self.request("POST", "/v1/datasets", files={"file": (path.name, handle)})
+
+    def submit(self, spec: dict[str, Any]) -> dict[str, Any]:
+        return self.request("POST", "/v1/jobs", json=spec)
+
+    def job(self, job_id: str) -> dict[str, Any]:
+        return self.request("GET", f"/v1/jobs/{job_id}")
+
+    def jobs(self, **filters: Any) -> list[dict[str, Any]]:
+        params = {k: v for k, v in filters.items() if v is not None}
+        return self.request("GET", "/v1/jobs", params=params)["data"]
+
+    def cancel(self, job_id: str) -> dict[str, Any]:
+        return self.request("POST", f"/v1/jobs/{job_id}/cancel")
+
+    def resume(self, job_id: str) -> dict[str, Any]:
+        return self.request("POST", f"/v1/jobs/{job_id}/resume")
+
+    def events(self, job_id: str, after: int | None = None) -> list[dict[str, Any]]:
+        params = {"after": after} if after is not None else {}
+        return self.request("GET", f"/v1/jobs/{job_id}/events", params=params)["data"]
+
+    def compare(self, request: dict[str, Any]) -> dict[str, Any]:
+        return self.request("POST", "/v1/comparisons", json=request)
+
+    def comparison(self, comparison_id: str) -> dict[str, Any]:
+        return self.request("GET", f"/v1/comparisons/{comparison_id}")
+
+    def follow(self, job_id: str, after: int | None = None) -> Iterator[dict[str, Any]]:
+        """The job's events as they happen (server-sent events) until it finishes."""
+        params = {"after": after} if after is not None else {}
+        path = f"/v1/jobs/{job_id}/events/stream"
+        with self.http.stream("GET", path, params=params, timeout=None) as response:
+            if response.status_code >= 400:
+                response.read()
+                raise ApiError(response.status_code, response.json())
+            kind = None
+            for line in response.iter_lines():
+                if line.startswith("event: "):
+                    kind = line[7:]
+                elif line.startswith("data: ") and kind != "end":
+                    yield json.loads(line[6:])
+                elif line.startswith("data: "):
+                    return
