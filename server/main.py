@@ -6,7 +6,7 @@ create_app(settings, queue)                 # tests and `gro up`
 
 from __future__ import annotations
 
-from fastapi import APIRouter, FastAPI, HTTPException
+from fastapi import FastAPI, HTTPException
 from fastapi.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -93,11 +93,9 @@ def create_app(settings: Settings | None = None, queue: JobQueue | None = None) 
     app.state.queue = queue or CeleryQueue(settings.broker_url)
     app.state.telemetry = Telemetry()
     install_error_handlers(app)
-    v1 = APIRouter(prefix="/v1")
-    for module in (datasets, jobs, comparisons, evaluations, checkpoints):
-        v1.include_router(module.router)
-    app.include_router(v1)
-    app.include_router(health.router)
+    # Each router carries its full /v1/... prefix: route templates (metric labels) are whole.
+    for module in (datasets, jobs, comparisons, evaluations, checkpoints, health):
+        app.include_router(module.router)
     app.add_middleware(LatencyMiddleware, telemetry=app.state.telemetry)
     app.add_middleware(UploadLimit, limit=settings.max_upload_bytes)
     if settings.cors_origins:

@@ -137,24 +137,32 @@ def read_series(
     return series
 
 
+def _first_extreme(values: np.ndarray, starts: np.ndarray, reduce: np.ufunc) -> np.ndarray:
+    """Index of the first lowest (np.minimum) or highest (np.maximum) value of each segment."""
+    extremes = reduce.reduceat(values, starts)  # (buckets,)
+    segment = np.repeat(np.arange(len(starts)), np.diff(np.append(starts, len(values))))
+    hits = np.flatnonzero(values == extremes[segment])
+    _, first = np.unique(segment[hits], return_index=True)
+    return hits[first]
+
+
 def downsample(
     steps: np.ndarray, values: np.ndarray, max_points: int
 ) -> tuple[np.ndarray, np.ndarray]:
-    """At most `max_points` points: the lowest and highest value of each of max_points/2
-    equal-count buckets, in step order, so spikes survive (a mean would hide them)."""
+    """At most `max_points` points: the first and last, and the lowest and highest value of
+    each of (max_points − 2) / 2 equal-count buckets, in step order, so spikes survive (a mean
+    would hide them). NaN points are never chosen as extremes."""
     n = len(steps)
     if n <= max_points:
         return steps, values
-    buckets = max(1, max_points // 2)
-    size = -(-n // buckets)
-    padded = np.full(buckets * size, np.nan)
-    padded[:n] = values
-    grid = padded.reshape(buckets, size)  # (buckets, size)
-    offsets = np.arange(buckets) * size
-    low = np.argmin(np.where(np.isnan(grid), np.inf, grid), axis=1) + offsets
-    high = np.argmax(np.where(np.isnan(grid), -np.inf, grid), axis=1) + offsets
+    buckets = max(1, (max_points - 2) // 2)
+    size, extra = divmod(n, buckets)
+    sizes = np.full(buckets, size)
+    sizes[:extra] += 1  # the first buckets take the remainder, as np.array_split does
+    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+    low = _first_extreme(np.where(np.isnan(values), np.inf, values), starts, np.minimum)
+    high = _first_extreme(np.where(np.isnan(values), -np.inf, values), starts, np.maximum)
     keep = np.unique(np.concatenate([low, high, [0, n - 1]]))
-    keep = keep[keep < n]
     return steps[keep], values[keep]
 
 

@@ -16,7 +16,7 @@ from server.db.outputs import get_checkpoint
 from server.schemas.common import ERRORS
 from server.storage import signature_valid, tar_stream
 
-router = APIRouter(prefix="/checkpoints", tags=["checkpoints"], responses=ERRORS)
+router = APIRouter(prefix="/v1/checkpoints", tags=["checkpoints"], responses=ERRORS)
 
 
 @router.get(

@@ -16,7 +16,7 @@ from server.schemas.comparisons import ComparisonIn, ComparisonOut
 from server.services.comparisons import comparison_jobs, comparison_out, create_comparison
 from server.services.jobs import enqueue
 
-router = APIRouter(prefix="/comparisons", tags=["comparisons"], responses=ERRORS)
+router = APIRouter(prefix="/v1/comparisons", tags=["comparisons"], responses=ERRORS)
 
 
 @router.post("", status_code=201, response_model=ComparisonOut, summary="Start a comparison")

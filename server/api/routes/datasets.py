@@ -23,7 +23,7 @@ from server.schemas.datasets import DatasetOut, RowsOut, ValidationOut
 from server.services.datasets import problems, store_dataset
 from server.storage import receive_upload, remove_tree
 
-router = APIRouter(prefix="/datasets", tags=["datasets"], responses=ERRORS)
+router = APIRouter(prefix="/v1/datasets", tags=["datasets"], responses=ERRORS)
 
 UploadDep = Annotated[UploadFile, File(description="a .jsonl or .parquet file of one dataset kind")]
 

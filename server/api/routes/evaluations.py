@@ -20,7 +20,7 @@ from server.schemas.evaluations import EvaluationIn, EvaluationOut
 from server.services.evaluations import evaluation_out, submit_evaluation
 from server.services.jobs import enqueue
 
-router = APIRouter(prefix="/evaluations", tags=["evaluations"], responses=ERRORS)
+router = APIRouter(prefix="/v1/evaluations", tags=["evaluations"], responses=ERRORS)
 
 
 def _out(job: Job, request: Request) -> EvaluationOut:

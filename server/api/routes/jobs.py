@@ -29,7 +29,7 @@ from server.services.jobs import enqueue, job_out, submit_job
 from server.services.metrics import metrics_out
 from server.storage import signed_query
 
-router = APIRouter(prefix="/jobs", tags=["jobs"], responses=ERRORS)
+router = APIRouter(prefix="/v1/jobs", tags=["jobs"], responses=ERRORS)
 
 
 def owned_job(session: Session, owner: Owner, job_id: str) -> Job:
