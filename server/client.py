@@ -59,13 +59,17 @@ class ApiError(RuntimeError):
 
 
 class GroClient:
-    def __init__(self, url: str = DEFAULT_URL, key: str = "", timeout: float = 30.0) -> None:
+    def __init__(
+        self,
+        url: str = DEFAULT_URL,
+        key: str = "",
+        timeout: float = 30.0,
+        http: httpx.Client | None = None,
+    ) -> None:
+        """`http`: an httpx client to send through instead (tests pass an app's TestClient)."""
         self.url = url.rstrip("/")
-        self.http = httpx.Client(
-            base_url=self.url,
-            headers={"Authorization": f"Bearer {key}"} if key else {},
-            timeout=timeout,
-        )
+        self.auth = {"Authorization": f"Bearer {key}"} if key else {}
+        self.http = http or httpx.Client(base_url=self.url, timeout=timeout)
 
     @classmethod
     def from_config(cls) -> GroClient:
@@ -73,7 +77,7 @@ class GroClient:
         return cls(config["url"], config["key"])
 
     def request(self, method: str, path: str, **kwargs: Any) -> Any:
-        response = self.http.request(method, path, **kwargs)
+        response = self.http.request(method, path, headers=self.auth, **kwargs)
         if response.status_code >= 400:
             try:
                 body = response.json()
@@ -119,7 +123,8 @@ class GroClient:
         """The job's events as they happen (server-sent events) until it finishes."""
         params = {"after": after} if after is not None else {}
         path = f"/v1/jobs/{job_id}/events/stream"
-        with self.http.stream("GET", path, params=params, timeout=None) as response:
+        stream = self.http.stream("GET", path, params=params, headers=self.auth, timeout=None)
+        with stream as response:
             if response.status_code >= 400:
                 response.read()
                 raise ApiError(response.status_code, response.json())
