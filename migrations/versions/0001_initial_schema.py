@@ -181,6 +181,7 @@ def _create_job_outputs() -> None:
         sa.Column("value", sa.Double(), nullable=True),
         _fk("metrics", "job_id", "jobs"),
         sa.PrimaryKeyConstraint("job_id", "name", "step", name=op.f("pk_metrics")),
+        sqlite_with_rowid=False,
     )
     op.create_table(
         "samples",

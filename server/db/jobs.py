@@ -54,6 +54,9 @@ def create_job(
         name=fields.pop("name", None) or spec.get("name"),
         spec=spec,
         status=QUEUED,
+        # Set with the row: the message goes out right after the commit, and the happy path
+        # then needs no second write (a failed send clears it again).
+        enqueued_at=utcnow(),
         total_steps=fields.pop("total_steps", None),
         **fields,
     )
@@ -99,8 +102,9 @@ def list_jobs(
 # --- transitions ---------------------------------------------------------------------------
 
 
-def mark_enqueued(session: Session, job_id: str) -> None:
-    session.execute(update(Job).where(Job.id == job_id).values(enqueued_at=utcnow()))
+def mark_not_enqueued(session: Session, job_id: str) -> None:
+    """The job's message could not be sent: the reconciler sends it (enqueued_at is null)."""
+    session.execute(update(Job).where(Job.id == job_id).values(enqueued_at=None))
 
 
 def request_cancel(session: Session, job: Job) -> bool:
@@ -126,7 +130,7 @@ def request_resume(session: Session, job: Job) -> bool:
             error_code=None,
             error_message=None,
             finished_at=None,
-            enqueued_at=None,
+            enqueued_at=utcnow(),
         )
     ).rowcount
     if changed:
@@ -210,7 +214,7 @@ def requeue_dead(session: Session, older_than: datetime) -> list[Job]:
         changed = session.execute(
             update(Job)
             .where(Job.id == job.id, Job.status == RUNNING, Job.attempts == job.attempts)
-            .values(status=QUEUED, resume=True, worker=None, enqueued_at=None)
+            .values(status=QUEUED, resume=True, worker=None, enqueued_at=utcnow())
         ).rowcount
         if changed:
             silent = (utcnow() - job.heartbeat_at).total_seconds() if job.heartbeat_at else 0.0

@@ -170,6 +170,9 @@ class Metric(Base):
     """One point of a series; the key (job, name, step) makes a replayed write idempotent."""
 
     __tablename__ = "metrics"
+    # SQLite: rows stored in key order, so a series is one sequential range read that holds
+    # its values (a rowid table would look each value up apart from the key's index).
+    __table_args__ = ({"sqlite_with_rowid": False},)
 
     job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True)
     name: Mapped[str] = mapped_column(String(128), primary_key=True)

@@ -7,8 +7,7 @@ import math
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-import numpy as np
-from sqlalchemy import Insert, delete, func, select
+from sqlalchemy import Insert, delete, func, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -32,18 +31,36 @@ def finite(value: Any) -> float | None:
     return value if math.isfinite(value) else None
 
 
+# PostgreSQL: the points travel as three arrays in one statement; a row-per-statement
+# executemany is ~1.5x slower, and a 1000-row VALUES list costs more to compile than to run.
+_POSTGRES_UPSERT = text(
+    """
+    INSERT INTO metrics (job_id, name, step, value)
+    SELECT :job, * FROM unnest(CAST(:names AS text[]), CAST(:steps AS integer[]),
+                               CAST(:values AS double precision[]))
+    ON CONFLICT (job_id, name, step) DO UPDATE SET value = excluded.value
+    """
+)
+
+
 def write_metrics(session: Session, job_id: str, points: Iterable[tuple[int, str, float]]) -> int:
     """Upsert (step, name, value) points; a point written twice keeps the last value."""
-    rows = [
-        {"job_id": job_id, "step": step, "name": name, "value": finite(value)}
-        for step, name, value in points
-    ]
-    if rows:
-        statement = _insert(session, Metric)
-        statement = statement.on_conflict_do_update(
-            index_elements=["job_id", "name", "step"], set_={"value": statement.excluded.value}
-        )
-        session.execute(statement, rows)
+    rows = [(int(step), name, finite(value)) for step, name, value in points]
+    if not rows:
+        return 0
+    if session.get_bind().dialect.name == "postgresql":
+        steps, names, values = zip(*rows, strict=True)
+        params = {"job": job_id, "names": list(names), "steps": list(steps), "values": list(values)}
+        session.execute(_POSTGRES_UPSERT, params)
+        return len(rows)
+    statement = sqlite.insert(Metric)
+    statement = statement.on_conflict_do_update(
+        index_elements=["job_id", "name", "step"], set_={"value": statement.excluded.value}
+    )
+    keys = ("step", "name", "value")
+    session.execute(
+        statement, [{"job_id": job_id, **dict(zip(keys, r, strict=True))} for r in rows]
+    )
     return len(rows)
 
 
@@ -106,64 +123,24 @@ def list_events(session: Session, job_id: str, after: int | None, limit: int) ->
     return list(session.scalars(query.limit(limit)))
 
 
-def metric_names(session: Session, job_id: str) -> list[str]:
-    query = select(Metric.name).where(Metric.job_id == job_id).distinct().order_by(Metric.name)
-    return list(session.scalars(query))
-
-
-def read_series(
-    session: Session, job_id: str, names: Sequence[str], min_step: int | None = None
-) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """name -> (steps, values) in step order; null values come back as NaN."""
-    query = (
-        select(Metric.name, Metric.step, Metric.value)
-        .where(Metric.job_id == job_id, Metric.name.in_(names))
-        .order_by(Metric.name, Metric.step)
+# A loose index scan: one probe of the (job, name, step) key per distinct name, instead of
+# reading every point of the job (600k rows for 6 series of 100k steps).
+_NAMES = text(
+    """
+    WITH RECURSIVE names(name) AS (
+        SELECT MIN(name) FROM metrics WHERE job_id = :job
+        UNION ALL
+        SELECT (SELECT MIN(m.name) FROM metrics m WHERE m.job_id = :job AND m.name > names.name)
+        FROM names WHERE names.name IS NOT NULL
     )
-    if min_step is not None:
-        query = query.where(Metric.step >= min_step)
-    # Plain tuples from the driver: ORM row objects cost more than the query at 100k points.
-    rows = session.connection().execute(query).all()
-    series: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-    if not rows:
-        return series
-    table = np.array([(r[1], np.nan if r[2] is None else r[2]) for r in rows], dtype=np.float64)
-    labels = [r[0] for r in rows]
-    start = 0
-    for name in dict.fromkeys(labels):
-        end = start + labels.count(name)  # rows are grouped by name
-        series[name] = (table[start:end, 0].astype(np.int64), table[start:end, 1])
-        start = end
-    return series
+    SELECT name FROM names WHERE name IS NOT NULL
+    """
+)
 
 
-def _first_extreme(values: np.ndarray, starts: np.ndarray, reduce: np.ufunc) -> np.ndarray:
-    """Index of the first lowest (np.minimum) or highest (np.maximum) value of each segment."""
-    extremes = reduce.reduceat(values, starts)  # (buckets,)
-    segment = np.repeat(np.arange(len(starts)), np.diff(np.append(starts, len(values))))
-    hits = np.flatnonzero(values == extremes[segment])
-    _, first = np.unique(segment[hits], return_index=True)
-    return hits[first]
-
-
-def downsample(
-    steps: np.ndarray, values: np.ndarray, max_points: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """At most `max_points` points: the first and last, and the lowest and highest value of
-    each of (max_points − 2) / 2 equal-count buckets, in step order, so spikes survive (a mean
-    would hide them). NaN points are never chosen as extremes."""
-    n = len(steps)
-    if n <= max_points:
-        return steps, values
-    buckets = max(1, (max_points - 2) // 2)
-    size, extra = divmod(n, buckets)
-    sizes = np.full(buckets, size)
-    sizes[:extra] += 1  # the first buckets take the remainder, as np.array_split does
-    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
-    low = _first_extreme(np.where(np.isnan(values), np.inf, values), starts, np.minimum)
-    high = _first_extreme(np.where(np.isnan(values), -np.inf, values), starts, np.maximum)
-    keep = np.unique(np.concatenate([low, high, [0, n - 1]]))
-    return steps[keep], values[keep]
+def metric_names(session: Session, job_id: str) -> list[str]:
+    """The job's metric names, sorted."""
+    return list(session.scalars(_NAMES, {"job": job_id}))
 
 
 def list_samples(session: Session, job_id: str, step: int | None, limit: int) -> list[Sample]:

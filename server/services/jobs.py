@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from server.config import Settings
-from server.db.jobs import add_event, create_job, mark_enqueued
+from server.db.jobs import add_event, create_job, mark_not_enqueued
 from server.db.models import Job, Owner
 from server.queue import JobQueue
 from server.schemas.jobs import JobError, JobOut, Progress
@@ -48,10 +48,9 @@ def enqueue(session: Session, queue: JobQueue, job: Job) -> None:
         queue.enqueue(job.id, job.kind)
     except Exception as exc:  # any broker failure: the reconciler recovers the job later
         log.warning("enqueue of %s failed: %s", job.id, exc)
+        mark_not_enqueued(session, job.id)
         add_event(session, job.id, "enqueue_failed", f"broker unreachable ({exc}); will retry")
-    else:
-        mark_enqueued(session, job.id)
-    session.commit()
+        session.commit()
 
 
 def job_error(job: Job) -> JobError | None:

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import math
-
 from sqlalchemy.orm import Session
 
-from server.db.outputs import downsample, metric_names, read_series
+from server.db.outputs import metric_names
+from server.db.series import read_series
 from server.schemas.jobs import MetricsOut, Series
 
 
@@ -20,11 +19,11 @@ def metrics_out(
     available = metric_names(session, job_id)
     wanted = [n for n in names if n in available] if names is not None else available
     series = {}
-    for name, (steps, values) in read_series(session, job_id, wanted, min_step).items():
-        kept_steps, kept_values = downsample(steps, values, max_points)
+    for name in wanted:
+        points, total = read_series(session, job_id, name, max_points, min_step)
         series[name] = Series(
-            steps=kept_steps.tolist(),
-            values=[None if math.isnan(v) else v for v in kept_values.tolist()],
-            total_points=len(steps),
+            steps=[step for step, _ in points],
+            values=[value for _, value in points],
+            total_points=total,
         )
     return MetricsOut(job_id=job_id, names=available, series=series)

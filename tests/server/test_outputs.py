@@ -61,14 +61,29 @@ def test_downsampling_keeps_each_buckets_extremes(alice: Api, settings: Settings
     assert recent["series"]["kl/ref"]["steps"] == list(range(4990, 5000))
 
 
-def test_downsample_matches_a_loop_over_buckets():
-    steps = np.arange(1000)
+def test_downsampling_matches_a_loop_over_step_buckets(alice: Api, settings: Settings, job_id: str):
+    steps = np.arange(3, 3 + 3 * 1000, 3)  # 1000 points, every third step
     values = np.sin(steps / 7.0) + steps * 0.001
-    kept_steps, _ = outputs.downsample(steps, values, 100)
-    expected = {0, 999}
-    for bucket in np.array_split(np.arange(1000), 49):  # (100 - first - last) / 2
-        expected |= {int(bucket[np.argmin(values[bucket])]), int(bucket[np.argmax(values[bucket])])}
-    assert set(kept_steps.tolist()) == expected
+    values[500] = np.nan  # a non-finite point is never an extreme
+    with session_scope(settings.database_url) as session:
+        outputs.write_metrics(
+            session, job_id, zip(steps.tolist(), ["s"] * 1000, values.tolist(), strict=True)
+        )
+    got = alice.get(f"/v1/jobs/{job_id}/metrics?max_points=100").json()["series"]["s"]
+    buckets, span = 49, steps[-1] - steps[0] + 1  # (100 - first - last) / 2 buckets of steps
+    expected = {int(steps[0]), int(steps[-1])}
+    for b in range(buckets):
+        inside = [
+            i
+            for i, s in enumerate(steps)
+            if (s - steps[0]) * buckets // span == b and not np.isnan(values[i])
+        ]
+        expected |= {
+            int(steps[min(inside, key=lambda i: values[i])]),
+            int(steps[max(inside, key=lambda i: values[i])]),
+        }
+    assert got["steps"] == sorted(expected) and got["total_points"] == 1000
+    assert got["values"] == pytest.approx([values[(s - 3) // 3] for s in got["steps"]])
 
 
 def test_samples_by_step_and_latest(alice: Api, settings: Settings, job_id: str):
