@@ -1,0 +1,343 @@
+"""Pure shaping of API answers into DataFrames for the pages and charts (no I/O, no Streamlit).
+
+Metric frames are long: one row per (run, name, step) with a `value`; the x-axis a chart
+draws is the column `x`, added by `with_x` (steps, samples seen or wall-clock seconds).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from gro_core.tasks import TASKS
+
+METRIC_COLUMNS = ["run", "name", "step", "value"]
+ELAPSED = "time/elapsed_s"
+"""The worker's per-step wall-clock metric (seconds since the run started)."""
+ONLINE_ONLY = frozenset({"rloo", "remax", "grpo", "reinforce_pp"})
+ONLINE_ON_PROMPTS = frozenset({"awr", "gro"})
+"""Methods that sample rollouts on prompt data and train offline on pairs."""
+FINAL_REWARD_KEYS = ("eval/reward", "eval/accuracy", "eval/pref_accuracy", "reward/mean")
+"""What "final reward" means in the jobs table, in order of preference."""
+
+
+# --- metric series -------------------------------------------------------------------------
+
+
+def series_frame(answer: Mapping[str, Any], run: str) -> pd.DataFrame:
+    """The `series` of a GET /v1/jobs/{id}/metrics answer as long rows for run `run`."""
+    parts = [
+        pd.DataFrame({"name": name, "step": s["steps"], "value": s["values"]})
+        for name, s in answer.get("series", {}).items()
+        if s["steps"]
+    ]
+    if not parts:
+        return pd.DataFrame(columns=METRIC_COLUMNS)
+    frame = pd.concat(parts, ignore_index=True)
+    frame.insert(0, "run", run)
+    frame["value"] = frame["value"].astype("float64")  # JSON null (non-finite) becomes NaN
+    return frame
+
+
+def ema(values: Sequence[float] | np.ndarray, weight: float) -> np.ndarray:
+    """Exponential moving average s_t = w·s_(t-1) + (1 − w)·x_t, debiased like TensorBoard's
+    (divided by 1 − w^t so the first points are not pulled towards 0). NaNs are skipped."""
+    x = np.asarray(values, dtype=np.float64)
+    if weight <= 0:
+        return x.copy()
+    out = np.full_like(x, np.nan)
+    acc, norm = 0.0, 0.0
+    for i, v in enumerate(x):
+        if math.isnan(v):
+            continue
+        acc = weight * acc + (1 - weight) * v
+        norm = weight * norm + (1 - weight)
+        out[i] = acc / norm
+    return out
+
+
+def smooth(frame: pd.DataFrame, weight: float, by: Sequence[str] = ("run", "name")) -> pd.DataFrame:
+    """`frame` with `value` replaced by its EMA within each group, in step order."""
+    if weight <= 0 or frame.empty:
+        return frame
+    out = frame.sort_values([*by, "step"]).copy()
+    out["value"] = out.groupby(list(by), sort=False)["value"].transform(
+        lambda v: ema(v.to_numpy(), weight)
+    )
+    return out
+
+
+def samples_per_step(spec: Mapping[str, Any], dataset_kind: str | None = None) -> int:
+    """Examples one optimizer step consumes: prompts × generations for online methods,
+    batch_size rows (pairs, examples) for offline ones."""
+    batch = int(spec.get("train", {}).get("batch_size", 1))
+    method, data = spec.get("method"), spec.get("data", {})
+    task = data.get("task")
+    kind = TASKS[task.removeprefix("builtin:")].kind if task else dataset_kind
+    online = method in ONLINE_ONLY or (method in ONLINE_ON_PROMPTS and kind == "prompt")
+    generations = int(spec.get("rollout", {}).get("num_generations", 1))
+    return batch * generations if online else batch
+
+
+def with_x(
+    frame: pd.DataFrame, axis: str, per_step: Mapping[str, int] | None = None
+) -> tuple[pd.DataFrame, list[str]]:
+    """`frame` with an `x` column for `axis` (step | samples | wall), and the runs dropped
+    because they lack what that axis needs (wall time without `time/elapsed_s`).
+
+    Wall time is the run's elapsed seconds at each point's step, interpolated between the
+    steps where elapsed time was recorded (downsampling keeps different steps per series).
+    """
+    out = frame[frame["name"] != ELAPSED].copy()
+    if axis == "step":
+        out["x"] = out["step"].astype("float64")
+        return out, []
+    if axis == "samples":
+        sizes = out["run"].map(dict(per_step or {})).fillna(1)
+        out["x"] = out["step"] * sizes
+        return out, []
+    parts, missing = [], []
+    elapsed = frame[frame["name"] == ELAPSED]
+    for run, rows in out.groupby("run", sort=False):
+        clock = elapsed[elapsed["run"] == run].dropna(subset=["value"]).sort_values("step")
+        if clock.empty:
+            missing.append(str(run))
+            continue
+        rows = rows.copy()
+        rows["x"] = np.interp(rows["step"], clock["step"], clock["value"])
+        parts.append(rows)
+    columns = [*frame.columns, "x"]
+    return (pd.concat(parts) if parts else pd.DataFrame(columns=columns)), missing
+
+
+# --- across seeds --------------------------------------------------------------------------
+
+_T975 = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228,
+         2.201, 2.179, 2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086,
+         2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042]  # fmt: skip
+
+
+def t_critical(df: int) -> float:
+    """The 97.5% quantile of Student's t with `df` degrees of freedom (two-sided 95%)."""
+    return _T975[df - 1] if df <= len(_T975) else 1.96
+
+
+def aggregate(frame: pd.DataFrame, groups: Mapping[str, str], bins: int = 200) -> pd.DataFrame:
+    """Mean and 95% t-interval across the runs of each group, per metric, on a shared x grid.
+
+    Runs are downsampled at different steps, so each run is first averaged within `bins`
+    equal-width x bins; a bin's interval uses the runs that have a point in it. Returns rows
+    (group, name, x, mean, lo, hi, n); with one run, lo = hi = mean.
+    """
+    columns = ["group", "name", "x", "mean", "lo", "hi", "n"]
+    data = frame.dropna(subset=["value"])
+    if data.empty:
+        return pd.DataFrame(columns=columns)
+    lo, hi = float(data["x"].min()), float(data["x"].max())
+    width = (hi - lo) / bins if hi > lo else 1.0
+    data = data.assign(
+        group=data["run"].map(dict(groups)),
+        bin=np.minimum(((data["x"] - lo) / width).astype(int), bins - 1),
+    )
+    per_run = data.groupby(["group", "name", "bin", "run"], as_index=False)["value"].mean()
+    stats = per_run.groupby(["group", "name", "bin"], as_index=False)["value"].agg(
+        ["mean", "std", "count"]
+    )
+    half = [
+        t_critical(int(n) - 1) * s / math.sqrt(n) if n > 1 else 0.0
+        for s, n in zip(stats["std"], stats["count"], strict=True)
+    ]
+    return pd.DataFrame(
+        {
+            "group": stats["group"],
+            "name": stats["name"],
+            "x": lo + (stats["bin"] + 0.5) * width,
+            "mean": stats["mean"],
+            "lo": stats["mean"] - half,
+            "hi": stats["mean"] + half,
+            "n": stats["count"].astype(int),
+        }
+    )[columns]
+
+
+def bootstrap_interval(
+    values: Sequence[float], level: float = 0.95, samples: int = 4000, seed: int = 0
+) -> tuple[float, float, float]:
+    """(mean, low, high): the percentile bootstrap interval of the mean, seeded so a table
+    does not change between reruns. One value has no spread: low = high = mean."""
+    data = np.asarray(values, dtype=np.float64)
+    mean = float(data.mean())
+    if data.size == 1:
+        return mean, mean, mean
+    picks = np.random.default_rng(seed).integers(0, data.size, size=(samples, data.size))
+    means = data[picks].mean(axis=1)
+    tail = (1 - level) / 2 * 100
+    low, high = np.percentile(means, [tail, 100 - tail])
+    return mean, float(low), float(high)
+
+
+def final_table(runs: Iterable[Mapping[str, Any]], metric: str, baseline: str) -> pd.DataFrame:
+    """Per group: the final value of `metric` over seeds (mean, 95% bootstrap CI, n) and the
+    paired difference against `baseline` over the seeds both groups finished.
+
+    `runs`: dicts with `group`, `seed` and `final_metrics` (finished runs only)."""
+    by_group: dict[str, dict[int, float]] = {}
+    for run in runs:
+        value = (run.get("final_metrics") or {}).get(metric)
+        if value is not None and math.isfinite(value):
+            by_group.setdefault(str(run["group"]), {})[int(run["seed"])] = float(value)
+    base = by_group.get(baseline, {})
+    rows = []
+    for group, by_seed in by_group.items():
+        mean, low, high = bootstrap_interval(list(by_seed.values()))
+        row = {"group": group, "n": len(by_seed), "mean": mean, "ci_low": low, "ci_high": high}
+        shared = sorted(by_seed.keys() & base.keys())
+        if group != baseline and shared:
+            d, d_low, d_high = bootstrap_interval([by_seed[s] - base[s] for s in shared])
+            row |= {"diff": d, "diff_low": d_low, "diff_high": d_high}
+        rows.append(row)
+    columns = ["group", "n", "mean", "ci_low", "ci_high", "diff", "diff_low", "diff_high"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+# --- samples -------------------------------------------------------------------------------
+
+
+def step_histograms(samples: pd.DataFrame, column: str, bins: int = 24) -> pd.DataFrame:
+    """Per step, the share of the step's samples in each of `bins` equal-width value bins
+    (one range for all steps, so colours compare across steps): rows (step, lo, hi, share,
+    count). Steps with no finite value are left out."""
+    columns = ["step", "lo", "hi", "share", "count"]
+    data = samples[["step", column]].dropna()
+    data = data[np.isfinite(data[column])]
+    if data.empty:
+        return pd.DataFrame(columns=columns)
+    low, high = float(data[column].min()), float(data[column].max())
+    if high <= low:  # one value everywhere: a single bin around it
+        low, high = low - 0.5, high + 0.5
+    edges = np.linspace(low, high, bins + 1)
+    rows = []
+    for step, values in data.groupby("step")[column]:
+        counts, _ = np.histogram(values.to_numpy(), bins=edges)
+        for i in np.flatnonzero(counts):
+            count = int(counts[i])
+            rows.append((int(step), edges[i], edges[i + 1], count / len(values), count))
+    return pd.DataFrame(rows, columns=columns)
+
+
+def evenly_spaced(steps: Sequence[int], most: int) -> list[int]:
+    """At most `most` of `steps`, spread over the whole range, always with the last one."""
+    if len(steps) <= most:
+        return list(steps)
+    picks = np.linspace(0, len(steps) - 1, most).round().astype(int)
+    return [steps[i] for i in sorted(set(picks))]
+
+
+def side_by_side(samples: Mapping[str, Sequence[Mapping[str, Any]]]) -> pd.DataFrame:
+    """Completions of the prompts every run sampled, one row per (prompt, run, sample):
+    columns prompt, run, completion, reward, advantage."""
+    prompt_sets = [{s["prompt"] for s in rows} for rows in samples.values()]
+    shared = set.intersection(*prompt_sets) if prompt_sets else set()
+    rows = [
+        {
+            "prompt": s["prompt"],
+            "run": run,
+            "completion": s["completion"],
+            "reward": s.get("reward"),
+            "advantage": s.get("advantage"),
+        }
+        for run, run_samples in samples.items()
+        for s in run_samples
+        if s["prompt"] in shared
+    ]
+    columns = ["prompt", "run", "completion", "reward", "advantage"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+# --- specs ---------------------------------------------------------------------------------
+
+
+def flatten(document: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested dicts as dotted keys (`train.lr`); lists stay whole values."""
+    out: dict[str, Any] = {}
+    for key, value in document.items():
+        path = f"{prefix}{key}"
+        if isinstance(value, Mapping) and value:
+            out |= flatten(value, path + ".")
+        else:
+            out[path] = value
+    return out
+
+
+def spec_diff(
+    specs: Mapping[str, Mapping[str, Any]], ignore: Sequence[str] = ("name",)
+) -> pd.DataFrame:
+    """The keys whose values differ between `specs` (label -> spec): one row per key, one
+    column per label; a key one spec lacks shows as "—"."""
+    flat = {label: flatten(spec) for label, spec in specs.items()}
+    keys = sorted({k for f in flat.values() for k in f} - set(ignore))
+    missing = object()
+    rows = {}
+    for key in keys:
+        values = [f.get(key, missing) for f in flat.values()]
+        if any(v != values[0] for v in values[1:]):
+            rows[key] = ["—" if v is missing else _show(v) for v in values]
+    return pd.DataFrame.from_dict(rows, orient="index", columns=list(flat)).rename_axis("key")
+
+
+def _show(value: Any) -> str:
+    return "null" if value is None else str(value)
+
+
+# --- jobs ----------------------------------------------------------------------------------
+
+JOB_COLUMNS = ["name", "method", "status", "progress", "eta", "final reward", "created", "open"]
+
+
+def final_reward(final_metrics: Mapping[str, Any] | None) -> float | None:
+    """The first of FINAL_REWARD_KEYS a job reported (its latest value while it runs)."""
+    for key in FINAL_REWARD_KEYS:
+        value = (final_metrics or {}).get(key)
+        if value is not None:
+            return float(value)
+    return None
+
+
+def format_duration(seconds: float | None) -> str:
+    """42s, 3m 05s, 2h 10m; empty for unknown."""
+    if seconds is None or not math.isfinite(seconds) or seconds < 0:
+        return ""
+    s = round(seconds)
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m {s % 60:02d}s"
+    return f"{s // 3600}h {s % 3600 // 60:02d}m"
+
+
+def jobs_frame(jobs: Sequence[Mapping[str, Any]], detail_path: str = "job") -> pd.DataFrame:
+    """The jobs table: one row per job, indexed by id; `progress` in [0, 1] (None when the
+    total is unknown), `open` a link to the job's detail page."""
+    rows = []
+    for job in jobs:
+        progress = job["progress"]
+        total = progress.get("total_steps")
+        eta = progress.get("eta_seconds") if job["status"] == "running" else None
+        rows.append(
+            {
+                "id": job["id"],
+                "name": job.get("name") or job["id"],
+                "method": job["method"],
+                "status": job["status"],
+                "progress": min(1.0, progress["step"] / total) if total else None,
+                "eta": format_duration(eta),
+                "final reward": final_reward(job.get("final_metrics")),
+                "created": pd.Timestamp(job["created_at"]),
+                "open": f"{detail_path}?id={job['id']}",
+            }
+        )
+    return pd.DataFrame(rows, columns=["id", *JOB_COLUMNS]).set_index("id")

@@ -1,0 +1,227 @@
+"""New job: a form that builds a job spec from a method preset and a dataset (or a built-in
+task), shows the spec, and submits it. The API validates: its errors appear under the field
+they name (`train.lr`), the rest above the submit button.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import streamlit as st
+import yaml
+
+from dashboard import data, ui
+from dashboard.data import ApiError, UnreachableError
+from gro_core.spec import ACCEPTED_KINDS, METHODS, ONLINE_METHODS, apply_overrides
+from gro_core.tasks import TASKS
+
+ERRORS = "new-job-errors"
+NONE = "none"
+
+
+def problems_at(path: str) -> list[str]:
+    """Messages of the last refusal that name `path` (or a key under it), marking them shown."""
+    errors = st.session_state.get(ERRORS, {"problems": []})["problems"]
+    hits = [p for p in errors if p["field"] == path or (p["field"] or "").startswith(path + ".")]
+    for p in hits:
+        p["shown"] = True
+    return [p["message"] for p in hits]
+
+
+def field(path: str, widget: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """A widget for spec key `path`, with the API's complaints about that key under it."""
+    value = widget(*args, key=f"new-{path}", **kwargs)
+    for message in problems_at(path):
+        st.error(message, icon="⚠️")
+    return value
+
+
+def number(text: str) -> float | str:
+    """A float when the text is one; the text itself otherwise (the API says what is wrong)."""
+    try:
+        return float(text)
+    except ValueError:
+        return text
+
+
+def parse_yaml(text: str, what: str, default: Any) -> Any:
+    if not text.strip():
+        return default
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        st.error(f"{what} is not valid YAML: {exc}")
+        return default
+
+
+def data_section(method: str) -> dict[str, Any]:
+    kinds = ACCEPTED_KINDS[method]
+    source = st.radio(
+        "Data", ["built-in task", "uploaded dataset"], horizontal=True, key="new-source"
+    )
+    if source == "built-in task":
+        tasks = [f"builtin:{t.name}" for t in TASKS.values() if t.kind in kinds]
+        task = field(
+            "data.task", st.selectbox, "Task", tasks, help="generated rows and their rule reward"
+        )
+        return {"task": task}
+    listed = [d for d in data.datasets(ui.conn()) if d["kind"] in kinds]
+    if not listed:
+        st.info(
+            f"No uploaded dataset of a kind {method} trains on "
+            f"({', '.join(sorted(kinds))}): upload one on **Datasets**."
+        )
+    labels = {d["id"]: f"{d['filename']} · {d['kind']} · {d['rows']} rows" for d in listed}
+    train = field("data.train", st.selectbox, "Training set", list(labels), format_func=labels.get)
+    options = [NONE, *labels]
+    held_out = field(
+        "data.eval", st.selectbox, "Held-out set", options, format_func=lambda i: labels.get(i, i)
+    )
+    return {"train": train, "eval": None if held_out == NONE else held_out}
+
+
+def train_section() -> dict[str, Any]:
+    cols = st.columns(5)
+    with cols[0]:
+        steps = field("train.steps", st.number_input, "Steps", value=200, step=10)
+    with cols[1]:
+        batch = field("train.batch_size", st.number_input, "Batch size", value=8, step=1)
+    with cols[2]:
+        lr = field("train.lr", st.text_input, "Learning rate", value="1e-5")
+    with cols[3]:
+        warmup = field("train.warmup_steps", st.number_input, "Warm-up steps", value=10, step=1)
+    with cols[4]:
+        seed = field("train.seed", st.number_input, "Seed", value=0, step=1)
+    return {
+        "steps": steps,
+        "batch_size": batch,
+        "lr": number(lr),
+        "warmup_steps": warmup,
+        "seed": seed,
+    }
+
+
+def rollout_section() -> dict[str, Any]:
+    cols = st.columns(3)
+    with cols[0]:
+        n = field(
+            "rollout.num_generations", st.number_input, "Generations per prompt", value=8, step=1
+        )
+    with cols[1]:
+        tokens = field(
+            "rollout.max_new_tokens", st.number_input, "Max new tokens", value=32, step=1
+        )
+    with cols[2]:
+        temperature = field(
+            "rollout.temperature", st.number_input, "Temperature", value=1.0, step=0.1
+        )
+    return {"num_generations": n, "max_new_tokens": tokens, "temperature": temperature}
+
+
+def build() -> dict[str, Any]:
+    """The spec the form describes (not validated here: the API is the judge)."""
+    top = st.columns([2, 1, 2])
+    with top[0]:
+        name = field("name", st.text_input, "Name", placeholder="optional")
+    with top[1]:
+        method = field(
+            "method", st.selectbox, "Method (preset)", METHODS, index=METHODS.index("grpo")
+        )
+    with top[2]:
+        model = field("model", st.text_input, "Model", value="builtin:tiny-llama")
+    args_text = field(
+        "method_args",
+        st.text_input,
+        "Preset overrides (method_args, YAML)",
+        placeholder="{beta: 0.1}",
+    )
+    spec: dict[str, Any] = {
+        "model": model,
+        "method": method,
+        "method_args": parse_yaml(args_text, "method_args", {}),
+        "data": data_section(method),
+        "train": train_section(),
+    }
+    if name.strip():
+        spec["name"] = name.strip()
+    if method in ONLINE_METHODS:
+        with st.expander("Rollouts and rewards (online methods)", expanded=True):
+            spec["rollout"] = rollout_section()
+            rewards = field(
+                "rewards",
+                st.text_area,
+                "Rewards (YAML list; empty: a built-in task's rule reward)",
+                placeholder="- {type: exact_match, field: answer, weight: 1.0}",
+            )
+            spec["rewards"] = parse_yaml(rewards, "rewards", [])
+    with st.expander("Evaluation, checkpoints, LoRA and other keys"):
+        cols = st.columns(3)
+        with cols[0]:
+            every = field(
+                "eval.every", st.number_input, "Evaluate every (steps)", value=20, step=10
+            )
+        with cols[1]:
+            ckpt = field(
+                "checkpoint.every", st.number_input, "Checkpoint every (steps)", value=50, step=10
+            )
+        with cols[2]:
+            lora = field("lora", st.checkbox, "LoRA adapters (r=8, alpha=16)")
+        spec |= {
+            "eval": {"every": every},
+            "checkpoint": {"every": ckpt},
+            "lora": {"r": 8, "alpha": 16} if lora else None,
+        }
+        extra = field(
+            "overrides",
+            st.text_area,
+            "More keys (YAML, dotted)",
+            placeholder="train.max_length: 512",
+        )
+        overrides = parse_yaml(extra, "More keys", {})
+    try:
+        return apply_overrides(spec, overrides or {})
+    except (ValueError, AttributeError) as exc:
+        st.error(f"More keys: {exc}")
+        return spec
+
+
+def submit(spec: dict[str, Any]) -> None:
+    try:
+        job = data.submit(ui.conn(), spec)
+    except ApiError as exc:
+        body = {"message": str(exc), "field": exc.field, "code": exc.code}
+        problems = [{"message": d["message"], "field": d.get("field")} for d in exc.details] or [
+            body
+        ]
+        st.session_state[ERRORS] = {"spec": spec, "summary": body, "problems": problems}
+        st.rerun()  # the messages belong under their widgets, drawn above this button
+    except UnreachableError as exc:
+        ui.show_error(exc, "not submitted")
+    else:
+        st.session_state.pop(ERRORS, None)
+        st.success(f"Submitted `{job['id']}` ({job['status']}).")
+        st.page_link(
+            "views/job.py", label="Open the job", icon="🔎", query_params={"id": job["id"]}
+        )
+
+
+st.title("New job")
+try:
+    spec = build()
+except (ApiError, UnreachableError) as exc:
+    ui.show_error(exc, "could not load the form's choices")
+    st.stop()
+refused = st.session_state.get(ERRORS)
+if refused and refused["spec"] != spec:  # the form changed since: old complaints are stale
+    st.session_state.pop(ERRORS)
+    st.rerun()
+with st.expander("Spec to submit"):
+    st.code(yaml.safe_dump(spec, sort_keys=False), language="yaml")
+if refused:
+    summary = refused["summary"]
+    st.error(f"The API refused the spec: {summary['message']} ({summary['code']})", icon="⚠️")
+    for p in [p for p in refused["problems"] if not p.get("shown")]:
+        st.markdown(f"- {p['message']}")
+if st.button("Submit", type="primary", key="new-submit"):
+    submit(spec)
