@@ -1,6 +1,7 @@
 """gro's dashboard: `streamlit run dashboard/app.py`.
 
-The API's URL and key come from GRO_API_URL / GRO_API_KEY, or from the sign-in box. Every
+The API's URL and key come from GRO_API_URL / GRO_API_KEY (else from `gro login`'s config
+file), or from the sign-in box. Every
 page then finds the checked connection in `st.session_state["conn"]`.
 """
 
@@ -12,9 +13,9 @@ import streamlit as st
 
 from dashboard import data
 from dashboard.data import ApiError, Conn, UnreachableError
+from server.client import read_config
 
 HERE = Path(__file__).parent
-DEFAULT_URL = "http://127.0.0.1:8000"
 
 
 @st.cache_data(ttl=10, show_spinner=False)
@@ -44,7 +45,7 @@ def sign_in() -> None:
             st.caption("Start the stack with `gro up`, or check GRO_API_URL.")
         elif kind == "bad_key":
             st.caption("Make a key with `gro keys create --owner NAME`.")
-    tried = st.session_state.get("tried") or data.conn_from_env() or Conn(DEFAULT_URL, "")
+    tried = st.session_state.get("tried") or data.conn_from_env() or Conn(read_config()["url"], "")
     with st.form("sign-in"):
         url = st.text_input("API URL", value=tried.url)
         key = st.text_input("API key", value=tried.key, type="password")
@@ -85,6 +86,6 @@ else:
         st.Page(HERE / "views/job.py", title="Job detail", icon="🔎", url_path="job"),
         st.Page(HERE / "views/compare.py", title="Compare", icon="📊", url_path="compare"),
         st.Page(HERE / "views/datasets.py", title="Datasets", icon="🗂️", url_path="datasets"),
-        st.Page(HERE / "views/new_job.py", title="New job", icon="➕", url_path="new"),
+        st.Page(HERE / "views/new_job.py", title="New job", icon="➕", url_path="new_job"),
     ]
     st.navigation(pages).run()

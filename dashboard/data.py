@@ -11,7 +11,6 @@ line, details) or `UnreachableError` (no answer at all).
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -21,7 +20,7 @@ import httpx
 import streamlit as st
 from streamlit.runtime.scriptrunner import add_script_run_ctx, get_script_run_ctx
 
-from server.client import ApiError, GroClient
+from server.client import ApiError, GroClient, read_config
 
 __all__ = ["ApiError", "Conn", "UnreachableError"]
 
@@ -46,9 +45,9 @@ class Conn:
 
 
 def conn_from_env() -> Conn | None:
-    """GRO_API_URL and GRO_API_KEY, when both are set."""
-    url, key = os.environ.get("GRO_API_URL"), os.environ.get("GRO_API_KEY")
-    return Conn(url.rstrip("/"), key) if url and key else None
+    """GRO_API_URL and GRO_API_KEY, else what `gro login` stored; None without a key."""
+    config = read_config()
+    return Conn(config["url"].rstrip("/"), config["key"]) if config["key"] else None
 
 
 @st.cache_resource(show_spinner=False)

@@ -84,7 +84,7 @@ def actions(jobs: list[dict[str, Any]]) -> None:
         changed = ui.cancel_resume(job, key="jobs")
     if changed is not None:
         st.toast(f"{changed.get('name') or changed['id']}: {changed['status']}")
-        st.rerun(scope="fragment")
+        st.rerun()
 
 
 st.title("Jobs")

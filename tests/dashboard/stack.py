@@ -306,7 +306,8 @@ def seed_comparison(
         comparison = _ok(http.post("/v1/comparisons", json={**body, "seeds": list(seeds)}))
     for job in comparison["jobs"]:
         fill_run(stack, job, names=names, sample_every=sample_every)
-    return comparison
+    with stack.http() as http:  # as it is now: finished, with final metrics and a summary
+        return _ok(http.get(f"/v1/comparisons/{comparison['id']}"))
 
 
 PAIRS = [{"prompt": f"rev {w}=", "chosen": w[::-1], "rejected": w} for w in ("abc", "hello", "gro")]

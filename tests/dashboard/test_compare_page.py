@@ -1,0 +1,133 @@
+"""The Compare page against the seeded 3-method × 3-seed comparison and single jobs."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.dashboard.conftest import chart_specs, chart_titles, job_id, no_exception, opener, texts
+
+DEFAULT_METRICS = [
+    "reward/mean",
+    "loss/policy",
+    "kl/ref",
+    "completion/length",
+    "gro/weight/mean",
+    "gro/anchor_distance/mean",
+]
+
+
+def test_comparison_draws_one_band_chart_per_metric(app, seeded):
+    at = app("compare", comparison=seeded["comparison"]["id"])
+    no_exception(at)
+    assert at.multiselect(key="compare-metrics").value == DEFAULT_METRICS
+    assert sorted(chart_titles(at)) == sorted(DEFAULT_METRICS)  # in two columns
+    for spec in chart_specs(at):
+        area, line = spec["layer"]  # mean ± 95% CI per variant
+        assert area["encoding"]["color"]["field"] == "group"
+        assert line["encoding"]["y"]["field"] == "mean"
+
+
+def test_every_run_mode_and_each_run_grouping_draw_lines(app, seeded):
+    at = app("compare", comparison=seeded["comparison"]["id"])
+    at.radio(key="compare-mode").set_value("every run").run()
+    assert all(s["mark"]["type"] == "line" for s in chart_specs(at))
+    at.selectbox(key="compare-group").set_value("each run").run()
+    no_exception(at)
+    assert all(s["encoding"]["color"]["field"] == "run" for s in chart_specs(at))
+
+
+@pytest.mark.parametrize(
+    ("axis", "title"), [("samples", "samples seen"), ("wall", "wall time (s)")]
+)
+def test_x_axis_choices(app, seeded, axis, title):
+    at = app("compare", comparison=seeded["comparison"]["id"])
+    at.radio(key="compare-axis").set_value(axis).run()
+    no_exception(at)
+    assert len(chart_titles(at)) == 6
+    assert {s["layer"][0]["encoding"]["x"]["title"] for s in chart_specs(at)} == {title}
+
+
+def test_wall_time_leaves_out_runs_without_a_clock(app, seeded):
+    live, finished = job_id(seeded, "dpo-live"), seeded["comparison"]["jobs"][0]["id"]
+    at = app("compare", jobs=f"{live},{finished}")
+    no_exception(at)
+    assert at.radio(key="compare-source").value == "jobs I pick"
+    assert at.multiselect(key="compare-jobs").value == [live, finished]
+    at.radio(key="compare-axis").set_value("wall").run()
+    no_exception(at)
+    assert "No wall-clock times (`time/elapsed_s`) recorded for: dpo-live" in texts(at)
+    assert chart_titles(at)  # the run with a clock is still drawn
+
+
+def test_final_metrics_match_the_api_summary(app, seeded):
+    at = app("compare", comparison=seeded["comparison"]["id"])
+    assert at.selectbox(key="compare-final-metric").value == "eval/reward"
+    assert at.selectbox(key="compare-baseline").value == "grpo"
+    table = at.dataframe[0].value.set_index("group")
+    summary = seeded["comparison"]["summary"]  # the API's bootstrap over seeds
+    for variant in ("grpo", "rloo", "gro"):
+        api = summary[variant]["eval/reward"]
+        row = table.loc[variant]
+        assert (row["mean"], row["ci_low"], row["ci_high"], row["n"]) == pytest.approx(
+            (api["mean"], api["ci_low"], api["ci_high"], api["n"])
+        )
+        if api["diff"] is not None:
+            diff = api["diff"]
+            assert (row["diff"], row["diff_low"], row["diff_high"]) == pytest.approx(
+                (diff["mean"], diff["ci_low"], diff["ci_high"])
+            )
+
+
+def test_a_chosen_baseline_pairs_seeds_against_it(app, seeded):
+    at = app("compare", comparison=seeded["comparison"]["id"])
+    at.selectbox(key="compare-baseline").set_value("rloo").run()
+    table = at.dataframe[0].value.set_index("group")
+    finals = {
+        (j["variant"], j["seed"]): j["final_metrics"]["eval/reward"]
+        for j in seeded["comparison"]["jobs"]
+    }
+    expected = sum(finals["grpo", s] - finals["rloo", s] for s in range(3)) / 3
+    assert table.loc["grpo", "diff"] == pytest.approx(expected)
+    assert table["diff"].isna().tolist() == [False, True, False]  # rloo is the baseline
+
+
+def test_spec_diff_shows_only_the_method(app, seeded):
+    at = app("compare", comparison=seeded["comparison"]["id"])
+    diff = at.dataframe[1].value
+    assert diff.to_dict(orient="index") == {
+        "method": {"grpo": "grpo", "rloo": "rloo", "gro": "gro"}
+    }
+    at.selectbox(key="compare-group").set_value("each run").run()
+    keys = set(at.dataframe[1].value.index)
+    assert keys == {"method", "train.seed"}
+
+
+def test_same_prompt_side_by_side(app, seeded):
+    at = app("compare", comparison=seeded["comparison"]["id"])
+    assert at.selectbox(key="compare-sample-step").value == 300
+    prompt = at.selectbox(key="compare-prompt").value
+    tables = at.dataframe[2:]
+    assert len(tables) == 3  # one per variant
+    assert all(len(t.value) == 4 for t in tables)  # the prompt's group of 4 completions
+    headers = [m.value for m in at.markdown if "mean reward" in m.value]
+    assert [h.split(" ·")[0] for h in headers] == ["**grpo**", "**rloo**", "**gro**"]
+    assert prompt.endswith("=")
+
+
+def test_different_methods_picked_by_hand(app, seeded):
+    live = job_id(seeded, "dpo-live")
+    grpo = seeded["comparison"]["jobs"][0]["id"]
+    at = app("compare", jobs=f"{live},{grpo}")
+    no_exception(at)
+    assert at.selectbox(key="compare-group").value == "method"
+    diff = at.dataframe[1].value
+    assert {"method", "data.task", "data.train", "train.steps"} <= set(diff.index)
+    assert "These runs have no sampled step in common" not in texts(at)
+
+
+def test_no_comparisons_yet(empty, monkeypatch):
+    at = opener(monkeypatch, empty.url, empty.key)("compare")
+    no_exception(at)
+    assert "No comparisons yet" in texts(at)
+    at.radio(key="compare-source").set_value("jobs I pick").run()
+    assert "No jobs yet" in texts(at)
