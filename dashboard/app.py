@@ -39,7 +39,7 @@ def sign_in() -> None:
     problem = st.session_state.get("problem")
     if problem:
         kind, message = problem
-        icon = "🔌" if kind == "unreachable" else "🔑"
+        icon = ":material/cloud_off:" if kind == "unreachable" else ":material/key_off:"
         st.error(message, icon=icon)
         if kind == "unreachable":
             st.caption("Start the stack with `gro up`, or check GRO_API_URL.")
@@ -74,7 +74,7 @@ def sidebar(conn: Conn) -> None:
             st.rerun()
 
 
-st.set_page_config(page_title="gro", page_icon="📈", layout="wide")
+st.set_page_config(page_title="gro", page_icon=":material/monitoring:", layout="wide")
 conn = connect()
 if conn is None:
     st.navigation([st.Page(sign_in, title="Sign in", url_path="sign-in")]).run()
@@ -82,10 +82,30 @@ else:
     st.session_state["conn"] = conn
     sidebar(conn)
     pages = [
-        st.Page(HERE / "views/jobs.py", title="Jobs", icon="📋", url_path="jobs", default=True),
-        st.Page(HERE / "views/job.py", title="Job detail", icon="🔎", url_path="job"),
-        st.Page(HERE / "views/compare.py", title="Compare", icon="📊", url_path="compare"),
-        st.Page(HERE / "views/datasets.py", title="Datasets", icon="🗂️", url_path="datasets"),
-        st.Page(HERE / "views/new_job.py", title="New job", icon="➕", url_path="new_job"),
+        st.Page(
+            HERE / "views/jobs.py",
+            title="Jobs",
+            icon=":material/list:",
+            url_path="jobs",
+            default=True,
+        ),
+        st.Page(
+            HERE / "views/job.py", title="Job detail", icon=":material/search:", url_path="job"
+        ),
+        st.Page(
+            HERE / "views/compare.py",
+            title="Compare",
+            icon=":material/stacked_line_chart:",
+            url_path="compare",
+        ),
+        st.Page(
+            HERE / "views/datasets.py",
+            title="Datasets",
+            icon=":material/dataset:",
+            url_path="datasets",
+        ),
+        st.Page(
+            HERE / "views/new_job.py", title="New job", icon=":material/add:", url_path="new_job"
+        ),
     ]
     st.navigation(pages).run()

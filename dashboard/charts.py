@@ -6,7 +6,12 @@ from __future__ import annotations
 import altair as alt
 import pandas as pd
 
-HEIGHT = 220
+HEIGHT = 200
+"""Height of the plot area; axes, title and legend come on top of it."""
+# Streamlit's default ("fit") squeezes axes and legend into the height; fit only the width.
+FIT_WIDTH = alt.AutoSizeParams(type="fit-x", contains="padding")
+# Ten distinct, saturated colours: the theme's default pale blues vanish in a band chart.
+PALETTE = alt.Scale(scheme="tableau10")
 # Streamlit ships chart data as Arrow, not inline JSON, so Altair's 5000-row guard (meant
 # for notebooks embedding data in the page) would only refuse long runs for no reason.
 alt.data_transformers.disable_max_rows()
@@ -25,13 +30,16 @@ def curves(frame: pd.DataFrame, x_title: str, title: str, color: str = "run") ->
         .encode(
             x=_x(x_title),
             y=alt.Y("value:Q", title=None, scale=alt.Scale(zero=False)),
-            color=alt.Color(f"{color}:N", title=None, legend=alt.Legend(orient="bottom")),
+            color=alt.Color(
+                f"{color}:N", title=None, scale=PALETTE, legend=alt.Legend(orient="bottom")
+            ),
             tooltip=[
                 color,
                 alt.Tooltip("x:Q", format=",.4~g"),
                 alt.Tooltip("value:Q", format=".4~g"),
             ],
         )
+        .properties(autosize=FIT_WIDTH)
         .interactive(bind_y=False)
     )
 
@@ -42,7 +50,11 @@ def band(frame: pd.DataFrame, x_title: str, title: str, color: str | None = None
     columns = ["x", "mean", "lo", "hi", *([color] if color else [])]
     base = alt.Chart(frame[columns], height=HEIGHT)
     colour = (
-        {"color": alt.Color(f"{color}:N", title=None, legend=alt.Legend(orient="bottom"))}
+        {
+            "color": alt.Color(
+                f"{color}:N", title=None, scale=PALETTE, legend=alt.Legend(orient="bottom")
+            )
+        }
         if color
         else {}
     )
@@ -61,7 +73,7 @@ def band(frame: pd.DataFrame, x_title: str, title: str, color: str | None = None
         ],
         **colour,
     )
-    return (area + line).properties(title=title).interactive(bind_y=False)
+    return (area + line).properties(title=title, autosize=FIT_WIDTH).interactive(bind_y=False)
 
 
 def heatmap(hist: pd.DataFrame, title: str, value_title: str) -> alt.Chart:
@@ -69,6 +81,7 @@ def heatmap(hist: pd.DataFrame, title: str, value_title: str) -> alt.Chart:
     colour = the share of that step's samples in the bin."""
     return (
         alt.Chart(hist, title=title, height=HEIGHT)
+        .properties(autosize=FIT_WIDTH)
         .mark_rect()
         .encode(
             x=alt.X("step:O", title="step", axis=alt.Axis(labelOverlap=True)),

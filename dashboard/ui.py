@@ -41,7 +41,7 @@ def show_error(exc: Exception, what: str = "") -> None:
     detail the API listed."""
     prefix = f"{what}: " if what else ""
     if isinstance(exc, UnreachableError):
-        st.error(f"{prefix}the API did not answer ({exc})", icon="🔌")
+        st.error(f"{prefix}the API did not answer ({exc})", icon=":material/cloud_off:")
         return
     if not isinstance(exc, ApiError):
         raise exc
@@ -53,7 +53,7 @@ def show_error(exc: Exception, what: str = "") -> None:
         )
         if p
     )
-    st.error(f"{prefix}{exc} ({exc.code}{', ' + where if where else ''})", icon="⚠️")
+    st.error(f"{prefix}{exc} ({exc.code}{', ' + where if where else ''})", icon=":material/error:")
     extra = [d for d in exc.details if d.get("message") != str(exc)]
     if extra:
         st.markdown("\n".join(f"- {_problem(d)}" for d in extra[:50]))

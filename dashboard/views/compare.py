@@ -15,8 +15,9 @@ import streamlit as st
 from dashboard import charts, data, frames, ui
 from dashboard.data import ApiError, UnreachableError
 
+# Points per series: a chart is ~600 px wide, and the API keeps each bucket's extremes.
+# (Page scripts take comments, not attribute docstrings: Streamlit would print those.)
 MAX_POINTS = 400
-"""Points per series: a chart is ~600 px wide, and the API keeps each bucket's extremes."""
 PREFERRED = (
     "reward/mean",
     "eval/reward",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import altair as alt
 import pandas as pd
 import streamlit as st
 import yaml
@@ -16,8 +17,8 @@ from dashboard import charts, data, frames, ui
 from dashboard.data import ApiError, UnreachableError
 
 MAX_POINTS = 600
+# Sample steps fetched for the distribution heatmaps (evenly spread over the run).
 HEATMAP_STEPS = 40
-"""Sample steps fetched for the distribution heatmaps (evenly spread over the run)."""
 
 # (title, metric names drawn as overlaid lines); charts with none of their names are skipped.
 CURVES = [
@@ -84,22 +85,19 @@ def series(conn: data.Conn, job: dict[str, Any]) -> pd.DataFrame:
     return frame
 
 
-def draw_curves(frame: pd.DataFrame, specs: list[tuple[str, tuple[str, ...]]]) -> int:
-    drawn = 0
-    columns = st.columns(2)
+def curve_charts(frame: pd.DataFrame, specs: list[tuple[str, tuple[str, ...]]]) -> list[alt.Chart]:
+    """One chart per spec with data: its metrics overlaid, coloured by name."""
+    out = []
     for title, names in specs:
         rows = frame[frame["name"].isin(names)]
-        if rows.empty:
-            continue
-        with columns[drawn % 2]:
-            st.altair_chart(charts.curves(rows, "step", title, color="name"), width="stretch")
-        drawn += 1
-    return drawn
+        if not rows.empty:
+            out.append(charts.curves(rows, "step", title, color="name"))
+    return out
 
 
-def draw_bands(frame: pd.DataFrame, specs: list[tuple[str, str, str]]) -> int:
-    drawn = 0
-    columns = st.columns(2)
+def band_charts(frame: pd.DataFrame, specs: list[tuple[str, str, str]]) -> list[alt.Chart]:
+    """One mean ± std chart per spec whose mean the job logged."""
+    out = []
     for title, mean, std in specs:
         wide = frame[frame["name"].isin((mean, std))].pivot_table(
             index="step", columns="name", values="value"
@@ -109,46 +107,48 @@ def draw_bands(frame: pd.DataFrame, specs: list[tuple[str, str, str]]) -> int:
         spread = wide.get(std, 0.0)
         band = pd.DataFrame({"x": wide.index.astype("float64"), "mean": wide[mean]})
         band["lo"], band["hi"] = band["mean"] - spread, band["mean"] + spread
-        with columns[drawn % 2]:
-            st.altair_chart(
-                charts.band(band.dropna(subset=["mean"]), "step", title), width="stretch"
-            )
-        drawn += 1
-    return drawn
+        out.append(charts.band(band.dropna(subset=["mean"]), "step", title))
+    return out
+
+
+def grid(drawn: list[alt.Chart]) -> None:
+    columns = st.columns(2)
+    for i, chart in enumerate(drawn):
+        with columns[i % 2]:
+            st.altair_chart(chart, width="stretch")
 
 
 def curves_tab(frame: pd.DataFrame) -> None:
     entropy = [(n, (n,)) for n in sorted(frame["name"].unique()) if "entropy" in n]
-    draw_bands(frame, BANDS[:1])
-    draw_curves(frame, CURVES[:3] + entropy + CURVES[3:])
+    grid(band_charts(frame, BANDS[:1]) + curve_charts(frame, CURVES[:3] + entropy + CURVES[3:]))
+
+
+def distribution_charts(conn: data.Conn, job: dict[str, Any]) -> list[alt.Chart]:
+    """Heatmaps of per-step histograms of the samples' advantage, anchor distance, weight."""
+    steps = data.sample_steps(conn, job["id"], data.version(job))
+    if not steps:
+        st.info("No samples yet: distributions appear once the job has logged samples.")
+        return []
+    picked = frames.evenly_spaced(steps, HEATMAP_STEPS)
+    batches = data.parallel(lambda s: data.samples(conn, job["id"], s), picked)
+    samples = pd.DataFrame([s for batch in batches for s in batch])
+    st.caption(
+        f"Per-step histograms of {len(samples)} samples from {len(picked)} of "
+        f"{len(steps)} sampled steps."
+    )
+    out = []
+    for column, title in DISTRIBUTIONS:
+        hist = frames.step_histograms(samples, column)
+        if hist.empty:
+            st.caption(f"{title}: the samples carry no {column}.")
+        else:
+            out.append(charts.heatmap(hist, title, column))
+    return out
 
 
 def gro_tab(conn: data.Conn, job: dict[str, Any], frame: pd.DataFrame) -> None:
-    steps = data.sample_steps(conn, job["id"], data.version(job))
-    if steps:
-        picked = frames.evenly_spaced(steps, HEATMAP_STEPS)
-        rows = [
-            s
-            for batch in data.parallel(lambda s: data.samples(conn, job["id"], s), picked)
-            for s in batch
-        ]
-        samples = pd.DataFrame(rows)
-        st.caption(
-            f"Per-step histograms of {len(samples)} samples from {len(picked)} of "
-            f"{len(steps)} sampled steps."
-        )
-        columns = st.columns(2)
-        for i, (column, title) in enumerate(DISTRIBUTIONS):
-            hist = frames.step_histograms(samples, column)
-            with columns[i % 2]:
-                if hist.empty:
-                    st.info(f"{title}: the samples carry no {column}.")
-                else:
-                    st.altair_chart(charts.heatmap(hist, title, column), width="stretch")
-    else:
-        st.info("No samples yet: distributions appear once the job has logged samples.")
-    draw_bands(frame, BANDS[1:])
-    draw_curves(frame, GRO_CURVES)
+    heatmaps = distribution_charts(conn, job)
+    grid(heatmaps + band_charts(frame, BANDS[1:]) + curve_charts(frame, GRO_CURVES))
 
 
 def samples_tab(conn: data.Conn, job: dict[str, Any]) -> None:
@@ -197,10 +197,9 @@ def body(job_id: str) -> None:
     except (ApiError, UnreachableError) as exc:
         ui.show_error(exc, f"could not load {job_id}")
         return
-    active = job["status"] in ui.ACTIVE
-    if active != st.session_state.get(f"job-live-{job_id}", False):
-        # The refresh interval is fixed when the fragment is defined: rerun the page.
-        st.session_state[f"job-live-{job_id}"] = active
+    if (job["status"] in ui.ACTIVE) != st.session_state["job-live"]:
+        # The refresh interval is fixed when the fragment is defined: rerun the page to
+        # start (or stop) reloading.
         st.rerun()
     header(job)
     frame = series(conn, job)
@@ -239,7 +238,14 @@ def choose() -> str | None:
     return chosen
 
 
+def is_active(job_id: str) -> bool:
+    try:
+        return data.job(ui.conn(), job_id)["status"] in ui.ACTIVE
+    except (ApiError, UnreachableError):
+        return False  # the body says what went wrong
+
+
 job_id = choose()
 if job_id:
-    live = st.session_state.get(f"job-live-{job_id}", False)
-    st.fragment(run_every=ui.REFRESH_S if live else None)(body)(job_id)
+    st.session_state["job-live"] = is_active(job_id)
+    st.fragment(run_every=ui.REFRESH_S if st.session_state["job-live"] else None)(body)(job_id)

@@ -48,10 +48,9 @@ def table(chosen: dict[str, Any]) -> None:
         ui.show_error(exc, "could not list jobs")
         return
     live = any(j["status"] in ui.ACTIVE for j in jobs)
-    if live != st.session_state.get("jobs-live", False):
+    if live != st.session_state["jobs-live"]:
         # The refresh interval is fixed when the fragment is defined: rerun the page to
         # start (or stop) refreshing.
-        st.session_state["jobs-live"] = live
         st.rerun()
     if not jobs:
         filtered = any(chosen.values())
@@ -87,7 +86,15 @@ def actions(jobs: list[dict[str, Any]]) -> None:
         st.rerun()
 
 
+def any_active(chosen: dict[str, Any]) -> bool:
+    try:
+        return any(j["status"] in ui.ACTIVE for j in data.jobs(ui.conn(), **chosen))
+    except (ApiError, UnreachableError):
+        return False  # the table says what went wrong
+
+
 st.title("Jobs")
 chosen = filters()
-interval = ui.REFRESH_S if st.session_state.get("jobs-live", False) else None
+st.session_state["jobs-live"] = any_active(chosen)
+interval = ui.REFRESH_S if st.session_state["jobs-live"] else None
 st.fragment(run_every=interval)(table)(chosen)

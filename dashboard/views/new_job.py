@@ -33,7 +33,7 @@ def field(path: str, widget: Callable[..., Any], *args: Any, **kwargs: Any) -> A
     """A widget for spec key `path`, with the API's complaints about that key under it."""
     value = widget(*args, key=f"new-{path}", **kwargs)
     for message in problems_at(path):
-        st.error(message, icon="⚠️")
+        st.error(message, icon=":material/error:")
     return value
 
 
@@ -202,7 +202,10 @@ def submit(spec: dict[str, Any]) -> None:
         st.session_state.pop(ERRORS, None)
         st.success(f"Submitted `{job['id']}` ({job['status']}).")
         st.page_link(
-            "views/job.py", label="Open the job", icon="🔎", query_params={"id": job["id"]}
+            "views/job.py",
+            label="Open the job",
+            icon=":material/search:",
+            query_params={"id": job["id"]},
         )
 
 
@@ -220,7 +223,10 @@ with st.expander("Spec to submit"):
     st.code(yaml.safe_dump(spec, sort_keys=False), language="yaml")
 if refused:
     summary = refused["summary"]
-    st.error(f"The API refused the spec: {summary['message']} ({summary['code']})", icon="⚠️")
+    st.error(
+        f"The API refused the spec: {summary['message']} ({summary['code']})",
+        icon=":material/error:",
+    )
     for p in [p for p in refused["problems"] if not p.get("shown")]:
         st.markdown(f"- {p['message']}")
 if st.button("Submit", type="primary", key="new-submit"):

@@ -1,0 +1,45 @@
+"""Regenerate the README's screenshots: `bash scripts/screenshots` (docs/screenshots/*.png).
+
+A throwaway stack seeded with the demo data, every page in Chromium (the browser test's
+tour), each screenshot reduced to a 128-colour palette so the repository stays small.
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+from pathlib import Path
+
+from PIL import Image
+
+from tests.dashboard.browser import browser_page, tour
+from tests.dashboard.stack import ROOT, running_stack, seed_demo
+
+OUT = ROOT / "docs" / "screenshots"
+
+
+def shrink(path: Path, colours: int = 128) -> None:
+    with Image.open(path) as image:
+        small = image.convert("RGB").quantize(colours, method=Image.Quantize.FASTOCTREE)
+    small.save(path, optimize=True)
+
+
+def main() -> None:
+    out = Path(sys.argv[1]) if len(sys.argv) > 1 else OUT
+    with (
+        tempfile.TemporaryDirectory(prefix="gro-shots-") as tmp,
+        running_stack(Path(tmp), dashboard=True) as stack,
+    ):
+        seeded = seed_demo(stack)
+        with browser_page(width=1280, height=860) as page:
+            tour(page, stack.dashboard_url, seeded, out)
+    for path in sorted(out.glob("*.png")):
+        shrink(path)
+        print(
+            f"{path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}: "
+            f"{path.stat().st_size // 1024} KiB"
+        )
+
+
+if __name__ == "__main__":
+    main()
