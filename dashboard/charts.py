@@ -1,101 +1,140 @@
-"""Charts as pure functions of DataFrames (frames.py shapes them); each returns an Altair chart
-that pages pass to `st.altair_chart` and tests inspect with `.to_dict()`."""
+"""Charts as pure functions of DataFrames (frames.py shapes them): each returns the Vega-Lite
+spec and the rows it draws, which pages pass to `st.vega_lite_chart(chart.frame, chart.spec)`.
+
+Specs are written as plain dicts rather than built with Altair: a compare page draws six
+charts of thousands of points, and building and validating Altair objects cost ~100 ms a
+chart, more than drawing them.
+"""
 
 from __future__ import annotations
 
-import altair as alt
+from dataclasses import dataclass
+from typing import Any
+
 import pandas as pd
 
 HEIGHT = 200
 """Height of the plot area; axes, title and legend come on top of it."""
 # Streamlit's default ("fit") squeezes axes and legend into the height; fit only the width.
-FIT_WIDTH = alt.AutoSizeParams(type="fit-x", contains="padding")
+FIT_WIDTH = {"type": "fit-x", "contains": "padding"}
 # Ten distinct, saturated colours: the theme's default pale blues vanish in a band chart.
-PALETTE = alt.Scale(scheme="tableau10")
-# Streamlit ships chart data as Arrow, not inline JSON, so Altair's 5000-row guard (meant
-# for notebooks embedding data in the page) would only refuse long runs for no reason.
-alt.data_transformers.disable_max_rows()
+PALETTE = {"scheme": "tableau10"}
+# Drag to zoom along x (scroll, too), double-click to reset.
+ZOOM_X = {"name": "zoom", "select": {"type": "interval", "encodings": ["x"]}, "bind": "scales"}
 
 
-def _x(title: str) -> alt.X:
-    return alt.X("x:Q", title=title, axis=alt.Axis(format="~s"))
+@dataclass(frozen=True)
+class Chart:
+    frame: pd.DataFrame
+    spec: dict[str, Any]
+
+    @property
+    def title(self) -> str:
+        return self.spec["title"]
 
 
-def curves(frame: pd.DataFrame, x_title: str, title: str, color: str = "run") -> alt.Chart:
-    """One line per `color` value: columns x, value, and `color`. Drag to zoom, double-click
-    to reset."""
-    return (
-        alt.Chart(frame[["x", "value", color]], title=title, height=HEIGHT)
-        .mark_line(strokeWidth=1.5, clip=True)
-        .encode(
-            x=_x(x_title),
-            y=alt.Y("value:Q", title=None, scale=alt.Scale(zero=False)),
-            color=alt.Color(
-                f"{color}:N", title=None, scale=PALETTE, legend=alt.Legend(orient="bottom")
-            ),
-            tooltip=[
-                color,
-                alt.Tooltip("x:Q", format=",.4~g"),
-                alt.Tooltip("value:Q", format=".4~g"),
+def _base(title: str) -> dict[str, Any]:
+    return {"title": title, "height": HEIGHT, "autosize": FIT_WIDTH}
+
+
+def _x(title: str) -> dict[str, Any]:
+    return {"field": "x", "type": "quantitative", "title": title, "axis": {"format": "~s"}}
+
+
+def _colour(field: str) -> dict[str, Any]:
+    return {
+        "field": field,
+        "type": "nominal",
+        "title": None,
+        "scale": PALETTE,
+        "legend": {"orient": "bottom"},
+    }
+
+
+def _number(field: str, fmt: str = ".4~g", title: str | None = None) -> dict[str, Any]:
+    out = {"field": field, "type": "quantitative", "format": fmt}
+    return out | ({"title": title} if title else {})
+
+
+def curves(frame: pd.DataFrame, x_title: str, title: str, color: str = "run") -> Chart:
+    """One line per `color` value over x: columns x, value and `color`."""
+    spec = _base(title) | {
+        "mark": {"type": "line", "strokeWidth": 1.5, "clip": True},
+        "params": [ZOOM_X],
+        "encoding": {
+            "x": _x(x_title),
+            "y": {
+                "field": "value",
+                "type": "quantitative",
+                "title": None,
+                "scale": {"zero": False},
+            },
+            "color": _colour(color),
+            "tooltip": [
+                {"field": color, "type": "nominal"},
+                _number("x", ",.4~g"),
+                _number("value"),
             ],
-        )
-        .properties(autosize=FIT_WIDTH)
-        .interactive(bind_y=False)
-    )
+        },
+    }
+    return Chart(frame[["x", "value", color]], spec)
 
 
-def band(frame: pd.DataFrame, x_title: str, title: str, color: str | None = None) -> alt.Chart:
+def band(frame: pd.DataFrame, x_title: str, title: str, color: str | None = None) -> Chart:
     """A line of `mean` over a shaded band from `lo` to `hi` (a std band or a confidence
     interval), one per `color` value when given."""
+    colour = {"color": _colour(color)} if color else {}
+    who = [{"field": color, "type": "nominal"}] if color else []
+    area = {
+        "mark": {"type": "area", "opacity": 0.2, "clip": True},
+        "params": [ZOOM_X],
+        "encoding": {
+            "x": _x(x_title),
+            "y": {"field": "lo", "type": "quantitative", "title": None, "scale": {"zero": False}},
+            "y2": {"field": "hi"},
+            **colour,
+        },
+    }
+    line = {
+        "mark": {"type": "line", "strokeWidth": 1.5, "clip": True},
+        "encoding": {
+            "x": _x(x_title),
+            "y": {"field": "mean", "type": "quantitative"},
+            "tooltip": [*who, _number("x", ",.4~g"), _number("mean"), _number("lo"), _number("hi")],
+            **colour,
+        },
+    }
     columns = ["x", "mean", "lo", "hi", *([color] if color else [])]
-    base = alt.Chart(frame[columns], height=HEIGHT)
-    colour = (
-        {
-            "color": alt.Color(
-                f"{color}:N", title=None, scale=PALETTE, legend=alt.Legend(orient="bottom")
-            )
-        }
-        if color
-        else {}
-    )
-    area = base.mark_area(opacity=0.2, clip=True).encode(
-        x=_x(x_title), y=alt.Y("lo:Q", title=None, scale=alt.Scale(zero=False)), y2="hi:Q", **colour
-    )
-    line = base.mark_line(strokeWidth=1.5, clip=True).encode(
-        x=_x(x_title),
-        y="mean:Q",
-        tooltip=[
-            *([color] if color else []),
-            alt.Tooltip("x:Q", format=",.4~g"),
-            alt.Tooltip("mean:Q", format=".4~g"),
-            alt.Tooltip("lo:Q", format=".4~g"),
-            alt.Tooltip("hi:Q", format=".4~g"),
-        ],
-        **colour,
-    )
-    return (area + line).properties(title=title, autosize=FIT_WIDTH).interactive(bind_y=False)
+    return Chart(frame[columns], _base(title) | {"layer": [area, line]})
 
 
-def heatmap(hist: pd.DataFrame, title: str, value_title: str) -> alt.Chart:
+def heatmap(hist: pd.DataFrame, title: str, value_title: str) -> Chart:
     """Per-step histograms side by side (frames.step_histograms): x = step, y = value bin,
     colour = the share of that step's samples in the bin."""
-    return (
-        alt.Chart(hist, title=title, height=HEIGHT)
-        .properties(autosize=FIT_WIDTH)
-        .mark_rect()
-        .encode(
-            x=alt.X("step:O", title="step", axis=alt.Axis(labelOverlap=True)),
-            y=alt.Y("lo:Q", bin="binned", title=value_title),
-            y2="hi:Q",
-            color=alt.Color(
-                "share:Q", title="share", scale=alt.Scale(scheme="viridis"), legend=alt.Legend()
-            ),
-            tooltip=[
-                "step:O",
-                alt.Tooltip("lo:Q", format=".3~g", title="from"),
-                alt.Tooltip("hi:Q", format=".3~g", title="to"),
-                alt.Tooltip("share:Q", format=".1%"),
-                "count:Q",
+    spec = _base(title) | {
+        "mark": {"type": "rect"},
+        "encoding": {
+            "x": {
+                "field": "step",
+                "type": "ordinal",
+                "title": "step",
+                "axis": {"labelOverlap": True},
+            },
+            "y": {"field": "lo", "type": "quantitative", "bin": "binned", "title": value_title},
+            "y2": {"field": "hi"},
+            "color": {
+                "field": "share",
+                "type": "quantitative",
+                "title": "share",
+                "scale": {"scheme": "viridis"},
+            },
+            "tooltip": [
+                {"field": "step", "type": "ordinal"},
+                _number("lo", ".3~g", "from"),
+                _number("hi", ".3~g", "to"),
+                _number("share", ".1%"),
+                {"field": "count", "type": "quantitative"},
             ],
-        )
-    )
+        },
+    }
+    return Chart(hist[["step", "lo", "hi", "share", "count"]], spec)

@@ -8,6 +8,7 @@ from typing import Any
 import streamlit as st
 
 from dashboard import data
+from dashboard.charts import Chart
 from dashboard.data import ApiError, Conn, UnreachableError
 
 ACTIVE = ("queued", "running")
@@ -98,3 +99,7 @@ def cancel_resume(job: Mapping[str, Any], key: str) -> dict[str, Any] | None:
     except (ApiError, UnreachableError) as exc:
         show_error(exc, "the action failed")
     return None
+
+
+def draw(chart: Chart) -> None:
+    st.vega_lite_chart(chart.frame, chart.spec, width="stretch")

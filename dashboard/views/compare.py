@@ -172,9 +172,9 @@ def draw(frame: pd.DataFrame, runs: list[dict[str, Any]], options: dict[str, Any
                 st.caption(f"{name}: no data in these runs.")
             elif options["aggregate"]:
                 stats = frames.aggregate(rows, groups)
-                st.altair_chart(charts.band(stats, x_title, name, color="group"), width="stretch")
+                ui.draw(charts.band(stats, x_title, name, color="group"))
             else:
-                st.altair_chart(charts.curves(rows, x_title, name), width="stretch")
+                ui.draw(charts.curves(rows, x_title, name))
 
 
 def final_metrics(runs: list[dict[str, Any]], group_by: str) -> None:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import altair as alt
 import pandas as pd
 import streamlit as st
 import yaml
@@ -85,7 +84,9 @@ def series(conn: data.Conn, job: dict[str, Any]) -> pd.DataFrame:
     return frame
 
 
-def curve_charts(frame: pd.DataFrame, specs: list[tuple[str, tuple[str, ...]]]) -> list[alt.Chart]:
+def curve_charts(
+    frame: pd.DataFrame, specs: list[tuple[str, tuple[str, ...]]]
+) -> list[charts.Chart]:
     """One chart per spec with data: its metrics overlaid, coloured by name."""
     out = []
     for title, names in specs:
@@ -95,7 +96,7 @@ def curve_charts(frame: pd.DataFrame, specs: list[tuple[str, tuple[str, ...]]]) 
     return out
 
 
-def band_charts(frame: pd.DataFrame, specs: list[tuple[str, str, str]]) -> list[alt.Chart]:
+def band_charts(frame: pd.DataFrame, specs: list[tuple[str, str, str]]) -> list[charts.Chart]:
     """One mean ± std chart per spec whose mean the job logged."""
     out = []
     for title, mean, std in specs:
@@ -111,11 +112,11 @@ def band_charts(frame: pd.DataFrame, specs: list[tuple[str, str, str]]) -> list[
     return out
 
 
-def grid(drawn: list[alt.Chart]) -> None:
+def grid(drawn: list[charts.Chart]) -> None:
     columns = st.columns(2)
     for i, chart in enumerate(drawn):
         with columns[i % 2]:
-            st.altair_chart(chart, width="stretch")
+            ui.draw(chart)
 
 
 def curves_tab(frame: pd.DataFrame) -> None:
@@ -123,7 +124,7 @@ def curves_tab(frame: pd.DataFrame) -> None:
     grid(band_charts(frame, BANDS[:1]) + curve_charts(frame, CURVES[:3] + entropy + CURVES[3:]))
 
 
-def distribution_charts(conn: data.Conn, job: dict[str, Any]) -> list[alt.Chart]:
+def distribution_charts(conn: data.Conn, job: dict[str, Any]) -> list[charts.Chart]:
     """Heatmaps of per-step histograms of the samples' advantage, anchor distance, weight."""
     steps = data.sample_steps(conn, job["id"], data.version(job))
     if not steps:
