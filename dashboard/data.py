@@ -30,6 +30,11 @@ R = TypeVar("R")
 TIMEOUT_S = 15.0
 PARALLEL = 8
 """Requests in flight at once when a page needs many (one per run or per step)."""
+COMPARE_POINTS = 400
+"""Points per series on the Compare page: a chart is ~600 px wide, and the API keeps each
+bucket's extremes, so spikes survive."""
+DETAIL_POINTS = 600
+"""Points per series on the Job detail page (one run per chart: room for more)."""
 LIST_TTL_S = 2.0
 """Lists that change as jobs run: long enough to serve one rerun's repeated reads."""
 

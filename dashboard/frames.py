@@ -45,30 +45,26 @@ def series_frame(answer: Mapping[str, Any], run: str) -> pd.DataFrame:
 
 def ema(values: Sequence[float] | np.ndarray, weight: float) -> np.ndarray:
     """Exponential moving average s_t = w·s_(t-1) + (1 − w)·x_t, debiased like TensorBoard's
-    (divided by 1 − w^t so the first points are not pulled towards 0). NaNs are skipped."""
-    x = np.asarray(values, dtype=np.float64)
+    (divided by 1 − w^t so the first points are not pulled towards 0). NaNs are skipped and
+    stay NaN."""
+    x = pd.Series(np.asarray(values, dtype=np.float64))
     if weight <= 0:
-        return x.copy()
-    out = np.full_like(x, np.nan)
-    acc, norm = 0.0, 0.0
-    for i, v in enumerate(x):
-        if math.isnan(v):
-            continue
-        acc = weight * acc + (1 - weight) * v
-        norm = weight * norm + (1 - weight)
-        out[i] = acc / norm
-    return out
+        return x.to_numpy(copy=True)
+    # pandas' adjusted EWM is exactly the debiased average: Σ w^i x_(t−i) / Σ w^i.
+    smoothed = x.ewm(alpha=1 - weight, adjust=True, ignore_na=True).mean()
+    return smoothed.where(x.notna()).to_numpy()
 
 
 def smooth(frame: pd.DataFrame, weight: float, by: Sequence[str] = ("run", "name")) -> pd.DataFrame:
     """`frame` with `value` replaced by its EMA within each group, in step order."""
     if weight <= 0 or frame.empty:
         return frame
-    out = frame.sort_values([*by, "step"]).copy()
-    out["value"] = out.groupby(list(by), sort=False)["value"].transform(
-        lambda v: ema(v.to_numpy(), weight)
+    out = frame.sort_values([*by, "step"])
+    ewm = out.groupby(list(by), sort=False)["value"].ewm(
+        alpha=1 - weight, adjust=True, ignore_na=True
     )
-    return out
+    smoothed = ewm.mean().reset_index(level=list(range(len(by))), drop=True)
+    return out.assign(value=smoothed.where(out["value"].notna()))
 
 
 def samples_per_step(spec: Mapping[str, Any], dataset_kind: str | None = None) -> int:
@@ -147,10 +143,9 @@ def aggregate(frame: pd.DataFrame, groups: Mapping[str, str], bins: int = 200) -
     stats = per_run.groupby(["group", "name", "bin"], as_index=False)["value"].agg(
         ["mean", "std", "count"]
     )
-    half = [
-        t_critical(int(n) - 1) * s / math.sqrt(n) if n > 1 else 0.0
-        for s, n in zip(stats["std"], stats["count"], strict=True)
-    ]
+    n = stats["count"].to_numpy()
+    t = np.array([t_critical(int(k) - 1) if k > 1 else 0.0 for k in n])
+    half = np.where(n > 1, t * stats["std"].fillna(0).to_numpy() / np.sqrt(n), 0.0)
     return pd.DataFrame(
         {
             "group": stats["group"],
@@ -159,7 +154,7 @@ def aggregate(frame: pd.DataFrame, groups: Mapping[str, str], bins: int = 200) -
             "mean": stats["mean"],
             "lo": stats["mean"] - half,
             "hi": stats["mean"] + half,
-            "n": stats["count"].astype(int),
+            "n": n.astype(int),
         }
     )[columns]
 

@@ -15,9 +15,6 @@ import streamlit as st
 from dashboard import charts, data, frames, ui
 from dashboard.data import ApiError, UnreachableError
 
-# Points per series: a chart is ~600 px wide, and the API keeps each bucket's extremes.
-# (Page scripts take comments, not attribute docstrings: Streamlit would print those.)
-MAX_POINTS = 400
 PREFERRED = (
     "reward/mean",
     "eval/reward",
@@ -131,7 +128,7 @@ def load(conn: data.Conn, runs: list[dict[str, Any]], names: tuple[str, ...]) ->
 
     def one(run: dict[str, Any]) -> pd.DataFrame:
         job = run["job"]
-        answer = data.metrics(conn, job["id"], names, MAX_POINTS, data.version(job))
+        answer = data.metrics(conn, job["id"], names, data.COMPARE_POINTS, data.version(job))
         return frames.series_frame(answer, run["label"])
 
     parts = data.parallel(one, runs)
@@ -164,15 +161,17 @@ def draw(frame: pd.DataFrame, runs: list[dict[str, Any]], options: dict[str, Any
         )
     groups = {r["label"]: group_of(r, options["group_by"]) for r in runs}
     x_title = AXES[options["axis"]]
+    # One pass over every metric: the x grid is shared, and pandas' per-call cost is not.
+    stats = frames.aggregate(frame, groups) if options["aggregate"] else frame
+    by_name = dict(list(stats.groupby("name", sort=False)))
     columns = st.columns(2)
     for i, name in enumerate(options["metrics"]):
-        rows = frame[frame["name"] == name]
+        rows = by_name.get(name)
         with columns[i % 2]:
-            if rows.empty:
+            if rows is None or rows.empty:
                 st.caption(f"{name}: no data in these runs.")
             elif options["aggregate"]:
-                stats = frames.aggregate(rows, groups)
-                ui.draw(charts.band(stats, x_title, name, color="group"))
+                ui.draw(charts.band(rows, x_title, name, color="group"))
             else:
                 ui.draw(charts.curves(rows, x_title, name))
 

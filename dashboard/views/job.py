@@ -15,8 +15,8 @@ import yaml
 from dashboard import charts, data, frames, ui
 from dashboard.data import ApiError, UnreachableError
 
-MAX_POINTS = 600
-# Sample steps fetched for the distribution heatmaps (evenly spread over the run).
+# Sample steps fetched for the distribution heatmaps (evenly spread over the run). Page
+# scripts take comments, not attribute docstrings: Streamlit would print those.
 HEATMAP_STEPS = 40
 
 # (title, metric names drawn as overlaid lines); charts with none of their names are skipped.
@@ -66,6 +66,8 @@ def header(job: dict[str, Any]) -> None:
     with buttons:
         if ui.cancel_resume(job, key="job") is not None:
             st.rerun()
+    if job.get("cancel_requested") and job["status"] == "running":
+        st.caption("Cancel requested: the job stops after its current step.")
     if job.get("error"):
         st.error(f"{job['error']['code']}: {job['error']['message']}")
 
@@ -78,7 +80,7 @@ def series(conn: data.Conn, job: dict[str, Any]) -> pd.DataFrame:
     }
     wanted |= {n for n in names if "entropy" in n}
     drawn = tuple(sorted(wanted & set(names)))
-    answer = data.metrics(conn, job["id"], drawn, MAX_POINTS, version) if drawn else {}
+    answer = data.metrics(conn, job["id"], drawn, data.DETAIL_POINTS, version) if drawn else {}
     frame = frames.series_frame(answer, job["id"])
     frame["x"] = frame["step"].astype("float64")
     return frame

@@ -184,6 +184,10 @@ def curves(
         "train/lr": np.full(steps, 5e-5),
         "time/elapsed_s": np.cumsum(np.full(steps, 0.4 + 0.1 * len(method)) + noise(0.01) ** 2),
     }
+    evals = np.full(steps, np.nan)  # evaluated every 50 steps only
+    evals[49::50] = np.clip(reward[49::50] + 0.03 + rng.normal(0, 0.02, len(evals[49::50])), 0, 1)
+    out["eval/reward"] = evals
+    out["eval/accuracy"] = np.where(np.isnan(evals), np.nan, np.clip(evals - 0.05, 0, 1))
     if method == "grpo":
         out["gro/clip_frac"] = np.clip(0.05 + noise(0.01), 0, 1)
     if names is not None:
@@ -239,7 +243,9 @@ def fill_run(
     series = curves(method, seed, steps, names)
     if not clock:
         series.pop("time/elapsed_s", None)
-    points = [(s + 1, n, float(v[s])) for n, v in series.items() for s in range(upto)]
+    points = [
+        (s + 1, n, float(v[s])) for n, v in series.items() for s in range(upto) if v[s] == v[s]
+    ]  # NaN != NaN: steps a series skips
     with session_scope(stack.database_url) as session:
         attempt = db_jobs.claim(session, job["id"], "seed-worker")
         db_jobs.add_event(session, job["id"], "started", "training started", step=0)
@@ -251,10 +257,13 @@ def fill_run(
                     session, job["id"], step, samples_for(method, seed, step, steps)
                 )
         for step in range(50, upto + 1, 50):
-            message = f"eval/reward={series.get('reward/mean', [0.5] * steps)[step - 1]:.3f}"
+            message = f"eval/reward={series.get('eval/reward', [0.5] * steps)[step - 1]:.3f}"
             db_jobs.add_event(session, job["id"], "eval", message, step=step)
-        latest = {n: float(v[upto - 1]) for n, v in series.items() if not n.startswith("time/")}
-        latest["eval/reward"] = latest.get("reward/mean", 0.5) + 0.02
+        latest = {
+            n: float(v[:upto][~np.isnan(v[:upto])][-1])
+            for n, v in series.items()
+            if not n.startswith("time/") and not np.isnan(v[:upto]).all()
+        }
         clock_s = series.get("time/elapsed_s", np.full(steps, 0.5 * upto))[upto - 1]
         eta = float(clock_s) / upto * (steps - upto)
         db_jobs.beat(session, job["id"], attempt, step=upto, eta_seconds=eta, final_metrics=latest)

@@ -8,11 +8,11 @@ from tests.dashboard.conftest import chart_specs, chart_titles, job_id, no_excep
 
 DEFAULT_METRICS = [
     "reward/mean",
+    "eval/reward",
+    "eval/accuracy",
     "loss/policy",
     "kl/ref",
     "completion/length",
-    "gro/weight/mean",
-    "gro/anchor_distance/mean",
 ]
 
 

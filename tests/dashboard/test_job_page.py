@@ -12,6 +12,7 @@ from tests.dashboard.conftest import chart_specs, chart_titles, job_id, no_excep
 
 GRPO_CHARTS = [
     "Reward (mean ± std)",
+    "Eval",
     "Loss",
     "KL to reference",
     "Completion length",

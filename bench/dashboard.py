@@ -1,0 +1,176 @@
+"""Dashboard benchmark: the Compare page with 8 runs × 10k steps × 6 metrics, in Chromium.
+
+    .venv/bin/python bench/dashboard.py [--repeats 3] [--steps 10000]
+
+Starts the real stack on 127.0.0.1 (uvicorn serving the API on SQLite, `streamlit run
+dashboard/app.py`), seeds a comparison of 4 methods × 2 seeds, each run 10k steps of the 6
+metrics the page draws by default, and measures in one run:
+  - cold: a fresh dashboard process (empty st.cache_data) whose Jobs page (no metrics read) is
+    loaded first, then the Compare page's URL opened, until its 6 charts are drawn (a canvas
+    in each); this includes the browser loading Streamlit's frontend again;
+  - cold click: the same, but Compare clicked in the sidebar of the loaded app (the frontend
+    stays; what a user moving between pages waits for);
+  - warm: the URL opened again (the dashboard's cache answers; the browser still boots the
+    frontend and Vega still draws);
+  - API: the requests behind the charts (comparison list and summary, each run's metric names
+    and its 6 downsampled series), sent as the page sends them (8 in parallel), from here.
+Target (issue 7): cold <= 3 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from pathlib import Path
+
+import psutil
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench._common import markdown_table, wait_for_quiet  # noqa: E402
+from dashboard.data import COMPARE_POINTS  # noqa: E402
+from tests.dashboard.browser import (  # noqa: E402
+    TABLE,
+    browser_page,
+    exceptions,
+    open_page,
+    settle,
+    wait_for_charts,
+)
+from tests.dashboard.stack import (  # noqa: E402
+    SIX_METRICS,
+    Stack,
+    running_stack,
+    seed_comparison,
+    start_dashboard,
+)
+from tests.processes import stop  # noqa: E402
+
+METHODS = ("grpo", "rloo", "gro", "remax")
+SEEDS = (0, 1)
+
+
+def api_seconds(stack: Stack, comparison_id: str, job_ids: list[str]) -> float:
+    """Wall time of the requests behind the Compare page's charts, in the page's order."""
+    with stack.http() as http:
+        start = time.perf_counter()
+        http.get("/v1/comparisons", params={"limit": 100}).raise_for_status()
+        http.get(f"/v1/comparisons/{comparison_id}").raise_for_status()
+        with ThreadPoolExecutor(8) as pool:
+            names = {"names": "~", "max_points": 2}
+            list(pool.map(lambda i: http.get(f"/v1/jobs/{i}/metrics", params=names), job_ids))
+            series = {"names": ",".join(SIX_METRICS), "max_points": COMPARE_POINTS}
+            answers = list(
+                pool.map(lambda i: http.get(f"/v1/jobs/{i}/metrics", params=series), job_ids)
+            )
+        elapsed = time.perf_counter() - start
+    for answer in answers:
+        answer.raise_for_status()
+        assert sorted(answer.json()["series"]) == sorted(SIX_METRICS)
+    return elapsed
+
+
+def page_seconds(page, url: str) -> float:
+    seconds = open_page(page, url, "h1", charts=len(SIX_METRICS))
+    assert not exceptions(page), exceptions(page)
+    return seconds
+
+
+def click_seconds(page) -> float:
+    """From a click on Compare in the sidebar (the app already loaded) to the charts."""
+    start = time.perf_counter()
+    page.get_by_role("link", name="Compare").click()
+    wait_for_charts(page, len(SIX_METRICS))
+    seconds = time.perf_counter() - start
+    settle(page)
+    assert not exceptions(page), exceptions(page)
+    return seconds
+
+
+@contextmanager
+def fresh_dashboard(stack: Stack, root: Path, page) -> Iterator[str]:
+    """A new dashboard process (empty caches), its first page already loaded."""
+    base = start_dashboard(stack, root)
+    process = stack.processes.pop()
+    try:
+        open_page(page, base + "/", TABLE)  # the first load after a start can be blank
+        yield base
+    finally:
+        stop(process)
+
+
+def measure(stack: Stack, root: Path, url_path: str, repeats: int) -> dict[str, list[float]]:
+    out: dict[str, list[float]] = {"cold": [], "click": [], "warm": []}
+    with browser_page(width=1400, height=1000) as page:
+        for _ in range(repeats):
+            with fresh_dashboard(stack, root, page) as base:
+                out["cold"].append(page_seconds(page, base + url_path))
+                out["warm"] += [page_seconds(page, base + url_path) for _ in range(2)]
+            with fresh_dashboard(stack, root, page):
+                out["click"].append(click_seconds(page))
+    return out
+
+
+def row(name: str, values: list[float]) -> list[str]:
+    return [
+        name,
+        f"{statistics.median(values):.2f}",
+        f"{min(values):.2f}",
+        f"{max(values):.2f}",
+        str(len(values)),
+    ]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--steps", type=int, default=10_000)
+    args = parser.parse_args()
+    with (
+        tempfile.TemporaryDirectory(prefix="gro-bench-dash-") as tmp,
+        running_stack(Path(tmp)) as stack,
+    ):
+        started = time.perf_counter()
+        comparison = seed_comparison(
+            stack, "bench", METHODS, SEEDS, args.steps, names=SIX_METRICS, sample_every=100
+        )
+        job_ids = [j["id"] for j in comparison["jobs"]]
+        print(
+            f"seeded {len(job_ids)} runs × {args.steps} steps × {len(SIX_METRICS)} metrics "
+            f"in {time.perf_counter() - started:.0f}s",
+            file=sys.stderr,
+        )
+        busy = wait_for_quiet(max_busy=0.5, timeout=120)
+        load_before = os.getloadavg()
+        url = f"/compare?comparison={comparison['id']}"
+        pages = measure(stack, Path(tmp), url, args.repeats)
+        apis = [api_seconds(stack, comparison["id"], job_ids) for _ in range(args.repeats * 2)]
+        load_after = os.getloadavg()
+    print(
+        markdown_table(
+            ["Compare page, 8 runs × 10k steps × 6 metrics", "median s", "min s", "max s", "n"],
+            [
+                row("cold: URL opened, until 6 charts drawn", pages["cold"]),
+                row("cold: Compare clicked in the loaded app", pages["click"]),
+                row("warm: URL opened again (dashboard cache)", pages["warm"]),
+                row("API behind the charts (from the bench process)", apis),
+            ],
+        )
+    )
+    print(
+        f"\nmachine: {psutil.cpu_count()} CPUs; load average {load_before[0]:.2f} before, "
+        f"{load_after[0]:.2f} after; other processes used {busy:.0%} of the CPUs when "
+        "measuring started"
+    )
+
+
+if __name__ == "__main__":
+    main()
