@@ -26,7 +26,8 @@ def problems_at(path: str) -> list[str]:
     hits = [p for p in errors if p["field"] == path or (p["field"] or "").startswith(path + ".")]
     for p in hits:
         p["shown"] = True
-    return [p["message"] for p in hits]
+    # Under its own widget a message need not repeat the key path it starts with.
+    return [p["message"].removeprefix(f"{p['field']}: ") for p in hits]
 
 
 def field(path: str, widget: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:

@@ -102,6 +102,13 @@ def tour(page: Any, base_url: str, seeded: dict[str, Any], out: Path) -> dict[st
         seconds[name] = open_page(page, base_url + path, ready, charts)
         assert not exceptions(page), (name, exceptions(page))
         assert drawn_charts(page) >= charts, (name, drawn_charts(page))
+        if name == "new_job":  # the API's refusal, shown under the field it names
+            page.get_by_label("Learning rate").fill("-0.001")
+            page.get_by_label("Learning rate").press("Enter")
+            settle(page)
+            page.get_by_role("button", name="Submit").click()
+            page.wait_for_selector("text=The API refused the spec: train.lr")
+            settle(page)
         page.screenshot(path=str(out / f"{name}.png"))
         if name == "job":
             page.get_by_role("tab", name="GRO quantities").click()
