@@ -171,3 +171,25 @@ def test_two_attempts_never_both_own_a_job(alice: Api, settings: Settings):
         thread.join()
     assert sorted(results) == [SKIPPED, "succeeded"]
     assert job_row(settings, job["id"]).attempts == 1
+
+
+def test_an_evaluation_stores_results_and_completions(alice: Api, settings: Settings):
+    dataset = alice.dataset(PAIRS)
+    trained = alice.job(tiny_dpo(dataset, steps=2))
+    assert run_train_job(settings, trained["id"], "w1") == "succeeded"
+    body = alice.post(
+        "/v1/evaluations",
+        json={"model": trained["id"], "dataset": "builtin:arithmetic", "num_prompts": 4,
+              "num_generations": 3, "max_new_tokens": 6},
+    ).json()
+    from worker.runner import run_evaluation_job
+
+    assert run_evaluation_job(settings, body["id"], "w1") == "succeeded"
+    done = alice.get(f"/v1/evaluations/{body['id']}").json()
+    results = done["results"]
+    for name in ("eval/reward", "eval/pass@1", "eval/pass@3", "eval/distinct_1", "eval/kl_ref"):
+        assert name in results, name
+    lines = alice.get(f"/v1/evaluations/{body['id']}/completions.jsonl").text.splitlines()
+    assert len(lines) == 4 * (1 + 3)  # one greedy and three sampled per prompt
+    again = alice.upload(("\n".join(lines) + "\n").encode(), name="c.jsonl")
+    assert again.status_code == 201 and again.json()["rows"] == 16
