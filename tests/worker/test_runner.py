@@ -179,8 +179,13 @@ def test_an_evaluation_stores_results_and_completions(alice: Api, settings: Sett
     assert run_train_job(settings, trained["id"], "w1") == "succeeded"
     body = alice.post(
         "/v1/evaluations",
-        json={"model": trained["id"], "dataset": "builtin:arithmetic", "num_prompts": 4,
-              "num_generations": 3, "max_new_tokens": 6},
+        json={
+            "model": trained["id"],
+            "dataset": "builtin:arithmetic",
+            "num_prompts": 4,
+            "num_generations": 3,
+            "max_new_tokens": 6,
+        },
     ).json()
     from worker.runner import run_evaluation_job
 
