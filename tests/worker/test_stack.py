@@ -9,143 +9,43 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import select
 
-from server.db.migrate import upgrade
 from server.db.models import JobEvent, Metric
-from server.db.owners import create_key
-from server.db.session import dispose_engine, new_session, session_scope
-from tests.processes import Postgres, Redis, free_port, port_open, start_redis, stop, wait_until
+from tests.processes import Postgres, free_port, wait_until
 from tests.server.conftest import PAIRS, admin_sql, jsonl
+from tests.stack import QUICK_RECOVERY, ROOT, Service, start_service
 from tests.worker.conftest import tiny_dpo
 
-ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
 
 
-@dataclass
-class Services:
-    url: str
-    redis: Redis
-    storage: Path
-    env: dict[str, str]
-    api: httpx.Client
-    workers: list[subprocess.Popen] = field(default_factory=list)
-    logs: Path = Path()
-
-    def start_worker(self) -> subprocess.Popen:
-        n = len(self.workers)
-        log = (self.logs / f"worker-{n}.log").open("ab")
-        process = subprocess.Popen(
-            [sys.executable, "-m", "worker", "--name", f"w{n}", "--loglevel", "WARNING"],
-            cwd=ROOT,
-            env=self.env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        self.workers.append(process)
-        return process
-
-    def submit(self, spec: dict[str, Any]) -> str:
-        response = self.api.post("/v1/jobs", json=spec)
-        assert response.status_code == 201, response.text
-        return response.json()["id"]
-
-    def dataset(self) -> str:
-        return self.api.post("/v1/datasets", files={"file": ("p.jsonl", jsonl(PAIRS))}).json()["id"]
-
-    def job(self, job_id: str) -> dict[str, Any]:
-        return self.api.get(f"/v1/jobs/{job_id}").json()
-
-    def wait(self, check: Callable[[], bool], timeout: float, what: str) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if check():
-                return
-            for process in self.workers:
-                assert process.poll() is None or process.returncode in (-9, 0), self.worker_logs()
-            time.sleep(0.2)
-        raise AssertionError(f"timed out waiting for {what}\n{self.worker_logs()}")
-
-    def worker_logs(self) -> str:
-        return "\n".join(p.read_text()[-3000:] for p in sorted(self.logs.glob("worker-*.log")))
-
-    def rows(self, model: Any, job_id: str) -> list[Any]:
-        with new_session(self.url) as session:
-            return list(session.scalars(select(model).where(model.job_id == job_id)))
-
-
 @pytest.fixture
-def services(postgres: Postgres, tmp_path: Path) -> Iterator[Services]:
+def services(postgres: Postgres, tmp_path: Path) -> Iterator[Service]:
     """A fresh PostgreSQL database, redis-server, the API; workers are started by the test."""
     name = f"stack_{os.getpid()}_{int(time.time() * 1000) % 10**8}"
     admin_sql(postgres, f"CREATE DATABASE {name}")
-    url = postgres.url(name)
-    upgrade(url)
-    with session_scope(url) as session:
-        key = create_key(session, "tester")
-    redis = start_redis(tmp_path / "redis")
-    env = {
-        **os.environ,
-        "GRO_DATABASE_URL": url,
-        "GRO_BROKER_URL": redis.url,
-        "GRO_STORAGE_DIR": str(tmp_path / "storage"),
-        "GRO_HEARTBEAT_S": "0.5",
-        "GRO_HEARTBEAT_TIMEOUT_S": "6",
-        "GRO_REQUEUE_AFTER_S": "3",
-        "GRO_RECONCILE_EVERY_S": "1",
-        "PYTHONUNBUFFERED": "1",
-    }
-    port = free_port()
-    logs = tmp_path / "logs"
-    logs.mkdir()
-    api = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "server.main:app",
-            "--port",
-            str(port),
-            "--no-access-log",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=(logs / "api.log").open("ab"),
-        stderr=subprocess.STDOUT,
-    )
-    wait_until(lambda: port_open(port), 60, "the API")
-    client = httpx.Client(
-        base_url=f"http://127.0.0.1:{port}", headers={"Authorization": f"Bearer {key}"}, timeout=30
-    )
-    box = Services(url, redis, tmp_path / "storage", env, client, logs=logs)
-    yield box
-    for process in box.workers:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-    stop(api)
-    box.redis.stop()
-    client.close()
-    dispose_engine(url)
+    service = start_service(postgres.url(name), tmp_path, QUICK_RECOVERY)
+    yield service
+    service.close()
     admin_sql(postgres, f"DROP DATABASE {name} WITH (FORCE)")
 
 
-def steps_of(services: Services, job_id: str) -> list[int]:
+def dataset(services: Service) -> str:
+    return services.upload(jsonl(PAIRS))
+
+
+def steps_of(services: Service, job_id: str) -> list[int]:
     return sorted(m.step for m in services.rows(Metric, job_id) if m.name == "loss/policy")
 
 
-def test_upload_submit_train_succeed(services: Services):
+def test_upload_submit_train_succeed(services: Service):
     services.start_worker()
-    job_id = services.submit(tiny_dpo(services.dataset()))
+    job_id = services.submit(tiny_dpo(dataset(services)))
     services.wait(lambda: services.job(job_id)["status"] == "succeeded", 180, "success")
     assert steps_of(services, job_id) == list(range(1, 9))
     samples = services.api.get(f"/v1/jobs/{job_id}/samples").json()
@@ -156,9 +56,9 @@ def test_upload_submit_train_succeed(services: Services):
     assert download.status_code == 200 and len(download.content) > 100_000
 
 
-def test_cancel_a_running_job(services: Services):
+def test_cancel_a_running_job(services: Service):
     services.start_worker()
-    job_id = services.submit(tiny_dpo(services.dataset(), steps=5000))
+    job_id = services.submit(tiny_dpo(dataset(services), steps=5000))
     services.wait(lambda: services.job(job_id)["progress"]["step"] >= 3, 180, "progress")
     services.api.post(f"/v1/jobs/{job_id}/cancel")
     requested = time.monotonic()
@@ -171,9 +71,9 @@ def test_cancel_a_running_job(services: Services):
     assert seconds < 30, f"took {seconds:.1f}s to stop"
 
 
-def test_kill_9_the_worker_then_a_new_one_resumes(services: Services):
+def test_kill_9_the_worker_then_a_new_one_resumes(services: Service):
     first = services.start_worker()
-    job_id = services.submit(tiny_dpo(services.dataset(), steps=40, batch_size=2))
+    job_id = services.submit(tiny_dpo(dataset(services), steps=40, batch_size=2))
     services.wait(
         lambda: (
             bool(services.api.get(f"/v1/jobs/{job_id}/checkpoints").json()["data"])
@@ -194,17 +94,17 @@ def test_kill_9_the_worker_then_a_new_one_resumes(services: Services):
     assert "requeued" in kinds and "resumed" in kinds
 
 
-def test_restarting_redis_keeps_a_queued_job(services: Services):
-    job_id = services.submit(tiny_dpo(services.dataset()))  # no worker yet: it waits in Redis
+def test_restarting_redis_keeps_a_queued_job(services: Service):
+    job_id = services.submit(tiny_dpo(dataset(services)))  # no worker yet: it waits in Redis
     services.redis = services.redis.restart()
     services.start_worker()
     services.wait(lambda: services.job(job_id)["status"] == "succeeded", 180, "success")
     assert services.job(job_id)["attempts"] == 1
 
 
-def test_two_workers_run_each_job_exactly_once(services: Services):
-    dataset = services.dataset()
-    ids = [services.submit(tiny_dpo(dataset, steps=3)) for _ in range(6)]
+def test_two_workers_run_each_job_exactly_once(services: Service):
+    pairs = dataset(services)
+    ids = [services.submit(tiny_dpo(pairs, steps=3)) for _ in range(6)]
     services.start_worker()
     services.start_worker()
     services.wait(lambda: all(services.job(j)["status"] == "succeeded" for j in ids), 300, "all")
