@@ -1,4 +1,4 @@
-"""The demo `gro up` starts on first launch (examples/demo.yaml): an SFT warm-up job and a
+"""The demo `gro up` starts on first launch (examples/service/demo.yaml): an SFT warm-up job and a
 comparison that starts from it, submitted through the API like any user's. A file in the data
 folder remembers what was submitted, so a second `gro up` does not submit it again."""
 
@@ -13,7 +13,7 @@ import yaml
 
 from server.client import ApiError, GroClient
 
-DEMO_SPEC = Path(__file__).resolve().parents[1] / "examples" / "demo.yaml"
+DEMO_SPEC = Path(__file__).resolve().parents[1] / "examples" / "service" / "demo.yaml"
 
 
 def submit_demo(client: GroClient, document: dict[str, Any]) -> dict[str, str]:
