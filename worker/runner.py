@@ -111,6 +111,13 @@ def _finish(settings: Settings, job_id: str, attempt: int, status: str, **fields
             log.warning("job %s changed hands before attempt %s finished", job_id, attempt)
 
 
+def _use_threads(settings: Settings) -> None:
+    if settings.torch_threads is not None:
+        import torch
+
+        torch.set_num_threads(settings.torch_threads)
+
+
 def _run_claimed(
     settings: Settings,
     job_id: str,
@@ -119,6 +126,7 @@ def _run_claimed(
     elapsed: float = 0.0,
 ) -> str:
     """Run `work`, then record how it ended (never retried: a failure is the job's)."""
+    _use_threads(settings)
     try:
         with DbWriter(settings, job_id, attempt, elapsed) as writer:
             fields = work(writer)
