@@ -215,6 +215,23 @@ def _diversity_metrics(completions: list[list[int]], g: int, eos: int | None) ->
     return metrics
 
 
+def _completion_records(
+    tokenizer: PreTrainedTokenizerBase,
+    rows: list[dict],
+    completions: list[list[int]],
+    scored: RewardResult | None,
+    decoding: str,
+) -> list[dict[str, Any]]:
+    """One dict per completion, in a shape that uploads again as a dataset (prompt, completion
+    and the row's other fields, e.g. its answer), plus its reward."""
+    texts = tokenizer.batch_decode(completions, skip_special_tokens=True)
+    rewards = scored.total if scored is not None else [None] * len(texts)
+    return [
+        {**row, "completion": text, "reward": reward, "decoding": decoding}
+        for row, text, reward in zip(rows, texts, rewards, strict=True)
+    ]
+
+
 def _check_options(
     n_prompts: int, n_rows: int, num_generations: int, max_new_tokens: int, temperature: float
 ) -> None:
@@ -245,6 +262,7 @@ def evaluate_policy(
     ks: Seq[int] | None = None,
     correct_threshold: float = DEFAULT_CORRECT_THRESHOLD,
     batch_size: int = 32,
+    samples: list[dict[str, Any]] | None = None,
 ) -> dict[str, float]:
     """The module docstring's `eval/*` metrics of `model` on P held-out prompts.
 
@@ -252,6 +270,8 @@ def evaluate_policy(
     rows the scorer reads. Without a scorer the reward metrics are left out, without a reference
     the KL ones, and with num_generations = 1 the pairwise similarity. ks (default {1, G}) must
     lie in 1..G. The same seed gives the same metrics; `batch_size` prompts decode at once.
+    With `samples`, one dict per completion is appended to it: the row's fields, then prompt,
+    completion, reward (None without a scorer) and `decoding` (greedy or sampled).
     """
     _check_options(len(prompts), len(rows), num_generations, max_new_tokens, temperature)
     g = num_generations
@@ -268,12 +288,16 @@ def evaluate_policy(
     ids, logprobs = _decode_all(model, tokenizer, prompt_ids, g, sampling, generator, batch_size)
 
     metrics: dict[str, float] = {}
+    decode = tokenizer.batch_decode
+    repeated_rows = [row for row in rows for _ in range(g)]
+    scored_greedy = scored = None
     if scorer is not None:
-        decode = tokenizer.batch_decode
         scored_greedy = scorer(decode(greedy_ids, skip_special_tokens=True), rows)
-        repeated_rows = [row for row in rows for _ in range(g)]
         scored = scorer(decode(ids, skip_special_tokens=True), repeated_rows)
         metrics |= _reward_metrics(scored_greedy, scored, g, correct_threshold, ks)
+    if samples is not None:
+        samples += _completion_records(tokenizer, rows, greedy_ids, scored_greedy, "greedy")
+        samples += _completion_records(tokenizer, repeated_rows, ids, scored, "sampled")
     if reference is not None:
         repeated = [p for p in prompt_ids for _ in range(g)]
         pad = tokenizer.pad_token_id
@@ -406,6 +430,7 @@ def evaluate_run(
     temperature: float | None = None,
     seed: int | None = None,
     with_reference: bool = True,
+    samples: list[dict[str, Any]] | None = None,
 ) -> dict[str, float]:
     """`evaluate_policy` on a spec's model, a checkpoint or a run's latest checkpoint.
 
@@ -436,6 +461,7 @@ def evaluate_run(
             stop=tuple(spec.rollout.stop),
             reference=reference if with_reference else None,
             seed=_given(seed, spec.train.seed),
+            samples=samples,
         )
     finally:
         reference.release()

@@ -182,8 +182,54 @@ def _client_verb(handler: Any) -> Any:
     return run
 
 
+def _cmd_up(args: argparse.Namespace) -> int:
+    from server.stack import Options, up
+
+    options = Options(
+        data_dir=Path(args.data_dir),
+        port=args.port,
+        dashboard_port=args.dashboard_port,
+        database=args.database,
+        broker=args.broker,
+        demo=not args.no_demo,
+        dashboard=not args.no_dashboard,
+        workers=args.workers,
+    )
+    try:
+        return up(options)
+    except RuntimeError as exc:
+        print(f"gro up: {exc}", file=sys.stderr)
+        return 1
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    uvicorn.run("server.main:app", host=args.host, port=args.port, workers=args.workers)
+    return 0
+
+
+def _add_stack_verbs(sub: argparse._SubParsersAction) -> None:
+    up = sub.add_parser("up", help="start the API, a worker and the dashboard (and a demo)")
+    up.add_argument("--data-dir", default=".gro", help="database, broker data, storage, logs")
+    up.add_argument("--port", type=int, default=8000, help="API port")
+    up.add_argument("--dashboard-port", type=int, default=8501)
+    up.add_argument("--database", help="an external database URL instead of SQLite")
+    up.add_argument("--broker", help="an external Redis URL instead of the embedded one")
+    up.add_argument("--workers", type=int, default=1, help="worker processes (one job each)")
+    up.add_argument("--no-demo", action="store_true", help="do not submit the demo comparison")
+    up.add_argument("--no-dashboard", action="store_true")
+    up.set_defaults(handler=_cmd_up)
+    serve = sub.add_parser("serve", help="run the API alone (settings from GRO_* variables)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--workers", type=int, default=1, help="uvicorn processes")
+    serve.set_defaults(handler=_cmd_serve)
+
+
 def add_verbs(sub: argparse._SubParsersAction) -> None:
     """Register the service's verbs on gro's parser (the `gro.cli` entry point)."""
+    _add_stack_verbs(sub)
     keys = sub.add_parser("keys", help="API keys (on the server's database)")
     keys_sub = keys.add_subparsers(dest="keys_cmd", required=True)
     create = keys_sub.add_parser("create", help="create a key and print it once")

@@ -48,6 +48,9 @@ class Settings(BaseSettings):
     """A queued job no worker claimed for this long is enqueued again (its message was lost)."""
     reconcile_every_s: float = Field(15.0, gt=0)
     """How often each worker's reconciler looks for lost and dead jobs."""
+    torch_threads: int | None = Field(None, ge=1)
+    """CPU threads a worker's job uses (torch.set_num_threads); default: torch's choice. Set
+    it to cores / workers when several workers share one CPU machine."""
 
     @model_validator(mode="after")
     def _no_default_secret_outside_development(self) -> Settings:

@@ -138,6 +138,22 @@ def request_resume(session: Session, job: Job) -> bool:
     return bool(changed)
 
 
+def fail_queued(session: Session, job_id: str, code: str, message: str) -> bool:
+    """queued → failed without a run (its spec names something that is gone)."""
+    changed = _transition(
+        session,
+        job_id,
+        QUEUED,
+        status=FAILED,
+        error_code=code,
+        error_message=message,
+        finished_at=utcnow(),
+    )
+    if changed:
+        add_event(session, job_id, "failed", message)
+    return changed
+
+
 def claim(session: Session, job_id: str, worker: str) -> int | None:
     """queued → running for `worker`; the attempt number that owns the job, None if taken."""
     now = utcnow()
@@ -192,15 +208,23 @@ def _transition(session: Session, job_id: str, from_status: str, **values: Any) 
 # --- recovery ------------------------------------------------------------------------------
 
 
+def _sent_before(older_than: datetime) -> Any:
+    return or_(Job.enqueued_at.is_(None), Job.enqueued_at < older_than)
+
+
 def lost_queued(session: Session, older_than: datetime) -> list[Job]:
-    """Queued jobs enqueued (or created, if never enqueued) before `older_than`."""
-    query = select(Job).where(
-        Job.status == QUEUED,
-        or_(
-            Job.enqueued_at < older_than, Job.enqueued_at.is_(None) & (Job.created_at < older_than)
-        ),
+    """Queued jobs whose message was sent before `older_than`, or never sent."""
+    return list(session.scalars(select(Job).where(Job.status == QUEUED, _sent_before(older_than))))
+
+
+def take_resend(session: Session, job_id: str, older_than: datetime) -> bool:
+    """Mark a lost job as sent now; False when another reconciler got there first."""
+    query = (
+        update(Job)
+        .where(Job.id == job_id, Job.status == QUEUED, _sent_before(older_than))
+        .values(enqueued_at=utcnow())
     )
-    return list(session.scalars(query))
+    return bool(session.execute(query).rowcount)
 
 
 def requeue_dead(session: Session, older_than: datetime) -> list[Job]:
@@ -224,5 +248,5 @@ def requeue_dead(session: Session, older_than: datetime) -> list[Job]:
     return requeued
 
 
-def heartbeat_cutoff(timeout_s: float) -> datetime:
-    return utcnow() - timedelta(seconds=timeout_s)
+def ago(seconds: float) -> datetime:
+    return utcnow() - timedelta(seconds=seconds)

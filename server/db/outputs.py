@@ -138,6 +138,11 @@ _NAMES = text(
 )
 
 
+def last_event(session: Session, job_id: str) -> JobEvent | None:
+    query = select(JobEvent).where(JobEvent.job_id == job_id).order_by(JobEvent.id.desc())
+    return session.scalar(query.limit(1))
+
+
 def metric_names(session: Session, job_id: str) -> list[str]:
     """The job's metric names, sorted."""
     return list(session.scalars(_NAMES, {"job": job_id}))

@@ -92,3 +92,17 @@ def test_completions_download_uploads_again_as_a_dataset(alice: Api, settings: S
     assert lines == rows
     again = alice.upload(download.content, name="completions.jsonl")
     assert again.status_code == 201 and again.json()["kind"] == "sft"
+
+
+def test_another_owners_evaluation_is_not_found(alice: Api, bob: Api, admin: Api):
+    body = alice.post(
+        "/v1/evaluations", json={"model": "builtin:tiny-llama", "dataset": "builtin:arithmetic"}
+    ).json()
+    for path in (
+        f"/v1/evaluations/{body['id']}",
+        f"/v1/evaluations/{body['id']}/completions.jsonl",
+    ):
+        assert bob.get(path).status_code == 404
+    assert bob.get("/v1/evaluations").json()["data"] == []
+    assert admin.get(f"/v1/evaluations/{body['id']}").status_code == 200
+    assert alice.get(f"/v1/jobs/{body['id']}").status_code == 404  # not a training job

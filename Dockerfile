@@ -1,0 +1,25 @@
+# One image for every gro process: the API, workers and the dashboard differ only in their
+# command (docker-compose.yml). TORCH picks the PyTorch build: the default wheel from PyPI
+# carries CUDA for GPU workers; pass --build-arg TORCH="torch==2.13.0 --index-url
+# https://download.pytorch.org/whl/cpu" for a small CPU-only API/dashboard image.
+FROM python:3.11-slim
+
+ARG TORCH="torch==2.13.0"
+ENV PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    GRO_CACHE_DIR=/data/cache \
+    GRO_STORAGE_DIR=/data/storage
+
+WORKDIR /app
+RUN pip install ${TORCH}
+COPY pyproject.toml README.md alembic.ini ./
+COPY gro_core gro_core
+COPY server server
+COPY worker worker
+COPY dashboard dashboard
+COPY migrations migrations
+COPY examples examples
+RUN pip install -e . && useradd --create-home --uid 1000 gro && mkdir -p /data && chown gro /data
+USER gro
+EXPOSE 8000 8501
+CMD ["gro", "serve", "--host", "0.0.0.0", "--port", "8000"]

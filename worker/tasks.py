@@ -1,0 +1,33 @@
+"""The Celery tasks: names are the contract with the API (server.queue), bodies are one call
+into worker.runner. A failed job is recorded by the runner and never retried; only transient
+database or broker errors before the job is claimed retry, a bounded number of times."""
+
+from __future__ import annotations
+
+import os
+import socket
+
+import redis.exceptions
+from sqlalchemy.exc import OperationalError
+
+from server.config import get_settings
+from server.queue import EVALUATE_TASK, TRAIN_TASK
+from worker.celery_app import app
+from worker.runner import run_evaluation_job, run_train_job
+
+TRANSIENT = (OperationalError, redis.exceptions.ConnectionError, ConnectionError)
+RETRY = {"autoretry_for": TRANSIENT, "max_retries": 5, "retry_backoff": 2, "retry_jitter": True}
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+@app.task(name=TRAIN_TASK, acks_late=True, reject_on_worker_lost=True, **RETRY)
+def train(job_id: str) -> str:
+    return run_train_job(get_settings(), job_id, worker_name())
+
+
+@app.task(name=EVALUATE_TASK, acks_late=True, reject_on_worker_lost=True, **RETRY)
+def evaluate(job_id: str) -> str:
+    return run_evaluation_job(get_settings(), job_id, worker_name())
