@@ -11,6 +11,7 @@ line, details) or `UnreachableError` (no answer at all).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -206,7 +207,16 @@ def events(conn: Conn, job_id: str, version: str) -> list[dict[str, Any]]:
 @st.cache_data(ttl=600, show_spinner=False, max_entries=500)
 def checkpoints(conn: Conn, job_id: str, version: str) -> list[dict[str, Any]]:
     # TTL under the signed links' lifetime (an hour): a shown link is never an expired one.
-    return request(conn, "GET", f"/v1/jobs/{job_id}/checkpoints")["data"]
+    rows = request(conn, "GET", f"/v1/jobs/{job_id}/checkpoints")["data"]
+    return [{**r, "download_url": public_link(conn, r["download_url"])} for r in rows]
+
+
+def public_link(conn: Conn, url: str) -> str:
+    """`url` as the user's browser can reach it. The API signs links for the address the
+    dashboard called (http://api:8000 inside docker compose); GRO_PUBLIC_API_URL, when set,
+    is the address browsers use instead."""
+    public = os.environ.get("GRO_PUBLIC_API_URL", "").rstrip("/")
+    return public + url[len(conn.url) :] if public and url.startswith(conn.url) else url
 
 
 # --- comparisons ---------------------------------------------------------------------------

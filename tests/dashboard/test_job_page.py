@@ -144,3 +144,12 @@ def test_without_an_id_the_page_offers_a_picker(app, seeded):
     assert not at.title or at.title[0].value != "dpo-live"
     at.selectbox[0].set_value(job_id(seeded, "dpo-live")).run()
     assert at.title[0].value == "dpo-live" and at.query_params["id"] == job_id(seeded, "dpo-live")
+
+
+def test_download_links_can_point_at_a_public_api_address(app, seeded, monkeypatch):
+    # Inside docker compose the dashboard calls http://api:8000, which browsers cannot reach.
+    monkeypatch.setenv("GRO_PUBLIC_API_URL", "https://gro.example.org/")
+    at = app("job", id=seeded["comparison"]["jobs"][0]["id"])
+    links = tab(at, "Checkpoints").dataframe[0].value["download_url"]
+    assert all(u.startswith("https://gro.example.org/v1/checkpoints/ckpt-") for u in links)
+    assert all("signature=" in u for u in links)
