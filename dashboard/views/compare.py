@@ -73,14 +73,16 @@ def runs_of_jobs(conn: data.Conn) -> list[dict[str, Any]]:
         format_func=lambda i: ui.job_label(by_id[i]),
         key="compare-jobs",
     )
+    names = [by_id[i].get("name") or i for i in chosen]
     return [
         {
             "job": by_id[i],
-            "label": by_id[i].get("name") or i,
+            # Names need not be unique; a run's label must be (it keys its curves).
+            "label": name if names.count(name) == 1 else f"{name} ({i[-6:]})",
             "variant": by_id[i].get("variant") or by_id[i]["method"],
             "seed": by_id[i]["spec"]["train"]["seed"],
         }
-        for i in chosen
+        for i, name in zip(chosen, names, strict=True)
     ]
 
 
@@ -102,8 +104,14 @@ def controls(names: list[str], from_comparison: bool) -> dict[str, Any]:
         "x-axis", list(AXES), format_func=AXES.get, horizontal=True, key="compare-axis"
     )
     weight = ema_col.slider("EMA smoothing", 0.0, 0.99, 0.6, 0.01, key="compare-ema")
-    groups = (["variant"] if from_comparison else []) + ["method", EACH]
-    group_by = group_col.selectbox("Group runs by", groups, key="compare-group")
+    # The same options either way (a picked job's variant is its comparison's, else its
+    # method), so a choice survives switching between a comparison and picked jobs.
+    group_by = group_col.selectbox(
+        "Group runs by",
+        ["variant", "method", EACH],
+        index=0 if from_comparison else 1,
+        key="compare-group",
+    )
     modes = ["mean ± 95% CI", "every run"]
     mode = mode_col.radio(
         "Show", modes, horizontal=True, key="compare-mode", disabled=group_by == EACH
