@@ -34,7 +34,10 @@ def status_label(status: str) -> str:
 
 
 def job_label(job: Mapping[str, Any]) -> str:
-    return f"{job.get('name') or job['id']} · {job['method']} · {job['status']}"
+    """Name, method, status and the id's tail: Streamlit tells options apart by their labels,
+    and names need not be unique."""
+    name = job.get("name") or job["id"]
+    return f"{name} · {job['method']} · {job['status']} · …{job['id'][-6:]}"
 
 
 def show_error(exc: Exception, what: str = "") -> None:

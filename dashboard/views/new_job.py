@@ -73,7 +73,10 @@ def data_section(method: str) -> dict[str, Any]:
             f"No uploaded dataset of a kind {method} trains on "
             f"({', '.join(sorted(kinds))}): upload one on **Datasets**."
         )
-    labels = {d["id"]: f"{d['filename']} · {d['kind']} · {d['rows']} rows" for d in listed}
+    # The id too: Streamlit tells options apart by their labels, and file names repeat.
+    labels = {
+        d["id"]: f"{d['filename']} · {d['kind']} · {d['rows']} rows · {d['id']}" for d in listed
+    }
     train = field("data.train", st.selectbox, "Training set", list(labels), format_func=labels.get)
     options = [NONE, *labels]
     held_out = field(

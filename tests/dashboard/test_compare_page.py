@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.dashboard.conftest import chart_specs, chart_titles, job_id, no_exception, opener, texts
+from tests.dashboard.stack import base_spec, fill_run
 
 DEFAULT_METRICS = [
     "reward/mean",
@@ -131,3 +132,20 @@ def test_no_comparisons_yet(empty, monkeypatch):
     assert "No comparisons yet" in texts(at)
     at.radio(key="compare-source").set_value("jobs I pick").run()
     assert "No jobs yet" in texts(at)
+
+
+def test_picked_jobs_that_share_a_name_stay_apart(app, demo):
+    stack, _ = demo
+    with stack.http() as http:
+        twins = [
+            http.post("/v1/jobs", json={**base_spec("rloo", 20), "name": "twin"}).json()
+            for _ in range(2)
+        ]
+    for job in twins:
+        fill_run(stack, job)
+    at = app("compare", jobs=",".join(j["id"] for j in twins))
+    at.selectbox(key="compare-group").set_value("each run").run()
+    no_exception(at)
+    assert at.multiselect(key="compare-jobs").value == [j["id"] for j in twins]
+    groups = at.dataframe[0].value["group"].tolist()
+    assert sorted(groups) == sorted(f"twin ({j['id'][-6:]})" for j in twins)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 from tests.dashboard.conftest import no_exception, opener, texts
+from tests.dashboard.stack import PAIRS
 
 
 def jsonl(rows: list[dict]) -> bytes:
@@ -134,3 +135,14 @@ def test_only_fitting_tasks_are_offered(app):
     assert all("preference" in t for t in at.selectbox(key="new-data.task").options)
     at.selectbox(key="new-method").set_value("grpo").run()
     assert "builtin:arithmetic" in at.selectbox(key="new-data.task").options
+
+
+def test_datasets_with_the_same_file_name_stay_apart(app, api, seeded):
+    # The same file again: same name, kind and row count as the seeded one.
+    again = api.post("/v1/datasets", files={"file": ("pairs.jsonl", jsonl(PAIRS))}).json()["id"]
+    at = app("new_job")
+    at.selectbox(key="new-method").set_value("dpo").run()
+    at.radio(key="new-source").set_value("uploaded dataset").run()
+    for wanted in (again, seeded["datasets"]["pairs"]["id"]):
+        at.selectbox(key="new-data.train").set_value(wanted).run()
+        assert f"train: {wanted}" in at.code[0].value
