@@ -70,3 +70,12 @@ def test_no_jobs_yet(empty, monkeypatch):
     at = opener(monkeypatch, empty.url, empty.key)("jobs")
     no_exception(at)
     assert "No jobs yet" in texts(at) and not at.dataframe
+
+
+def test_open_button_goes_to_the_jobs_detail_page(app, seeded):
+    at = app("jobs")
+    at.selectbox(key="jobs-pick").set_value(job_id(seeded, "grpo-failed")).run()
+    at.button(key="jobs-open").click().run()
+    no_exception(at)
+    assert at.title[0].value == "grpo-failed"
+    assert at.query_params["id"] == job_id(seeded, "grpo-failed")
