@@ -13,7 +13,9 @@ metrics the page draws by default, and measures in one run:
   - warm: the URL opened again (the dashboard's cache answers; the browser still boots the
     frontend and Vega still draws);
   - API: the requests behind the charts (comparison list and summary, each run's metric names
-    and its 6 downsampled series), sent as the page sends them (8 in parallel), from here.
+    and its 6 downsampled series), sent as the page sends them (8 in parallel), from here;
+  - baseline: a Streamlit page holding one 3-point chart, opened the same way: the floor any
+    Streamlit page costs on this machine at the time (the machine is shared: compare to it).
 Target (issue 7): cold <= 3 s.
 """
 
@@ -22,6 +24,7 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -52,7 +55,7 @@ from tests.dashboard.stack import (  # noqa: E402
     seed_comparison,
     start_dashboard,
 )
-from tests.processes import stop  # noqa: E402
+from tests.processes import free_port, port_open, stop, wait_until  # noqa: E402
 
 METHODS = ("grpo", "rloo", "gro", "remax")
 SEEDS = (0, 1)
@@ -119,6 +122,37 @@ def measure(stack: Stack, root: Path, url_path: str, repeats: int) -> dict[str, 
     return out
 
 
+FLOOR_APP = """
+import pandas as pd
+import streamlit as st
+
+st.title("floor")
+frame = pd.DataFrame({"x": [1, 2, 3], "value": [1.0, 3.0, 2.0]})
+spec = {"mark": "line", "encoding": {"x": {"field": "x", "type": "quantitative"},
+                                     "y": {"field": "value", "type": "quantitative"}}}
+st.vega_lite_chart(frame, spec, width="stretch")
+"""
+
+
+def floor_seconds(root: Path, repeats: int) -> list[float]:
+    """The baseline: a Streamlit page holding one 3-point chart, loaded the same way. What
+    any Streamlit page costs on this machine right now (frontend, session, Vega)."""
+    app = root / "floor.py"
+    app.write_text(FLOOR_APP)
+    port = free_port()
+    argv = [sys.executable, "-m", "streamlit", "run", str(app), "--server.headless", "true"]
+    argv += ["--server.port", str(port), "--browser.gatherUsageStats", "false"]
+    process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_until(lambda: port_open(port), 60, "the floor app")
+        url = f"http://127.0.0.1:{port}/"
+        with browser_page(width=1400, height=1000) as page:
+            open_page(page, url, "h1")  # the first load after a start can be blank
+            return [open_page(page, url, "h1", charts=1) for _ in range(repeats)]
+    finally:
+        stop(process)
+
+
 def row(name: str, values: list[float]) -> list[str]:
     return [
         name,
@@ -152,6 +186,7 @@ def main() -> None:
         load_before = os.getloadavg()
         url = f"/compare?comparison={comparison['id']}"
         pages = measure(stack, Path(tmp), url, args.repeats)
+        floor = floor_seconds(Path(tmp), args.repeats * 2)
         apis = [api_seconds(stack, comparison["id"], job_ids) for _ in range(args.repeats * 2)]
         load_after = os.getloadavg()
     print(
@@ -162,6 +197,7 @@ def main() -> None:
                 row("cold: Compare clicked in the loaded app", pages["click"]),
                 row("warm: URL opened again (dashboard cache)", pages["warm"]),
                 row("API behind the charts (from the bench process)", apis),
+                row("baseline: a Streamlit page with one 3-point chart", floor),
             ],
         )
     )
