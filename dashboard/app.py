@@ -75,6 +75,7 @@ def sidebar(conn: Conn) -> None:
 
 
 st.set_page_config(page_title="gro", page_icon=":material/monitoring:", layout="wide")
+st.set_option("client.toolbarMode", "viewer")  # no "Deploy" button: users run, not develop
 conn = connect()
 if conn is None:
     st.navigation([st.Page(sign_in, title="Sign in", url_path="sign-in")]).run()
