@@ -105,4 +105,6 @@ def cancel_resume(job: Mapping[str, Any], key: str) -> dict[str, Any] | None:
 
 
 def draw(chart: Chart) -> None:
-    st.vega_lite_chart(chart.frame, chart.spec, width="stretch")
+    # Faceted charts have a fixed width per panel; Streamlit would fight it when stretching.
+    width = "content" if "facet" in chart.spec else "stretch"
+    st.vega_lite_chart(chart.frame, chart.spec, width=width)

@@ -169,19 +169,17 @@ def draw(frame: pd.DataFrame, runs: list[dict[str, Any]], options: dict[str, Any
         )
     groups = {r["label"]: group_of(r, options["group_by"]) for r in runs}
     x_title = AXES[options["axis"]]
-    # One pass over every metric: the x grid is shared, and pandas' per-call cost is not.
-    stats = frames.aggregate(frame, groups) if options["aggregate"] else frame
-    by_name = dict(list(stats.groupby("name", sort=False)))
-    columns = st.columns(2)
-    for i, name in enumerate(options["metrics"]):
-        rows = by_name.get(name)
-        with columns[i % 2]:
-            if rows is None or rows.empty:
-                st.caption(f"{name}: no data in these runs.")
-            elif options["aggregate"]:
-                ui.draw(charts.band(rows, x_title, name, color="group"))
-            else:
-                ui.draw(charts.curves(rows, x_title, name))
+    drawn = [n for n in options["metrics"] if n in set(frame["name"])]
+    empty = [n for n in options["metrics"] if n not in drawn]
+    if empty:
+        st.caption(f"No data in these runs for: {', '.join(empty)}.")
+    if not drawn:
+        return
+    if options["aggregate"]:
+        stats = frames.aggregate(frame[frame["name"].isin(drawn)], groups)
+        ui.draw(charts.panels(stats, x_title, drawn, "group", intervals=True))
+    else:
+        ui.draw(charts.panels(frame[frame["name"].isin(drawn)], x_title, drawn, "run"))
 
 
 def final_metrics(runs: list[dict[str, Any]], group_by: str) -> None:

@@ -84,7 +84,7 @@ def stops(seeded: dict[str, Any]) -> list[tuple[str, str, str, int]]:
     return [
         ("jobs", "/", TABLE, 0),
         ("job", f"/job?id={job}", "h1", 4),
-        ("compare", f"/compare?comparison={seeded['comparison']['id']}", "h1", 6),
+        ("compare", f"/compare?comparison={seeded['comparison']['id']}", "h1", 1),  # faceted
         ("datasets", "/datasets", TABLE, 0),
         ("new_job", "/new_job", SUBMIT, 0),
     ]

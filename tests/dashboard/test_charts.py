@@ -71,3 +71,21 @@ def test_every_chart_keeps_its_axes_out_of_the_plot_height():
     ):
         assert chart.spec["autosize"] == {"type": "fit-x", "contains": "padding"}
         assert chart.spec["height"] == charts.HEIGHT
+
+
+def test_panels_facet_one_chart_by_metric_in_order():
+    frame = pd.DataFrame(
+        {"name": ["b", "a", "b"], "run": "r", "x": [1.0, 1.0, 2.0], "value": [0.0, 1.0, 2.0]}
+    )
+    chart = charts.panels(frame, "step", ["b", "a"], "run")
+    spec = chart.spec
+    assert spec["facet"] == {"field": "name", "type": "nominal", "title": None, "sort": ["b", "a"]}
+    assert spec["columns"] == 2 and spec["resolve"]["scale"]["y"] == "independent"
+    assert spec["spec"]["mark"]["type"] == "line" and "params" not in spec["spec"]
+    assert list(chart.frame.columns) == ["name", "x", "value", "run"]
+    stats = pd.DataFrame(
+        {"name": "a", "group": "g", "x": [1.0], "mean": [0.5], "lo": [0.4], "hi": [0.6]}
+    )
+    bands = charts.panels(stats, "step", ["a"], "group", intervals=True)
+    assert [layer["mark"]["type"] for layer in bands.spec["spec"]["layer"]] == ["area", "line"]
+    assert all("params" not in layer for layer in bands.spec["spec"]["layer"])
