@@ -263,6 +263,17 @@ def side_by_side(conn: data.Conn, runs: list[dict[str, Any]], group_by: str) -> 
         )
 
 
+def metric_names(conn: data.Conn, runs: list[dict[str, Any]], from_comparison: bool) -> list[str]:
+    """What the runs logged. A comparison's runs share one spec, so the most advanced run
+    speaks for all (one request, not one per run); picked jobs may differ: all are asked."""
+    if from_comparison:
+        ahead = max(runs, key=lambda r: r["job"]["progress"]["step"])["job"]
+        return data.metric_names(conn, ahead["id"], data.version(ahead))
+    versions = [(r["job"]["id"], data.version(r["job"])) for r in runs]
+    answers = data.parallel(lambda v: data.metric_names(conn, *v), versions)
+    return sorted({n for names in answers for n in names})
+
+
 def page() -> None:
     st.title("Compare")
     conn = ui.conn()
@@ -270,14 +281,7 @@ def page() -> None:
         runs, from_comparison = pick_runs(conn)
         if not runs:
             return
-        versions = [(r["job"]["id"], data.version(r["job"])) for r in runs]
-        names = sorted(
-            {
-                n
-                for names in data.parallel(lambda v: data.metric_names(conn, *v), versions)
-                for n in names
-            }
-        )
+        names = metric_names(conn, runs, from_comparison)
         if not names:
             st.info("No metrics yet: the runs have not logged a step.")
             return
