@@ -96,9 +96,9 @@ def _healthy(url: str) -> bool:
         return False
 
 
-def start_dashboard(stack: Stack, root: Path) -> str:
+def start_dashboard(stack: Stack, root: Path, port: int | None = None) -> str:
     """`streamlit run dashboard/app.py` against the stack's API; its URL."""
-    port = free_port()
+    port = port or free_port()
     env = {**os.environ, "GRO_API_URL": stack.url, "GRO_API_KEY": stack.key}
     argv = [sys.executable, "-m", "streamlit", "run", "dashboard/app.py"]
     argv += ["--server.headless", "true", "--server.port", str(port)]
