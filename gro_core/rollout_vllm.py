@@ -139,6 +139,8 @@ class VLLMRollout:
         self.llm.collective_rpc(
             "reload_weights", kwargs={"weights_iterator": trainer_weights(model)}
         )
+        # vLLM logs "RotaryEmbedding: Failed to load weights" here: its rotary cache is a
+        # buffer computed from the config, not a checkpoint weight, and is kept as it is.
         # Cached prompt KV was computed with the old weights.
         self.llm.reset_prefix_cache()
 
