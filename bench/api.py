@@ -15,9 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -29,42 +27,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench._common import markdown_table  # noqa: E402
-from server.db.migrate import upgrade  # noqa: E402
 from server.db.outputs import write_metrics  # noqa: E402
-from server.db.owners import create_key  # noqa: E402
-from server.db.session import dispose_engine, session_scope  # noqa: E402
-from tests.processes import free_port, port_open, start_postgres, start_redis, stop, wait_until  # noqa: E402
+from server.db.session import session_scope  # noqa: E402
+from tests.processes import start_postgres  # noqa: E402
+from tests.stack import start_service  # noqa: E402
 
 PAIRS = [{"prompt": f"q{i}", "chosen": "good", "rejected": "bad"} for i in range(64)]
-
-
-def start_api(url: str, broker: str, storage: Path) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    env = {
-        **os.environ,
-        "GRO_DATABASE_URL": url,
-        "GRO_BROKER_URL": broker,
-        "GRO_STORAGE_DIR": str(storage),
-    }
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "server.main:app",
-            "--port",
-            str(port),
-            "--host",
-            "127.0.0.1",
-            "--log-level",
-            "warning",
-            "--no-access-log",
-        ],
-        cwd=ROOT,
-        env=env,
-    )
-    wait_until(lambda: port_open(port), 60, "the API")
-    return process, f"http://127.0.0.1:{port}"
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -115,26 +83,16 @@ def measure_query(http: httpx.Client, url: str, job_id: str, points: int) -> flo
     return statistics.median(times)
 
 
-def run_backend(
-    name: str, url: str, broker: str, root: Path, args: argparse.Namespace
-) -> list[str]:
-    upgrade(url)
-    with session_scope(url) as session:
-        key = create_key(session, "bench", admin=True)
-    process, base = start_api(url, broker, root / f"storage-{name}")
+def run_backend(name: str, url: str, root: Path, args: argparse.Namespace) -> list[str]:
+    service = start_service(url, root / name)
     try:
-        with httpx.Client(
-            base_url=base, headers={"Authorization": f"Bearer {key}"}, timeout=60
-        ) as http:
-            body = "".join(json.dumps(r) + "\n" for r in PAIRS).encode()
-            dataset = http.post("/v1/datasets", files={"file": ("p.jsonl", body)}).json()["id"]
-            submits = measure_submits(http, dataset, args.submits)
-            job_id = http.get("/v1/jobs", params={"limit": 1}).json()["data"][0]["id"]
-            ingest = measure_ingest(url, job_id, args.points)
-            query = measure_query(http, url, job_id, args.points)
+        dataset = service.upload("".join(json.dumps(r) + "\n" for r in PAIRS).encode())
+        submits = measure_submits(service.api, dataset, args.submits)
+        job_id = service.api.get("/v1/jobs", params={"limit": 1}).json()["data"][0]["id"]
+        ingest = measure_ingest(url, job_id, args.points)
+        query = measure_query(service.api, url, job_id, args.points)
     finally:
-        stop(process)
-        dispose_engine(url)
+        service.close()
     p50, p99 = percentile(submits, 50) * 1e3, percentile(submits, 99) * 1e3
     return [name, f"{p50:.1f}", f"{p99:.1f}", f"{ingest:,.0f}", f"{query * 1e3:.1f}"]
 
@@ -146,22 +104,16 @@ def main() -> None:
     parser.add_argument("--backends", default="sqlite,postgresql")
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="gro-bench-api-"))
-    redis = start_redis(root / "redis")
     rows = []
-    try:
-        for name in args.backends.split(","):
-            if name == "sqlite":
-                rows.append(
-                    run_backend(name, f"sqlite:///{root / 'gro.db'}", redis.url, root, args)
-                )
-            else:
-                postgres = start_postgres()
-                try:
-                    rows.append(run_backend(name, postgres.url(), redis.url, root, args))
-                finally:
-                    postgres.stop()
-    finally:
-        redis.stop()
+    for name in args.backends.split(","):
+        if name == "sqlite":
+            rows.append(run_backend(name, f"sqlite:///{root / 'gro.db'}", root, args))
+            continue
+        postgres = start_postgres()
+        try:
+            rows.append(run_backend(name, postgres.url(), root, args))
+        finally:
+            postgres.stop()
     print(
         markdown_table(
             [

@@ -41,7 +41,7 @@ def train_command(spec_path: str, out: str, *, resume: bool = False, quiet: bool
     callbacks = [writer] if quiet else [writer, ProgressBar()]
     try:
         result = run(spec, out_dir, callbacks, resume=resume)
-    except (DataError, TrainingError) as exc:
+    except (DataError, SpecError, TrainingError) as exc:
         writer.on_event(getattr(exc, "step", None) or 0, "failed", str(exc))
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -229,7 +229,10 @@ def _add_stack_verbs(sub: argparse._SubParsersAction) -> None:
 
 def add_verbs(sub: argparse._SubParsersAction) -> None:
     """Register the service's verbs on gro's parser (the `gro.cli` entry point)."""
+    from server.validation.command import add_bench_verb
+
     _add_stack_verbs(sub)
+    add_bench_verb(sub)
     keys = sub.add_parser("keys", help="API keys (on the server's database)")
     keys_sub = keys.add_subparsers(dest="keys_cmd", required=True)
     create = keys_sub.add_parser("create", help="create a key and print it once")

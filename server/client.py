@@ -100,8 +100,23 @@ class GroClient:
         return self.request("GET", f"/v1/jobs/{job_id}")
 
     def jobs(self, **filters: Any) -> list[dict[str, Any]]:
+        """One page of jobs (newest first); filters: status, method, name, comparison_id,
+        limit, after."""
         params = {k: v for k, v in filters.items() if v is not None}
         return self.request("GET", "/v1/jobs", params=params)["data"]
+
+    def all_jobs(self, **filters: Any) -> list[dict[str, Any]]:
+        """Every job matching the filters, following the cursor."""
+        found: list[dict[str, Any]] = []
+        while True:
+            page = self.request(
+                "GET",
+                "/v1/jobs",
+                params={**filters, "limit": 100, **({"after": found[-1]["id"]} if found else {})},
+            )
+            found += page["data"]
+            if not page["has_more"]:
+                return found
 
     def cancel(self, job_id: str) -> dict[str, Any]:
         return self.request("POST", f"/v1/jobs/{job_id}/cancel")
@@ -118,6 +133,20 @@ class GroClient:
 
     def comparison(self, comparison_id: str) -> dict[str, Any]:
         return self.request("GET", f"/v1/comparisons/{comparison_id}")
+
+    def evaluate(self, request: dict[str, Any]) -> dict[str, Any]:
+        return self.request("POST", "/v1/evaluations", json=request)
+
+    def evaluation(self, evaluation_id: str) -> dict[str, Any]:
+        return self.request("GET", f"/v1/evaluations/{evaluation_id}")
+
+    def metrics(
+        self, job_id: str, names: list[str] | None = None, max_points: int = 1000
+    ) -> dict[str, Any]:
+        params: dict[str, Any] = {"max_points": max_points}
+        if names:
+            params["names"] = ",".join(names)
+        return self.request("GET", f"/v1/jobs/{job_id}/metrics", params=params)
 
     def follow(self, job_id: str, after: int | None = None) -> Iterator[dict[str, Any]]:
         """The job's events as they happen (server-sent events) until it finishes."""

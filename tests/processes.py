@@ -8,7 +8,6 @@ import glob
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import time
@@ -18,11 +17,10 @@ from pathlib import Path
 
 import pytest
 
+from server.stack import free_port, redis_argv
+from server.stack import port_taken as port_open
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+__all__ = ["free_port", "port_open"]
 
 
 def missing(what: str) -> None:
@@ -39,12 +37,6 @@ def wait_until(check: Callable[[], bool], timeout: float, what: str) -> None:
             return
         time.sleep(0.1)
     raise TimeoutError(f"{what} did not come up within {timeout:.0f}s")
-
-
-def port_open(port: int) -> bool:
-    with socket.socket() as sock:
-        sock.settimeout(0.2)
-        return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
 def stop(process: subprocess.Popen, timeout: float = 15.0) -> None:
@@ -178,23 +170,7 @@ def start_redis(workdir: Path, port: int | None = None, binary: str | None = Non
     port = port or free_port()
     workdir.mkdir(parents=True, exist_ok=True)
     process = subprocess.Popen(
-        [
-            binary,
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--dir",
-            str(workdir),
-            "--appendonly",
-            "yes",
-            "--save",
-            "",
-            "--protected-mode",
-            "yes",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        redis_argv(binary, port, workdir), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
     wait_until(lambda: port_open(port), 20, "Redis")
     return Redis(process, port, binary, workdir)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import tempfile
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -49,15 +50,15 @@ def failure(exc: BaseException) -> tuple[str, str]:
     return "error", f"{type(exc).__name__}: {exc}"
 
 
-def _prepare(settings: Settings, job_id: str, kind: str) -> tuple[dict[str, Any], str] | str:
-    """The resolved spec document and the job's state, or SKIPPED / WAITING / FAILED."""
+def _prepare(settings: Settings, job_id: str, kind: str) -> tuple[dict[str, Any], Job] | str:
+    """The resolved spec document and the job row, or SKIPPED / WAITING / FAILED."""
     with session_scope(settings.database_url) as session:
         job = session.get(Job, job_id)
         if job is None or job.status != QUEUED or job.kind != kind:
             return SKIPPED  # finished, cancelled, claimed by another worker, or unknown
         stored = job.spec["data_spec"] if kind == "evaluation" else job.spec
         try:
-            return resolve_spec(session, Path(settings.storage_dir), stored), job.status
+            return resolve_spec(session, Path(settings.storage_dir), stored), job
         except NotReadyError as exc:
             _note_waiting(session, job, str(exc))
             return WAITING
@@ -73,14 +74,24 @@ def _note_waiting(session: Any, job: Job, message: str) -> None:
         db_jobs.add_event(session, job.id, "waiting", message)
 
 
-def _claim(settings: Settings, job_id: str, worker: str) -> tuple[int, bool] | None:
-    """(attempt, resume) once this worker owns the job; None when another got it first."""
+@dataclass
+class Claimed:
+    """A job this worker now owns: its resolved spec, stored row and attempt number."""
+
+    document: dict[str, Any]
+    job: Job
+    attempt: int
+
+
+def _claim(settings: Settings, job_id: str, kind: str, worker: str) -> Claimed | str:
+    """Resolve, then claim (queued → running); SKIPPED / WAITING / FAILED otherwise."""
+    prepared = _prepare(settings, job_id, kind)
+    if isinstance(prepared, str):
+        return prepared
+    document, job = prepared
     with session_scope(settings.database_url) as session:
         attempt = db_jobs.claim(session, job_id, worker)
-        if attempt is None:
-            return None
-        job = session.get(Job, job_id)
-        return attempt, bool(job.resume)
+    return SKIPPED if attempt is None else Claimed(document, job, attempt)
 
 
 def _elapsed_before(settings: Settings, job_id: str, step: int) -> float:
@@ -149,15 +160,11 @@ def _final(metrics: dict[str, float]) -> dict[str, float | None]:
 
 def run_train_job(settings: Settings, job_id: str, worker: str) -> str:
     """Train one queued job to its end; returns its final status, SKIPPED or WAITING."""
-    prepared = _prepare(settings, job_id, "train")
-    if isinstance(prepared, str):
-        return prepared
-    document, _ = prepared
-    claimed = _claim(settings, job_id, worker)
-    if claimed is None:
-        return SKIPPED
-    attempt, resume = claimed
-    start = _start(settings, job_id, resume, worker, attempt)
+    claimed = _claim(settings, job_id, "train", worker)
+    if isinstance(claimed, str):
+        return claimed
+    document, attempt = claimed.document, claimed.attempt
+    start = _start(settings, job_id, claimed.job.resume, worker, attempt)
 
     def work(writer: DbWriter) -> dict[str, Any]:
         from gro_core.spec import load_spec
@@ -176,16 +183,11 @@ def run_train_job(settings: Settings, job_id: str, worker: str) -> str:
 
 def run_evaluation_job(settings: Settings, job_id: str, worker: str) -> str:
     """Evaluate one queued evaluation; its completions become the job's samples (step 0)."""
-    prepared = _prepare(settings, job_id, "evaluation")
-    if isinstance(prepared, str):
-        return prepared
-    document, _ = prepared
-    claimed = _claim(settings, job_id, worker)
-    if claimed is None:
-        return SKIPPED
-    attempt, _ = claimed
-    with session_scope(settings.database_url) as session:
-        request = session.get(Job, job_id).spec["request"]
+    claimed = _claim(settings, job_id, "evaluation", worker)
+    if isinstance(claimed, str):
+        return claimed
+    document, attempt = claimed.document, claimed.attempt
+    request = claimed.job.spec["request"]
 
     def work(writer: DbWriter) -> dict[str, Any]:
         from gro_core.evaluation import evaluate_run

@@ -22,7 +22,8 @@ from gro_core.models import Reference
 from gro_core.objective import gro_loss
 from gro_core.presets import get_preset
 from gro_core.rewards import build_scorer
-from gro_core.rollout import RolloutSettings, sample
+from gro_core.rollout import RolloutSettings
+from gro_core.rollout_backends import rollout_backend
 from gro_core.spec import JobSpec
 from gro_core.trainers.datasets import DataError
 from gro_core.trainers.encode import (
@@ -85,6 +86,7 @@ class OnlineObjective:
             r.max_new_tokens, r.temperature, r.top_p, r.top_k, stop=tuple(r.stop)
         )
         self.last_metrics: dict[str, float] = {}
+        self.sample = rollout_backend(spec, device)  # hf or vllm; a missing vllm fails here
 
     def _check_offline(self, offline: list[Example]) -> bool:
         """Whether offline rows can be scored by the rewards. Pairs that cannot keep their
@@ -110,6 +112,7 @@ class OnlineObjective:
         """Scored groups for `step`'s prompts (G rollouts each), plus offline rows when
         `data.offline_mix` > 0. Seeded by (seed, step), so a resume redraws the same batch."""
         started = time.perf_counter()
+        self.sample.sync(model)  # vllm: this batch samples with the weights just updated
         # On the model's device: torch.multinomial refuses a generator from another device.
         gen = torch.Generator(self.device).manual_seed(self.spec.train.seed * 1_000_003 + step)
         n_offline = round(self.spec.data.offline_mix * len(prompts)) if self.data.offline else 0
@@ -150,7 +153,7 @@ class OnlineObjective:
         if not examples:
             return []
         prompts = [list(e.sequences[0].prompt_ids) for e in examples]
-        out = sample(model, self.tokenizer, prompts, n, self.settings, gen) if n else None
+        out = self.sample(model, self.tokenizer, prompts, n, self.settings, gen) if n else None
         pending = []
         for p, example in enumerate(examples):
             seqs = (
@@ -200,7 +203,7 @@ class OnlineObjective:
         """ReMax: each group's baseline is the reward of its prompt's greedy completion."""
         greedy = RolloutSettings(self.settings.max_new_tokens, greedy=True, stop=self.settings.stop)
         prompts = [list(g.sequences[0].prompt_ids) for g in groups]
-        out = sample(model, self.tokenizer, prompts, 1, greedy)
+        out = self.sample(model, self.tokenizer, prompts, 1, greedy)
         texts = self.tokenizer.batch_decode(out.completion_ids, skip_special_tokens=True)
         rewards = self.scorer(texts, [g.row for g in groups]).total
         for group, reward in zip(groups, rewards, strict=True):

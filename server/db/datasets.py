@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from server.db.models import ACTIVE_STATUSES, Dataset, Job, JobDataset, Owner
 from server.db.owners import visible
+from server.db.pages import page
 
 
 def dataset_dir(storage: Path, dataset_id: str) -> Path:
@@ -30,11 +31,7 @@ def list_datasets(
     session: Session, owner: Owner, after: str | None, limit: int
 ) -> tuple[list[Dataset], bool]:
     """Newest first, `limit` at most, after the cursor id; and whether more follow."""
-    query = visible(select(Dataset), Dataset, owner).order_by(Dataset.id.desc())
-    if after:
-        query = query.where(Dataset.id < after)
-    rows = list(session.scalars(query.limit(limit + 1)))
-    return rows[:limit], len(rows) > limit
+    return page(session, visible(select(Dataset), Dataset, owner), Dataset.id, after, limit)
 
 
 def active_jobs_using(session: Session, dataset_id: str) -> list[str]:

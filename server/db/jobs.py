@@ -27,6 +27,7 @@ from server.db.models import (
     Owner,
 )
 from server.db.owners import visible
+from server.db.pages import page
 
 
 def add_event(
@@ -87,16 +88,13 @@ def list_jobs(
 ) -> tuple[list[Job], bool]:
     """Newest first; filters: status, method (exact), name (case-insensitive substring),
     comparison_id (exact)."""
-    query = visible(select(Job), Job, owner).where(Job.kind == kind).order_by(Job.id.desc())
+    query = visible(select(Job), Job, owner).where(Job.kind == kind)
     for column in ("status", "method", "comparison_id"):
         if filters.get(column):
             query = query.where(getattr(Job, column) == filters[column])
     if filters.get("name"):
         query = query.where(Job.name.ilike(f"%{filters['name']}%"))
-    if after:
-        query = query.where(Job.id < after)
-    rows = list(session.scalars(query.limit(limit + 1)))
-    return rows[:limit], len(rows) > limit
+    return page(session, query, Job.id, after, limit)
 
 
 # --- transitions ---------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from server.api.deps import OwnerDep, QueueDep, SessionDep, SettingsDep
 from server.api.errors import not_found
 from server.db.models import Comparison
 from server.db.owners import visible
+from server.db.pages import page
 from server.schemas.common import ERRORS, Page
 from server.schemas.comparisons import ComparisonIn, ComparisonOut
 from server.services.comparisons import comparison_jobs, comparison_out, create_comparison
@@ -43,12 +44,9 @@ def list_all(
     after: str | None = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> Page[ComparisonOut]:
-    query = visible(select(Comparison), Comparison, owner).order_by(Comparison.id.desc())
-    if after:
-        query = query.where(Comparison.id < after)
-    rows = list(session.scalars(query.limit(limit + 1)))
-    data = [comparison_out(c, comparison_jobs(session, c.id)) for c in rows[:limit]]
-    return Page.of(data, len(rows) > limit)
+    query = visible(select(Comparison), Comparison, owner)
+    rows, more = page(session, query, Comparison.id, after, limit)
+    return Page.of([comparison_out(c, comparison_jobs(session, c.id)) for c in rows], more)
 
 
 @router.get("/{comparison_id}", response_model=ComparisonOut, summary="A comparison's summary")

@@ -1,0 +1,106 @@
+"""`gro bench methods [--quick]`: run the suite on a service and write the report.
+
+It uses the service the CLI is configured for when one answers there (so the runs join that
+dashboard), else it starts a private one in --data-dir (two workers, one thread each, so runs
+are reproducible and two fit this machine's two cores) and stops it afterwards.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+
+from server.client import GroClient, read_config
+
+
+def _answers(url: str) -> bool:
+    try:
+        return httpx.get(f"{url}/readyz", timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+@contextmanager
+def service(args: argparse.Namespace) -> Iterator[GroClient]:
+    config = read_config()
+    if not args.private and _answers(config["url"]):
+        key = config["key"] or _saved_key(Path(args.data_dir))
+        print(f"using the service at {config['url']}", flush=True)
+        yield GroClient(config["url"], key)
+        return
+    from server.stack import Options, free_port, start
+
+    options = Options(
+        data_dir=Path(args.data_dir),
+        port=free_port(),
+        demo=False,
+        dashboard=False,
+        workers=args.workers,
+        worker_env={"GRO_TORCH_THREADS": "1"},
+    )
+    stack, key = start(options)
+    print(f"started a service in {options.data_dir} ({args.workers} workers)", flush=True)
+    try:
+        yield GroClient(stack.api_url, key, timeout=120)
+    finally:
+        stack.stop()
+
+
+def _saved_key(data_dir: Path) -> str:
+    path = data_dir / "admin-key"
+    return path.read_text().strip() if path.is_file() else ""
+
+
+def bench_methods(args: argparse.Namespace) -> int:
+    # Imported here: matplotlib and the suite are not needed by every `gro` command.
+    from server.validation.report import write_report
+    from server.validation.runner import run_suite
+    from server.validation.suite import FULL, QUICK
+
+    out = Path(args.out)
+    results_path = out / "validation" / "results.json"
+    if args.report_only:
+        results = json.loads(results_path.read_text())
+    else:
+        budget = QUICK if args.quick else FULL
+        with service(args) as client:
+            results = run_suite(
+                client, budget, results_path.parent, say=lambda line: print(line, flush=True)
+            )
+        results_path.write_text(json.dumps(results, indent=1, sort_keys=True))
+    print(f"report: {write_report(results, out)}")
+    failed = [r["job"] for r in results["runs"] if r["status"] != "succeeded"]
+    if failed:
+        print(f"{len(failed)} runs did not succeed: {', '.join(failed)}", file=sys.stderr)
+    return 0
+
+
+def add_bench_verb(sub: argparse._SubParsersAction) -> None:
+    bench = sub.add_parser("bench", help="reproducible experiments")
+    bench_sub = bench.add_subparsers(dest="bench_cmd", required=True)
+    methods = bench_sub.add_parser(
+        "methods", help="GRO against the methods it unifies, through the service"
+    )
+    methods.add_argument("--quick", action="store_true", help="2 seeds, a few steps (CI)")
+    methods.add_argument("--out", default="docs", help="writes OUT/validation.md and plots")
+    methods.add_argument(
+        "--data-dir",
+        default=".gro",
+        help="where a private service keeps its data (gro up's by default)",
+    )
+    methods.add_argument("--workers", type=int, default=2)
+    methods.add_argument(
+        "--private", action="store_true", help="always start a private service, even if one answers"
+    )
+    methods.add_argument(
+        "--report-only",
+        action="store_true",
+        help="rewrite the report from OUT/validation/results.json",
+    )
+    methods.set_defaults(handler=bench_methods)
