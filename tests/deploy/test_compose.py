@@ -13,19 +13,27 @@ from server.config import Settings
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
 SERVICES = COMPOSE["services"]
-# Read by the processes outside server.config: models' cache (gro_core), the dashboard's client,
-# Hugging Face's cache.
-OTHER_VARIABLES = {"GRO_CACHE_DIR", "GRO_API_URL", "GRO_API_KEY", "HF_HOME"}
+# Read outside server.config: models' cache and the vllm backend's GPU share (gro_core), the
+# dashboard's client and the address browsers reach the API at, Hugging Face's cache.
+OTHER_VARIABLES = {
+    "GRO_CACHE_DIR",
+    "GRO_VLLM_GPU_MEMORY_UTILIZATION",
+    "GRO_API_URL",
+    "GRO_API_KEY",
+    "GRO_PUBLIC_API_URL",
+    "HF_HOME",
+}
 SETTINGS = {f"GRO_{name.upper()}" for name in Settings.model_fields}
 
 
 def variables_read_by_the_code() -> set[str]:
-    """GRO_* names written out in the code, and the settings' fields."""
+    """GRO_* names the code spells out as strings (environment lookups), and the settings'
+    fields (pydantic-settings derives their names)."""
     found = set()
     for folder in ("gro_core", "server", "worker", "dashboard"):
         for path in (ROOT / folder).rglob("*.py"):
-            found |= set(re.findall(r"\bGRO_[A-Z][A-Z_]+\b", path.read_text()))
-    return (found - {"GRO_SPEC"}) | SETTINGS
+            found |= set(re.findall(r"[\"'](GRO_[A-Z][A-Z_]+)[\"']", path.read_text()))
+    return found | SETTINGS
 
 
 def test_every_service_is_there():
@@ -60,7 +68,11 @@ def test_api_and_workers_get_every_production_setting():
         assert env["GRO_ENVIRONMENT"] == "production"
         assert env["GRO_DATABASE_URL"].startswith("postgresql")
         assert env["GRO_BROKER_URL"].startswith("redis://redis:")
-    assert set(SERVICES["dashboard"]["environment"]) == {"GRO_API_URL", "GRO_API_KEY"}
+    assert set(SERVICES["dashboard"]["environment"]) == {
+        "GRO_API_URL",
+        "GRO_API_KEY",
+        "GRO_PUBLIC_API_URL",
+    }
 
 
 def test_compose_names_only_variables_the_code_reads():
