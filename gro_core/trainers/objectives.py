@@ -11,7 +11,7 @@ from transformers import PreTrainedTokenizerBase
 from gro_core.models import Reference, load_reference
 from gro_core.presets import get_preset
 from gro_core.spec import JobSpec
-from gro_core.trainers.encode import Example, mismatched
+from gro_core.trainers.encode import Example, mismatched, shares_prompts
 from gro_core.trainers.offline import (
     Data,
     OfflineGROObjective,
@@ -54,7 +54,10 @@ def build_objective(
     cache = None
     if needs_reference:
         cache = reference_cache(spec, model, tokenizer, data, device, out_dir)
-    return OfflineGROObjective(spec.method, spec.method_args, tokenizer, data, device, cache)
+    share = shares_prompts(model, data.train, tokenizer.pad_token_id)
+    return OfflineGROObjective(
+        spec.method, spec.method_args, tokenizer, data, device, cache, share_prompts=share
+    )
 
 
 def live_reference(spec: JobSpec, model: torch.nn.Module, out_dir: Path) -> Reference:

@@ -18,8 +18,11 @@ from torch import Tensor
 from gro_core.trainers.encode import (
     Example,
     collate,
+    collate_shared,
     completion_logprobs,
     right_align,
+    shareable,
+    shares_prompts,
     unpad_rows,
 )
 
@@ -45,6 +48,7 @@ class ReferenceCache:
         batch_size: int = 32,
     ) -> ReferenceCache:
         was_training = model.training
+        share = shares_prompts(model, next(iter(splits.values()), []), pad_id)
         model.eval()
         store: Store = {}
         for split, examples in splits.items():
@@ -53,7 +57,11 @@ class ReferenceCache:
             ordered = sorted(examples, key=lambda e: e.length)
             for start in range(0, len(ordered), batch_size):
                 chunk = ordered[start : start + batch_size]
-                batch = collate([s for e in chunk for s in e.sequences], pad_id).to(device)
+                groups = [e.sequences for e in chunk]
+                if share and shareable(groups):
+                    batch = collate_shared(groups, pad_id).to(device)
+                else:
+                    batch = collate([s for g in groups for s in g], pad_id).to(device)
                 rows = iter(unpad_rows(completion_logprobs(model, batch), batch.mask))
                 for example in chunk:
                     store[split][example.index] = [next(rows) for _ in example.sequences]
