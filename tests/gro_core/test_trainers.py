@@ -25,6 +25,7 @@ from gro_core.trainers.encode import (
     shares_prompts,
 )
 from gro_core.trainers.loop import weighted_metrics
+from gro_core.trainers.reference import ReferenceCache
 from gro_core.trainers.sampler import StepSampler, epoch_batches
 
 TINY = "builtin:tiny-llama"
@@ -168,6 +169,28 @@ def test_batch_encoding_gives_the_ids_of_one_pair_at_a_time() -> None:
         tok, "unpaired", [{"prompt": "a=", "completion": "b", "label": False}], 64
     )
     assert unpaired[0].sequences[0].reward == -1.0
+
+
+def test_cached_reference_logprobs_equal_a_fresh_forward_after_save_and_load(
+    tmp_path: Path,
+) -> None:
+    from gro_core.trainers.encode import mismatched
+
+    tok, model = load_tokenizer(TINY), load_policy(TINY)
+    records = [{"prompt": p, "chosen": c, "rejected": r} for p, c, r in PAIRS * 3]
+    examples = encode_records(tok, "preference", records, 64)
+    splits = {"train": examples, "train_kl": mismatched(examples)}
+    ReferenceCache.compute(model, splits, tok.pad_token_id, torch.device("cpu"), batch_size=4).save(
+        tmp_path / "ref.pt"
+    )
+    cache = ReferenceCache.load(tmp_path / "ref.pt")
+    for split, items in splits.items():
+        chunk = [items[i] for i in (7, 0, 4)]
+        batch = collate([s for e in chunk for s in e.sequences], tok.pad_token_id)
+        with torch.no_grad():
+            want = completion_logprobs(model, batch)
+        got = cache.batch(split, chunk, batch.mask.shape[1])
+        assert got.shape == want.shape and torch.allclose(got, want, atol=1e-5), split
 
 
 def test_step_metrics_are_weighted_by_micro_batch_whether_floats_or_tensors() -> None:
