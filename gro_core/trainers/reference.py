@@ -51,9 +51,13 @@ class ReferenceCache:
         pad_id: int,
         device: torch.device,
         batch_size: int = 32,
+        share: bool | None = None,
     ) -> ReferenceCache:
+        """Score every split with `model`; `share`: whether it scores shared-prompt rows
+        right (`shares_prompts`), None to check here."""
         was_training = model.training
-        share = shares_prompts(model, next(iter(splits.values()), []), pad_id)
+        if share is None:
+            share = shares_prompts(model, next(iter(splits.values()), []), pad_id)
         model.eval()
         values, spans = {}, {}
         for split, examples in splits.items():
