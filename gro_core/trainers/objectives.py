@@ -11,7 +11,7 @@ from transformers import PreTrainedTokenizerBase
 from gro_core.models import Reference, load_reference
 from gro_core.presets import get_preset
 from gro_core.spec import JobSpec
-from gro_core.trainers.encode import Example, mismatched, shares_prompts
+from gro_core.trainers.encode import Example, mismatched
 from gro_core.trainers.offline import (
     Data,
     OfflineGROObjective,
@@ -20,6 +20,7 @@ from gro_core.trainers.offline import (
     StepResult,
 )
 from gro_core.trainers.online import OnlineObjective
+from gro_core.trainers.prompt_sharing import shares_prompts
 from gro_core.trainers.reference import ReferenceCache, fingerprint
 
 REFERENCE_FILE = "reference_logprobs.pt"

@@ -21,12 +21,11 @@ from gro_core.trainers.encode import (
     Example,
     TokenBatch,
     collate,
-    collate_shared,
     completion_logprobs,
     mismatched,
     scored_samples,
-    shareable,
 )
+from gro_core.trainers.prompt_sharing import collate_shared, shareable
 from gro_core.trainers.reference import ReferenceCache
 
 # A step's metrics: tensors (fetched by the loop in one transfer) or plain floats.

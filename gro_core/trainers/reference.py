@@ -15,14 +15,8 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from gro_core.trainers.encode import (
-    Example,
-    collate,
-    collate_shared,
-    completion_logprobs,
-    shareable,
-    shares_prompts,
-)
+from gro_core.trainers.encode import Example, collate, completion_logprobs
+from gro_core.trainers.prompt_sharing import collate_shared, shareable, shares_prompts
 
 
 class ReferenceCache:

@@ -17,14 +17,12 @@ from gro_core.trainers.checkpoint import checkpoint_dirs, save_checkpoint
 from gro_core.trainers.encode import (
     Sequence,
     collate,
-    collate_shared,
     completion_logprobs,
     encode_pair,
     encode_records,
-    shareable,
-    shares_prompts,
 )
 from gro_core.trainers.loop import weighted_metrics
+from gro_core.trainers.prompt_sharing import collate_shared, shareable, shares_prompts
 from gro_core.trainers.reference import ReferenceCache
 from gro_core.trainers.sampler import StepSampler, epoch_batches
 
