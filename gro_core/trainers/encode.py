@@ -3,9 +3,11 @@
 A `Sequence` is one prompt + completion in token ids with its reward and group. An
 `Example` is what the sampler draws: one SFT pair, one preference pair (two sequences of
 one group, so chosen and rejected go through one forward together), or one unpaired
-completion. Batches are LEFT padded so every completion ends at the last position: the
-model then computes logits for the last K positions only (`logits_to_keep`), never for
-prompt tokens, which for real vocabularies is a large share of the forward's FLOPs.
+completion. Batches put one sequence in a row, LEFT padded so every completion ends at the
+last position, or one group in a row, its prompt once and its completions after it
+(`gro_core.trainers.prompt_sharing`). Either way the model computes logits only at the
+positions that predict completion tokens (`logits_to_keep`), never for prompt tokens,
+which for real vocabularies is a large share of the forward's FLOPs.
 """
 
 from __future__ import annotations
@@ -88,26 +90,57 @@ def _truncate(
 def encode_records(
     tokenizer: PreTrainedTokenizerBase, kind: str, records: list[dict], max_length: int
 ) -> list[Example]:
-    """One Example per record; preference rows give a pair, the others one sequence."""
+    """One Example per record; preference rows give a pair, the others one sequence.
+
+    The same ids as `encode_pair` on each (prompt, completion), but every text is rendered
+    first and tokenized in one call per field: for short rows the tokenizer's per-call
+    overhead, not its work, is what costs, and a pair's prompt is encoded once.
+    """
+    fields = {"preference": ("chosen", "rejected"), "unpaired": ("completion",)}
+    fields["sft"] = fields["unpaired"]
+    if kind not in fields:
+        raise ValueError(f"cannot train offline on {kind} data: prompts need rollouts")
+    if not records:
+        return []
+    prompts = _encode_prompts(tokenizer, [r["prompt"] for r in records])
+    completions = [_encode_completions(tokenizer, records, name) for name in fields[kind]]
     examples = []
     for index, record in enumerate(records):
-        prompt = record["prompt"]
-
-        def seq(completion: Any, reward: float, index: int = index, prompt: Any = prompt):
-            ids = encode_pair(tokenizer, prompt, completion, max_length)
-            return Sequence(*ids, reward=reward, group=index)
-
         if kind == "preference":
-            pair = (seq(record["chosen"], 1.0), seq(record["rejected"], -1.0))
-            examples.append(Example(pair, record, index))
-        elif kind == "unpaired":
-            reward = 1.0 if record["label"] else -1.0
-            examples.append(Example((seq(record["completion"], reward),), record, index))
-        elif kind == "sft":
-            examples.append(Example((seq(record["completion"], 1.0),), record, index))
+            rewards: tuple[float, ...] = (1.0, -1.0)
         else:
-            raise ValueError(f"cannot train offline on {kind} data: prompts need rollouts")
+            rewards = (1.0 if kind == "sft" or record["label"] else -1.0,)
+        sequences = tuple(
+            Sequence(*_truncate(prompts[index], ids[index], max_length), reward=r, group=index)
+            for ids, r in zip(completions, rewards, strict=True)
+        )
+        examples.append(Example(sequences, record, index))
     return examples
+
+
+def _encode_prompts(tokenizer: PreTrainedTokenizerBase, prompts: list[Any]) -> list[list[int]]:
+    """`encode_prompt` of each prompt, in one tokenizer call per kind of prompt."""
+    out: list[list[int]] = [[] for _ in prompts]
+    for is_text in (True, False):
+        at = [i for i, p in enumerate(prompts) if isinstance(p, str) == is_text]
+        if at:
+            texts = [render_prompt(tokenizer, prompts[i]) for i in at]
+            ids = tokenizer(texts, add_special_tokens=is_text)["input_ids"]
+            for i, row in zip(at, ids, strict=True):
+                out[i] = row
+    return out
+
+
+def _encode_completions(
+    tokenizer: PreTrainedTokenizerBase, records: list[dict], name: str
+) -> list[list[int]]:
+    """The completion ids `encode_pair` gives field `name` of each record, eos-terminated."""
+    texts = [render_completion(tokenizer, r["prompt"], r[name]) for r in records]
+    rows = tokenizer(texts, add_special_tokens=False)["input_ids"]
+    eos = tokenizer.eos_token_id
+    if eos is None:
+        return rows
+    return [row if row and row[-1] == eos else [*row, eos] for row in rows]
 
 
 def encode_prompts(
@@ -141,10 +174,19 @@ def mismatched(examples: list[Example]) -> list[Example]:
 
 @dataclass
 class TokenBatch:
-    """Left-padded sequences, and where their completions sit in the last K positions.
+    """Model rows, and where the completions of N sequences sit in them.
 
-    input_ids, attention_mask, position_ids: (B, L); targets, mask: (B, K) the tokens the
-    last K logits predict and which of them are completion tokens; rewards, group_ids: (B,).
+    Two layouts: one row per sequence (`collate`), or one row per group of sequences that
+    share a prompt (`prompt_sharing.collate_shared`). Either way the outputs are per
+    sequence, so the rest of the code does not see which layout scored them.
+
+    input_ids, position_ids: (R, L); attention_mask: (R, L), or (R, 1, L, L) bool for
+    shared rows; targets: (R, C) the token each scored logit predicts; mask: (N, K) which
+    of the N sequences' last K positions are completion tokens (right-aligned);
+    rewards, group_ids: (N,). keep: None for one row per sequence (the last K + 1
+    positions are scored, C = K), else (C,) the columns scored in every row; place: None,
+    or (N, K) where each completion token's log-prob lies in the flattened (R·C) scores,
+    R·C for padding.
     """
 
     input_ids: Tensor
@@ -154,54 +196,87 @@ class TokenBatch:
     mask: Tensor
     rewards: Tensor
     group_ids: Tensor
+    keep: Tensor | None = None
+    place: Tensor | None = None
 
     def to(self, device: torch.device) -> TokenBatch:
-        return TokenBatch(*(t.to(device, non_blocking=True) for t in vars(self).values()))
+        moved = {
+            k: None if t is None else t.to(device, non_blocking=True) for k, t in vars(self).items()
+        }
+        return TokenBatch(**moved)
 
 
 def collate(sequences: list[Sequence], pad_id: int) -> TokenBatch:
-    """Left-pad `sequences` into one TokenBatch."""
+    """Left-pad `sequences` into one TokenBatch, one row each."""
+    # Rows are built as Python lists and converted once per field: a few small tensor
+    # writes per row would cost more than the step's loss.
     width = max(s.length for s in sequences)
     k = max(len(s.completion_ids) for s in sequences)
-    input_ids = torch.full((len(sequences), width), pad_id, dtype=torch.long)
-    attention = torch.zeros((len(sequences), width), dtype=torch.long)
-    mask = torch.zeros((len(sequences), k), dtype=torch.bool)
-    for i, s in enumerate(sequences):
-        ids = s.prompt_ids + s.completion_ids
-        input_ids[i, width - len(ids) :] = torch.tensor(ids)
-        attention[i, width - len(ids) :] = 1
-        mask[i, k - len(s.completion_ids) :] = True
-    # Positions count real tokens only, so left padding changes nothing the model computes.
-    positions = (attention.cumsum(dim=1) - 1).clamp(min=0)
+    input_ids, attention, positions, mask = [], [], [], []
+    for s in sequences:
+        pad = width - s.length
+        input_ids.append([pad_id] * pad + [*s.prompt_ids, *s.completion_ids])
+        attention.append([0] * pad + [1] * s.length)
+        # Positions count real tokens only, so left padding changes nothing the model computes.
+        positions.append([0] * pad + list(range(s.length)))
+        mask.append([False] * (k - len(s.completion_ids)) + [True] * len(s.completion_ids))
+    ids = torch.tensor(input_ids)
     return TokenBatch(
-        input_ids=input_ids,
-        attention_mask=attention,
-        position_ids=positions,
-        targets=input_ids[:, width - k :],
-        mask=mask,
+        input_ids=ids,
+        attention_mask=torch.tensor(attention),
+        position_ids=torch.tensor(positions),
+        targets=ids[:, width - k :],
+        mask=torch.tensor(mask),
         rewards=torch.tensor([s.reward for s in sequences]),
         group_ids=torch.tensor([s.group for s in sequences]),
     )
 
 
 def completion_logprobs(model: torch.nn.Module, batch: TokenBatch) -> Tensor:
-    """(B, K) log π(y_t | x, y_<t) of each completion token; zero where `batch.mask` is off.
+    """(N, K) log π(y_t | x, y_<t) of each completion token; zero where `batch.mask` is off.
 
-    Logits are computed only for the K positions that predict completion tokens, and the
-    log-softmax is taken as gather − logsumexp, so no (B, K, V) log-prob tensor is kept.
+    Logits are computed only at the positions that predict completion tokens, and the
+    log-softmax is taken as gather − logsumexp, so no (R, C, V) log-prob tensor is kept.
     """
-    k = batch.targets.shape[1]
+    if batch.keep is None:
+        k = batch.targets.shape[1]
+        keep: int | Tensor = k + 1  # the last K + 1; position t predicts token t + 1
+    else:
+        keep = batch.keep
     logits = model(
         input_ids=batch.input_ids,
-        attention_mask=batch.attention_mask,
+        attention_mask=_attention_mask(model, batch.attention_mask),
         position_ids=batch.position_ids,
-        logits_to_keep=k + 1,
+        logits_to_keep=keep,
         use_cache=False,
-    ).logits[:, :-1]  # (B, K, V): position t predicts token t + 1
-    logits = logits.float()
-    picked = logits.gather(-1, batch.targets.unsqueeze(-1)).squeeze(-1)  # (B, K)
+    ).logits
+    if batch.keep is None:
+        logits = logits[:, :-1]
+    logits = logits.float()  # (R, C, V)
+    picked = logits.gather(-1, batch.targets.unsqueeze(-1)).squeeze(-1)  # (R, C)
     logprobs = picked - torch.logsumexp(logits, dim=-1)
-    return logprobs * batch.mask
+    if batch.place is None:
+        return logprobs * batch.mask
+    # Each sequence's tokens, right-aligned; padding reads the appended zero.
+    flat = torch.cat([logprobs.flatten(), logprobs.new_zeros(1)])
+    return flat[batch.place]
+
+
+def _attention_mask(model: torch.nn.Module, mask: Tensor) -> Tensor:
+    """A 4D boolean mask as the model's attention takes it: sdpa reads booleans, eager
+    adds the mask to its scores."""
+    if mask.dim() != 4 or attention_implementation(model) != "eager":
+        return mask
+    dtype = next(model.parameters()).dtype
+    return torch.zeros(mask.shape, dtype=dtype, device=mask.device).masked_fill(
+        ~mask, torch.finfo(dtype).min
+    )
+
+
+def attention_implementation(model: torch.nn.Module) -> str | None:
+    """The attention kernel transformers picked for `model` (sdpa, eager, flash_...)."""
+    config = getattr(model, "config", None)
+    return getattr(config, "_attn_implementation", None)
 
 
 def unpad_rows(values: Tensor, mask: Tensor) -> list[Tensor]:

@@ -73,6 +73,27 @@ def cosine_schedule(warmup: int, total: int):
     return factor
 
 
+def weighted_metrics(parts: list[tuple[dict[str, Any], float]]) -> dict[str, float]:
+    """Σ weight · value per metric name over micro-batches' (metrics, weight).
+
+    Values are floats or tensors; all tensors are fetched in one transfer (one host sync
+    on a GPU, and on a CPU one conversion instead of one per metric and micro-batch).
+    """
+    tensors = [
+        v.detach().float().reshape(())
+        for metrics, _ in parts
+        for v in metrics.values()
+        if isinstance(v, torch.Tensor)
+    ]
+    fetched = iter(torch.stack(tensors).tolist() if tensors else [])
+    sums: dict[str, float] = {}
+    for metrics, weight in parts:
+        for name, value in metrics.items():
+            value = next(fetched) if isinstance(value, torch.Tensor) else float(value)
+            sums[name] = sums.get(name, 0.0) + value * weight
+    return sums
+
+
 def load_run_model(spec: JobSpec, checkpoint: Path | None, device: str = "auto") -> torch.nn.Module:
     """The model a run trains: the spec's starting model, or a checkpoint of the run."""
     lora = LoraSettings(**spec.lora.model_dump()) if spec.lora else None
@@ -154,7 +175,8 @@ class Trainer:
         """One batch: `iterations` optimizer updates on it (1 offline; num_iterations online)."""
         started = time.perf_counter()
         items = self._items(step)
-        self.model.train()
+        if not self.model.training:  # evaluation and scoring restore the mode they found
+            self.model.train()
         out: dict[str, float] = {}
         for iteration in range(self.iterations):
             out = self._update(step, self._micro_batches(items), emit_samples=iteration == 0)
@@ -174,7 +196,7 @@ class Trainer:
         units = [self.objective.units(m) for m in micro]
         local = sum(units)
         total = self.ranks.total(local)
-        sums: dict[str, torch.Tensor] = {}
+        parts: list[tuple[dict[str, Any], float]] = []
         samples: list[dict[str, Any]] = []
         for items, unit in zip(micro, units, strict=True):
             share = self.ranks.world * unit / total
@@ -183,14 +205,13 @@ class Trainer:
                 message = f"non-finite loss ({float(loss.detach())}) at step {step}"
                 raise TrainingError("non_finite", message, step)
             (loss * share).backward()
-            for name, value in metrics.items():
-                sums[name] = sums.get(name, 0.0) + value.detach().float() * unit / local
+            parts.append((metrics, unit / local))
             samples += found
         self.ranks.average_gradients(self.params)
         grad_norm = self._clip_and_step(step)
         if samples and emit_samples:
             self.cb.on_samples(step, samples)
-        out = self.ranks.average_metrics({name: float(v) for name, v in sums.items()})
+        out = self.ranks.average_metrics(weighted_metrics(parts))
         return out | {"train/lr": self.scheduler.get_last_lr()[0], "train/grad_norm": grad_norm}
 
     def _clip_and_step(self, step: int) -> float:

@@ -20,6 +20,7 @@ from gro_core.trainers.offline import (
     StepResult,
 )
 from gro_core.trainers.online import OnlineObjective
+from gro_core.trainers.prompt_sharing import shares_prompts
 from gro_core.trainers.reference import ReferenceCache, fingerprint
 
 REFERENCE_FILE = "reference_logprobs.pt"
@@ -51,10 +52,13 @@ def build_objective(
     if data.kind == "prompt":
         live = live_reference(spec, model, out_dir) if needs_reference else None
         return OnlineObjective(spec, tokenizer, data, device, live)
+    share = shares_prompts(model, data.train, tokenizer.pad_token_id)
     cache = None
     if needs_reference:
-        cache = reference_cache(spec, model, tokenizer, data, device, out_dir)
-    return OfflineGROObjective(spec.method, spec.method_args, tokenizer, data, device, cache)
+        cache = reference_cache(spec, model, tokenizer, data, device, out_dir, share)
+    return OfflineGROObjective(
+        spec.method, spec.method_args, tokenizer, data, device, cache, share_prompts=share
+    )
 
 
 def live_reference(spec: JobSpec, model: torch.nn.Module, out_dir: Path) -> Reference:
@@ -74,12 +78,14 @@ def reference_cache(
     data: Data,
     device: torch.device,
     out_dir: Path,
+    share: bool | None = None,
 ) -> ReferenceCache:
     """The run's cached reference log-probs: loaded if this run made them, else computed.
 
     Without LoRA or a separate reference model, the reference *is* the starting policy,
     so the cache is computed with the policy itself before its first update: no copy of
-    the model is ever made. Otherwise the reference is loaded, used once, and released.
+    the model is ever made (`share` says whether it scores shared-prompt rows right).
+    Otherwise the reference is loaded, used once, and released.
     """
     path = Path(out_dir) / REFERENCE_FILE
     splits = {"train": data.train, "eval": data.eval}
@@ -91,7 +97,7 @@ def reference_cache(
             return cached
     pad = tokenizer.pad_token_id
     if spec.reference_model is None and spec.lora is None and not _resumed(out_dir):
-        cache = ReferenceCache.compute(model, splits, pad, device)
+        cache = ReferenceCache.compute(model, splits, pad, device, share=share)
     else:
         ref = load_reference(model, spec.reference_model or (None if spec.lora else spec.model))
         with ref.scoring() as ref_model:

@@ -25,9 +25,11 @@ from gro_core.trainers.encode import (
     mismatched,
     scored_samples,
 )
+from gro_core.trainers.prompt_sharing import collate_shared, shareable
 from gro_core.trainers.reference import ReferenceCache
 
-Metrics = dict[str, Tensor]
+# A step's metrics: tensors (fetched by the loop in one transfer) or plain floats.
+Metrics = dict[str, Tensor | float]
 StepResult = tuple[Tensor, Metrics, list[dict[str, Any]]]
 
 
@@ -42,8 +44,15 @@ class Data:
     offline: list[Example] = field(default_factory=list)  # mixed into online batches
 
 
-def _sequences_batch(examples: list[Example], pad_id: int, device: torch.device) -> TokenBatch:
-    return collate([s for e in examples for s in e.sequences], pad_id).to(device)
+def _sequences_batch(
+    examples: list[Example], pad_id: int, device: torch.device, share: bool = False
+) -> TokenBatch:
+    """The examples' sequences in one batch; with `share`, a pair's prompt is computed
+    once for both completions where the examples allow it (`collate_shared`)."""
+    groups = [e.sequences for e in examples]
+    if share and shareable(groups):
+        return collate_shared(groups, pad_id).to(device)
+    return collate([s for g in groups for s in g], pad_id).to(device)
 
 
 def _chunks(items: list[Example], size: int) -> list[list[Example]]:
@@ -166,9 +175,11 @@ class OfflineGROObjective:
         data: Data,
         device: torch.device,
         reference: ReferenceCache | None,
+        share_prompts: bool = False,
     ) -> None:
         self.cfg = get_preset(method, **method_args)
         self.tokenizer, self.data, self.device, self.reference = tokenizer, data, device, reference
+        self.share_prompts = share_prompts  # the model scores collate_shared batches right
         self.batch_groups = data.kind == "unpaired" and self.cfg.advantage in ("rloo", "group_norm")
         self.kl_pairs: dict[str, list[Example]] = {}
         if self.cfg.anchor == "kl_point":
@@ -186,7 +197,8 @@ class OfflineGROObjective:
         return (policy - ref.sum(dim=1)).mean().clamp(min=0)
 
     def _score(self, model: torch.nn.Module, examples: list[Example], split: str):
-        batch = _sequences_batch(examples, self.tokenizer.pad_token_id, self.device)
+        pad = self.tokenizer.pad_token_id
+        batch = _sequences_batch(examples, pad, self.device, self.share_prompts)
         logprobs = completion_logprobs(model, batch)
         ref = None
         if self.reference is not None:
@@ -212,7 +224,7 @@ class OfflineGROObjective:
     def step(self, model: torch.nn.Module, examples: list[Example]) -> StepResult:
         *_, out = self._score(model, examples, "train")
         # Offline "rewards" are the ±1 labels: their mean is the label balance, not a reward.
-        metrics = {k: torch.tensor(v) for k, v in out.stats.items() if not k.startswith("reward/")}
+        metrics: Metrics = {k: v for k, v in out.stats.items() if not k.startswith("reward/")}
         return out.loss, metrics, _samples(examples, out)
 
     @torch.no_grad()

@@ -15,23 +15,25 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from gro_core.trainers.encode import (
-    Example,
-    collate,
-    completion_logprobs,
-    right_align,
-    unpad_rows,
-)
-
-# split -> example index -> one (len(completion),) tensor per sequence of the example
-Store = dict[str, dict[int, list[Tensor]]]
+from gro_core.trainers.encode import Example, collate, completion_logprobs
+from gro_core.trainers.prompt_sharing import collate_shared, shareable, shares_prompts
 
 
 class ReferenceCache:
-    """Per-token reference log-probs of every completion of the train and eval examples."""
+    """Per-token reference log-probs of every completion of the train and eval examples.
 
-    def __init__(self, store: Store, fingerprint: str = "") -> None:
-        self.store = store
+    Each split is one flat tensor of log-probs and, per example index, where each of its
+    sequences' tokens start in it and how many there are: two tensors to save and load
+    instead of one per sequence.
+    """
+
+    def __init__(
+        self, values: dict[str, Tensor], spans: dict[str, Tensor], fingerprint: str = ""
+    ) -> None:
+        self.values = values  # split -> (tokens,) log-probs
+        self.spans = spans  # split -> (examples, sequences, 2) long: start, length
+        # Python lists for the per-step lookups (a tensor element read costs a microsecond).
+        self._spans = {split: t.tolist() for split, t in spans.items()}
         self.fingerprint = fingerprint  # of the examples it was computed for
 
     @classmethod
@@ -43,37 +45,63 @@ class ReferenceCache:
         pad_id: int,
         device: torch.device,
         batch_size: int = 32,
+        share: bool | None = None,
     ) -> ReferenceCache:
+        """Score every split with `model`; `share`: whether it scores shared-prompt rows
+        right (`shares_prompts`), None to check here."""
         was_training = model.training
+        if share is None:
+            share = shares_prompts(model, next(iter(splits.values()), []), pad_id)
         model.eval()
-        store: Store = {}
+        values, spans = {}, {}
         for split, examples in splits.items():
-            store[split] = {}
+            width = max((len(e.sequences) for e in examples), default=0)
+            rows = max((e.index for e in examples), default=-1) + 1  # indexes are keys
+            where = [[[0, 0]] * width for _ in range(rows)]
+            parts, filled = [], 0
             # Sorted by length so each no-grad batch carries little padding.
             ordered = sorted(examples, key=lambda e: e.length)
             for start in range(0, len(ordered), batch_size):
                 chunk = ordered[start : start + batch_size]
-                batch = collate([s for e in chunk for s in e.sequences], pad_id).to(device)
-                rows = iter(unpad_rows(completion_logprobs(model, batch), batch.mask))
+                groups = [e.sequences for e in chunk]
+                if share and shareable(groups):
+                    batch = collate_shared(groups, pad_id).to(device)
+                else:
+                    batch = collate([s for g in groups for s in g], pad_id).to(device)
+                # Row-major: sequence after sequence, each one's tokens in order.
+                parts.append(completion_logprobs(model, batch)[batch.mask].float().cpu())
                 for example in chunk:
-                    store[split][example.index] = [next(rows) for _ in example.sequences]
+                    for j, seq in enumerate(example.sequences):
+                        where[example.index][j] = [filled, len(seq.completion_ids)]
+                        filled += len(seq.completion_ids)
+            values[split] = torch.cat(parts) if parts else torch.zeros(0)
+            spans[split] = torch.tensor(where, dtype=torch.long).view(rows, width, 2)
         model.train(was_training)
-        return cls(store, fingerprint(splits))
+        return cls(values, spans, fingerprint(splits))
 
     def batch(self, split: str, examples: list[Example], width: int) -> Tensor:
         """(B, width) right-aligned reference log-probs of the examples' sequences."""
-        return right_align([t for e in examples for t in self.store[split][e.index]], width)
+        values, spans = self.values[split], self._spans[split]
+        nowhere = len(values)  # the appended zero that padding reads
+        index = []
+        for example in examples:
+            for start, length in spans[example.index][: len(example.sequences)]:
+                index.append([nowhere] * (width - length) + list(range(start, start + length)))
+        return torch.cat([values, values.new_zeros(1)])[torch.tensor(index)]
 
     def save(self, path: Path) -> None:
         # A unique temporary name: data-parallel ranks may all save the same cache.
         tmp = Path(path).with_suffix(f".tmp-{os.getpid()}")
-        torch.save({"fingerprint": self.fingerprint, "store": self.store}, tmp)
+        state = {"fingerprint": self.fingerprint, "values": self.values, "spans": self.spans}
+        torch.save(state, tmp)
         tmp.replace(path)
 
     @classmethod
     def load(cls, path: Path) -> ReferenceCache:
         saved = torch.load(path, map_location="cpu", weights_only=True)
-        return cls(saved["store"], saved["fingerprint"])
+        if "values" not in saved:  # written by an older gro: compute it again
+            return cls({}, {}, "")
+        return cls(saved["values"], saved["spans"], saved["fingerprint"])
 
 
 def fingerprint(splits: dict[str, list[Example]]) -> str:

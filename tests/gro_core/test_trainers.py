@@ -14,7 +14,16 @@ from gro_core.models import load_policy, load_tokenizer
 from gro_core.spec import load_spec
 from gro_core.trainers import Callback, DataError, JsonlWriter, TrainingError, run
 from gro_core.trainers.checkpoint import checkpoint_dirs, save_checkpoint
-from gro_core.trainers.encode import Sequence, collate, completion_logprobs, encode_pair
+from gro_core.trainers.encode import (
+    Sequence,
+    collate,
+    completion_logprobs,
+    encode_pair,
+    encode_records,
+)
+from gro_core.trainers.loop import weighted_metrics
+from gro_core.trainers.prompt_sharing import collate_shared, shareable, shares_prompts
+from gro_core.trainers.reference import ReferenceCache
 from gro_core.trainers.sampler import StepSampler, epoch_batches
 
 TINY = "builtin:tiny-llama"
@@ -67,6 +76,125 @@ def test_completion_logprobs_match_one_unpadded_forward_per_sequence() -> None:
         start = len(s.prompt_ids) - 1
         want = torch.stack([logp[start + j, t] for j, t in enumerate(s.completion_ids)])
         assert torch.allclose(got[i][batch.mask[i]], want, atol=1e-5)
+
+
+def _pairs(tok, rows: list[tuple[str, str, str]]) -> list[tuple[Sequence, ...]]:
+    return [
+        tuple(Sequence(*encode_pair(tok, p, c, 64), group=i) for c in (chosen, rejected))
+        for i, (p, chosen, rejected) in enumerate(rows)
+    ]
+
+
+PAIRS = [
+    ("33+11=", "44", "46"),
+    ("1+2=", "3", "12345"),
+    ("rev abcdef=", "fedcba", "f"),
+]
+
+
+def test_shared_prompt_rows_score_like_one_row_per_sequence() -> None:
+    tok, model = load_tokenizer(TINY), load_policy(TINY)
+    # Groups of 2 and 1, prompts and completions of different lengths.
+    groups = [*_pairs(tok, PAIRS), (Sequence(*encode_pair(tok, "x=", "yz", 64), group=9),)]
+    assert shareable(groups)
+    shared = collate_shared(groups, tok.pad_token_id)
+    assert shared.input_ids.shape[0] == len(groups), "one row per group"
+    plain = collate([s for g in groups for s in g], tok.pad_token_id)
+    assert torch.equal(shared.mask, plain.mask)
+    assert torch.equal(shared.rewards, plain.rewards)
+    assert torch.equal(shared.group_ids, plain.group_ids)
+    got, want = completion_logprobs(model, shared), completion_logprobs(model, plain)
+    assert torch.all(got[~shared.mask] == 0)
+    assert torch.allclose(got, want, atol=1e-5)
+    params = list(model.parameters())
+    grads = torch.autograd.grad(got.sum(), params)
+    expected = torch.autograd.grad(want.sum(), params)
+    for g, e in zip(grads, expected, strict=True):
+        assert torch.allclose(g, e, atol=1e-5, rtol=1e-4)
+
+
+def test_shared_rows_are_used_only_when_a_group_has_one_prompt() -> None:
+    tok = load_tokenizer(TINY)
+    (pair,) = _pairs(tok, PAIRS[:1])
+    cut = Sequence(pair[0].prompt_ids[1:], pair[1].completion_ids)  # truncated differently
+    assert not shareable([(pair[0], cut)])
+    assert not shareable([(pair[0],), (pair[1],)]), "no group to share a prompt with"
+
+
+class _NoCustomMask(torch.nn.Module):
+    """A model that ignores a 4D attention mask (as models that build their own do)."""
+
+    def __init__(self, model: torch.nn.Module) -> None:
+        super().__init__()
+        self.model, self.config = model, model.config
+
+    def forward(self, attention_mask: torch.Tensor, **kwargs):
+        return self.model(
+            attention_mask=None if attention_mask.dim() == 4 else attention_mask, **kwargs
+        )
+
+
+def test_prompt_sharing_is_checked_on_the_model_itself() -> None:
+    tok, model = load_tokenizer(TINY), load_policy(TINY)
+    examples = encode_records(
+        tok, "preference", [{"prompt": p, "chosen": c, "rejected": r} for p, c, r in PAIRS], 64
+    )
+    assert shares_prompts(model, examples, tok.pad_token_id)
+    model.config._attn_implementation = "eager"  # an additive float mask
+    assert shares_prompts(model, examples, tok.pad_token_id)
+    model.config._attn_implementation = "sdpa"
+    # Completions would see their sibling: the check catches it, whatever the layer says.
+    assert not shares_prompts(_NoCustomMask(model), examples, tok.pad_token_id)
+    model.config._attn_implementation = "flash_attention_2"
+    assert not shares_prompts(model, examples, tok.pad_token_id)
+
+
+def test_batch_encoding_gives_the_ids_of_one_pair_at_a_time() -> None:
+    tok = load_tokenizer(TINY)
+    chat = [{"role": "user", "content": "hi there"}]
+    records = [
+        {"prompt": "33+11=", "chosen": "44", "rejected": "46"},
+        {"prompt": chat, "chosen": [{"role": "assistant", "content": "yo"}], "rejected": "no"},
+        {"prompt": "a long prompt to cut=", "chosen": "x" * 30, "rejected": "y"},
+    ]
+    for max_length in (64, 12):
+        examples = encode_records(tok, "preference", records, max_length)
+        for record, example in zip(records, examples, strict=True):
+            for name, seq in zip(("chosen", "rejected"), example.sequences, strict=True):
+                want = encode_pair(tok, record["prompt"], record[name], max_length)
+                assert (seq.prompt_ids, seq.completion_ids) == want
+    unpaired = encode_records(
+        tok, "unpaired", [{"prompt": "a=", "completion": "b", "label": False}], 64
+    )
+    assert unpaired[0].sequences[0].reward == -1.0
+
+
+def test_cached_reference_logprobs_equal_a_fresh_forward_after_save_and_load(
+    tmp_path: Path,
+) -> None:
+    from gro_core.trainers.encode import mismatched
+
+    tok, model = load_tokenizer(TINY), load_policy(TINY)
+    records = [{"prompt": p, "chosen": c, "rejected": r} for p, c, r in PAIRS * 3]
+    examples = encode_records(tok, "preference", records, 64)
+    splits = {"train": examples, "train_kl": mismatched(examples)}
+    ReferenceCache.compute(model, splits, tok.pad_token_id, torch.device("cpu"), batch_size=4).save(
+        tmp_path / "ref.pt"
+    )
+    cache = ReferenceCache.load(tmp_path / "ref.pt")
+    for split, items in splits.items():
+        chunk = [items[i] for i in (7, 0, 4)]
+        batch = collate([s for e in chunk for s in e.sequences], tok.pad_token_id)
+        with torch.no_grad():
+            want = completion_logprobs(model, batch)
+        got = cache.batch(split, chunk, batch.mask.shape[1])
+        assert got.shape == want.shape and torch.allclose(got, want, atol=1e-5), split
+
+
+def test_step_metrics_are_weighted_by_micro_batch_whether_floats_or_tensors() -> None:
+    parts = [({"a": torch.tensor(1.0), "b": 4.0}, 0.25), ({"a": 3.0, "b": torch.tensor(8.0)}, 0.75)]
+    assert weighted_metrics(parts) == {"a": 2.5, "b": 7.0}
+    assert weighted_metrics([]) == {}
 
 
 def test_batches_are_deterministic_complete_and_length_bucketed() -> None:
