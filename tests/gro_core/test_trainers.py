@@ -15,6 +15,7 @@ from gro_core.spec import load_spec
 from gro_core.trainers import Callback, DataError, JsonlWriter, TrainingError, run
 from gro_core.trainers.checkpoint import checkpoint_dirs, save_checkpoint
 from gro_core.trainers.encode import Sequence, collate, completion_logprobs, encode_pair
+from gro_core.trainers.loop import Trainer
 from gro_core.trainers.sampler import StepSampler, epoch_batches
 
 TINY = "builtin:tiny-llama"
@@ -242,6 +243,7 @@ def test_online_presets_roll_out_score_and_update(tmp_path: Path, method: str) -
         "gro/weight/mean",
         "eval/reward",
         "perf/rollout_s",
+        "perf/logprobs_s",
         "reward/length_penalty",
     } <= names
     samples = [json.loads(x) for x in (tmp_path / "samples.jsonl").read_text().splitlines()]
@@ -249,6 +251,16 @@ def test_online_presets_roll_out_score_and_update(tmp_path: Path, method: str) -
     weights = load_file(tmp_path / "checkpoints" / "step-2" / "model.safetensors")
     initial = load_policy(TINY).state_dict()
     assert any(not torch.equal(weights[k], initial[k]) for k in weights), "no update happened"
+
+
+def test_online_batches_mix_prompt_lengths(tmp_path: Path) -> None:
+    # Offline batches are length-bucketed; prompts for rollouts are not, so a step's prompts
+    # are an unbiased draw (bucketed, each step held one word length: a sawtooth reward curve).
+    doc = spec_for("grpo", "builtin:reverse", steps=12, batch_size=8)
+    trainer = Trainer(load_spec(doc), tmp_path, [], resume=False)
+    lengths = [e.length for e in trainer.data.train]
+    distinct = [len({lengths[i] for i in trainer.sampler.batch(step)}) for step in range(1, 13)]
+    assert sum(distinct) / len(distinct) > 2
 
 
 @pytest.mark.parametrize("kind", ["preference", "sft"])
