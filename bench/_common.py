@@ -116,6 +116,32 @@ def run_worker(argv: Sequence[str], env: dict[str, str] | None = None) -> dict:
     return json.loads(lines[-1].removeprefix(RESULT_PREFIX))
 
 
+def run_quietly(
+    argv: Sequence[str],
+    env: dict[str, str] | None = None,
+    *,
+    wait: float = 300.0,
+    max_others: float = 0.1,
+    retries: int = 2,
+) -> dict:
+    """`run_worker` once the machine is quiet; run again (up to `retries` times) when other
+    processes took more than `max_others` of the CPUs meanwhile. The result carries that
+    share as `others_share`."""
+    for attempt in range(retries + 1):
+        wait_for_quiet(timeout=wait)
+        with Contention() as others:
+            result = run_worker(argv, env)
+        result["others_share"] = others.share
+        if others.share <= max_others or attempt == retries:
+            return result
+        print(
+            f"  other processes used {100 * others.share:.0f}% of the CPUs: running again",
+            file=sys.stderr,
+            flush=True,
+        )
+    raise AssertionError("unreachable")
+
+
 def median(values: Sequence[float]) -> float:
     return statistics.median(values)
 

@@ -17,6 +17,8 @@ import torch
 from torch import Tensor
 from transformers import DynamicCache, PreTrainedTokenizerBase
 
+from gro_core import static_decode
+
 
 @dataclass(frozen=True)
 class RolloutSettings:
@@ -41,11 +43,10 @@ class Rollouts:
 def left_pad(prompts: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
     """(input_ids, attention_mask), both (B, L), rows right-aligned."""
     width = max(len(p) for p in prompts)
-    ids = torch.full((len(prompts), width), pad_id, dtype=torch.long)
-    attention = torch.zeros((len(prompts), width), dtype=torch.long)
-    for i, prompt in enumerate(prompts):
-        ids[i, width - len(prompt) :] = torch.tensor(prompt)
-        attention[i, width - len(prompt) :] = 1
+    # One tensor from nested lists: a tensor per row costs ~10x more for a batch of 64.
+    ids = torch.tensor([[pad_id] * (width - len(p)) + list(p) for p in prompts], dtype=torch.long)
+    lengths = torch.tensor([len(p) for p in prompts])
+    attention = (torch.arange(width)[None] >= width - lengths[:, None]).long()
     return ids, attention
 
 
@@ -74,8 +75,19 @@ def pick_tokens(logits: Tensor, settings: RolloutSettings, gen: torch.Generator 
     scaled = _filter_top_p(
         _filter_top_k(logits / settings.temperature, settings.top_k), settings.top_p
     )
-    probs = scaled.softmax(dim=-1)
-    return torch.multinomial(probs, 1, generator=gen).squeeze(1)
+    return sample_categorical(scaled.softmax(dim=-1), gen)
+
+
+def sample_categorical(probs: Tensor, gen: torch.Generator | None) -> Tensor:
+    """(B, V) probabilities -> (B,) one draw per row, by inverting the cumulative sum with one
+    uniform per row. torch.multinomial draws an exponential per vocabulary entry instead
+    (300 us for 64 x 101 on a CPU, 20 us this way: a tenth of a tiny model's decode step)."""
+    cdf = probs.cumsum(dim=-1)  # (B, V)
+    u = torch.rand(probs.shape[0], 1, generator=gen, device=probs.device) * cdf[:, -1:]
+    picked = torch.searchsorted(cdf, u, right=True).squeeze(1)  # first entry with cdf > u
+    # Only if rounding put u at the very top: the last token that has any probability.
+    last = probs.shape[1] - 1 - (probs.flip(-1) > 0).int().argmax(dim=-1)
+    return torch.minimum(picked, last)
 
 
 @torch.no_grad()
@@ -92,8 +104,14 @@ def sample(
     eos, pad = tokenizer.eos_token_id, tokenizer.pad_token_id
     pad = eos if pad is None else pad
     repeated = [p for p in prompts for _ in range(num_generations)]
-    ids, attention = (t.to(device) for t in left_pad(repeated, pad))
-    tokens, logps = _decode(model, ids, attention, settings, eos, pad, generator)
+    if static_decode.supports(model):
+        ids, attention = (t.to(device) for t in left_pad(prompts, pad))
+        tokens, logps = _static_decode(
+            model, ids, attention, num_generations, settings, eos, pad, generator
+        )
+    else:
+        ids, attention = (t.to(device) for t in left_pad(repeated, pad))
+        tokens, logps = _decode(model, ids, attention, settings, eos, pad, generator)
     trimmed = [_trim(tokens[i], logps[i], eos) for i in range(len(repeated))]
     completions = [c for c, _ in trimmed]
     logprobs = [lp for _, lp in trimmed]
@@ -103,10 +121,41 @@ def sample(
     return Rollouts(repeated, completions, logprobs, groups)
 
 
-def _cache_kwarg(model: torch.nn.Module) -> str:
+def cache_kwarg(model: torch.nn.Module) -> str:
     """transformers renamed `past_key_values` to `cache` (5.2x); pass whichever forward takes."""
     base = model.get_base_model() if hasattr(model, "get_base_model") else model  # peft wraps
     return "cache" if "cache" in inspect.signature(base.forward).parameters else "past_key_values"
+
+
+def _static_decode(
+    model: torch.nn.Module,
+    ids: Tensor,
+    attention: Tensor,
+    repeats: int,
+    settings: RolloutSettings,
+    eos: int | None,
+    pad: int,
+    generator: torch.Generator | None,
+) -> tuple[list[list[int]], Tensor]:
+    """The Llama-architecture loop over a static KV cache (gro_core.static_decode), each of the
+    (P, width) prompts prefilled once for its `repeats` rows."""
+    was_training = model.training
+    model.eval()
+    try:
+        tokens, logps = static_decode.decode(
+            model,
+            ids,
+            attention,
+            repeats,
+            settings.max_new_tokens,
+            lambda logits: pick_tokens(logits, settings, generator),
+            eos,
+            pad,
+            cache_kwarg(model),
+        )
+    finally:
+        model.train(was_training)
+    return tokens.cpu().tolist(), logps.cpu()
 
 
 def _decode(
@@ -123,7 +172,7 @@ def _decode(
     model.eval()
     batch = ids.shape[0]
     positions = (attention.cumsum(dim=1) - 1).clamp(min=0)
-    cache = {_cache_kwarg(model): DynamicCache()}
+    cache = {cache_kwarg(model): DynamicCache()}
     out = model(
         input_ids=ids,
         attention_mask=attention,

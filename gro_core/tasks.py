@@ -50,6 +50,7 @@ __all__ = [
     "get_task",
     "numeric_equal",
     "numeric_match_reward",
+    "reverse_copy_demonstrations",
     "task_reward",
 ]
 
@@ -351,6 +352,25 @@ def generate(
                 raise RuntimeError(f"{task}: no problems fall in split {split!r}")
             continue
         rows.append(build(choices, family, prompt, answer))
+    return rows
+
+
+def reverse_copy_demonstrations(n: int, *, seed: int, reversed_share: float) -> list[dict]:
+    """`n` reverse-sft rows from a sloppy demonstrator: a `reversed_share` of completions are the
+    reversed word, the others the word copied unreversed (the plausible mistake).
+
+    An SFT model trained on them is partly right, the starting point where online methods can
+    show what they do: its greedy completion mostly copies, while sampling reverses often enough
+    for rollouts to find rewarded answers. Prompts and `answer` are those of `reverse-sft`.
+    """
+    if not 0.0 <= reversed_share <= 1.0:
+        raise ValueError(f"reversed_share must be in [0, 1], got {reversed_share}")
+    choices = random.Random(f"reverse-copy|{seed}")
+    rows = []
+    for row in generate("reverse-sft", n, seed=seed):
+        word = row["answer"][::-1]
+        completion = row["answer"] if choices.random() < reversed_share else word
+        rows.append({"prompt": row["prompt"], "completion": completion, "answer": row["answer"]})
     return rows
 
 

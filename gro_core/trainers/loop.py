@@ -129,9 +129,10 @@ class Trainer:
         self.objective = build_objective(
             spec, self.model, self.tokenizer, self.data, self.device, self.out_dir
         )
-        self.sampler = StepSampler(
-            [e.length for e in self.data.train], spec.train.batch_size, spec.train.seed
-        )
+        # Online prompts are drawn without length bucketing: rollouts set the padded shapes,
+        # and bucketed prompts made each step one word length (a sawtooth reward curve).
+        lengths = [0 if self.data.kind == "prompt" else e.length for e in self.data.train]
+        self.sampler = StepSampler(lengths, spec.train.batch_size, spec.train.seed)
         epochs = spec.train.epochs
         self.total_steps = epochs * self.sampler.per_epoch if epochs else spec.train.steps
         self.iterations = getattr(self.objective, "iterations", 1)

@@ -243,12 +243,19 @@ class OfflineGROObjective:
             tokens += int(batch.mask[chosen].sum())
         margin = torch.cat(margins)
         beta = self.cfg.beta if self.cfg.beta > 0 else 1.0
-        return {
+        metrics = {
             "eval/pref_accuracy": float((margin > 0).float().mean()),
             "eval/margin": float(margin.mean()),
             "eval/loss": float(-F.logsigmoid(beta * margin).mean()),
             "eval/nll": nll / max(tokens, 1),
         }
+        if self.data.task is not None:
+            # Rows of a built-in task carry the answer: what the policy now generates, greedily,
+            # is what a user compares methods by, beyond the margins.
+            metrics["eval/accuracy"] = task_accuracy(
+                model, self.tokenizer, examples, self.data.task
+            )
+        return metrics
 
 
 def aggregation_units(cfg: Any, groups: list[Any]) -> float:

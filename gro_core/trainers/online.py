@@ -25,12 +25,11 @@ from gro_core.rewards import build_scorer
 from gro_core.rollout import RolloutSettings
 from gro_core.rollout_backends import rollout_backend
 from gro_core.spec import JobSpec
+from gro_core.trainers.chunking import grouped_logprobs, overhead_tokens
 from gro_core.trainers.datasets import DataError
 from gro_core.trainers.encode import (
     Example,
     Sequence,
-    collate,
-    completion_logprobs,
     right_align,
     scored_samples,
     unpad_rows,
@@ -87,6 +86,15 @@ class OnlineObjective:
         )
         self.last_metrics: dict[str, float] = {}
         self.sample = rollout_backend(spec, device)  # hf or vllm; a missing vllm fails here
+        self._overhead: dict[bool, int] = {}  # a forward's fixed cost in tokens, w/o backward
+
+    def _logprobs(self, model: torch.nn.Module, seqs: list[Sequence]) -> tuple[Tensor, Tensor]:
+        """(B, K) per-token log-probs of `seqs` and their mask, as `collate` lays them out:
+        each prompt computed once, completions in length chunks (trainers.chunking)."""
+        backward = torch.is_grad_enabled()
+        if backward not in self._overhead:
+            self._overhead[backward] = overhead_tokens(model, backward=backward)
+        return grouped_logprobs(model, seqs, self.tokenizer.pad_token_id, self._overhead[backward])
 
     def _check_offline(self, offline: list[Example]) -> bool:
         """Whether offline rows can be scored by the rewards. Pairs that cannot keep their
@@ -131,10 +139,12 @@ class OnlineObjective:
         rollout_s = time.perf_counter() - started
         if self.cfg.needs_baseline_rewards:
             self._add_baselines(model, groups)
+        started = time.perf_counter()
         self._add_logprobs(model, groups)
         lengths = [len(s.completion_ids) for grp in groups for s in grp.sequences]
         self.last_metrics |= {
             "perf/rollout_s": rollout_s,
+            "perf/logprobs_s": time.perf_counter() - started,  # reference (and old) log-probs
             "completion/length": sum(lengths) / len(lengths),
         }
         return groups
@@ -213,17 +223,13 @@ class OnlineObjective:
     def _add_logprobs(self, model: torch.nn.Module, groups: list[RolloutGroup]) -> None:
         """Reference log-probs (if the preset uses them) and old ones (if it updates twice)."""
         seqs = [s for g in groups for s in g.sequences]
-        batch = collate(seqs, self.tokenizer.pad_token_id).to(self.device)
         if self.cfg.needs_reference and self.reference is not None:
             with self.reference.scoring() as ref_model:
-                ref_rows = unpad_rows(completion_logprobs(ref_model, batch), batch.mask)
-                _store(groups, ref_rows, "ref_logprobs")
+                _store(groups, unpad_rows(*self._logprobs(ref_model, seqs)), "ref_logprobs")
         if self.iterations > 1:
             was = model.training
             model.eval()
-            _store(
-                groups, unpad_rows(completion_logprobs(model, batch), batch.mask), "old_logprobs"
-            )
+            _store(groups, unpad_rows(*self._logprobs(model, seqs)), "old_logprobs")
             model.train(was)
 
     # --- one update on a micro-batch of groups -----------------------------------------------
@@ -233,9 +239,8 @@ class OnlineObjective:
 
     def step(self, model: torch.nn.Module, groups: list[RolloutGroup]) -> StepResult:
         seqs = [s for g in groups for s in g.sequences]
-        batch = collate(seqs, self.tokenizer.pad_token_id).to(self.device)
-        logprobs = completion_logprobs(model, batch)
-        width = batch.mask.shape[1]
+        logprobs, mask = self._logprobs(model, seqs)
+        width = mask.shape[1]
 
         def stacked(name: str) -> Tensor | None:
             rows = [t for g in groups for t in (getattr(g, name) or [])]
@@ -247,9 +252,9 @@ class OnlineObjective:
         out = gro_loss(
             self.cfg,
             logprobs=logprobs,
-            mask=batch.mask,
-            rewards=batch.rewards,
-            group_ids=batch.group_ids,
+            mask=mask,
+            rewards=torch.tensor([s.reward for s in seqs], device=self.device),
+            group_ids=torch.tensor([s.group for s in seqs], device=self.device),
             old_logprobs=stacked("old_logprobs"),
             ref_logprobs=stacked("ref_logprobs"),
             baseline_rewards=None if baseline is None else baseline.to(self.device),

@@ -12,7 +12,14 @@ matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt
 
 from server.validation.stats import BASELINE, curve_band, describe, summarize
-from server.validation.suite import ABLATIONS, MIXED_LABEL, OFFLINE_METHODS, ONLINE_METHODS
+from server.validation.suite import (
+    ABLATIONS,
+    MIXED_LABEL,
+    OFFLINE_METHODS,
+    ONLINE_METHODS,
+    REVERSED_SHARE,
+    WARMUP_BATCH,
+)
 
 # The tables: title, comparison group, the variants (gro first), what the curve measures.
 SECTIONS = [
@@ -125,9 +132,11 @@ def _preamble(results: dict[str, Any]) -> list[str]:
         "from `validation/results.json`.",
         "",
         "- **Model**: `builtin:tiny-llama` (0.44M parameters), float32, CPU, 1 thread a run.",
-        f"- **Warm-up**: SFT on `builtin:reverse-sft`, {b['warmup_steps']} steps × 32 "
-        f"(held-out greedy accuracy {warm if warm is None else round(warm, 3)}), "
-        "the starting point of every run.",
+        f"- **Warm-up**: SFT on a sloppy demonstrator's `builtin:reverse-sft` rows "
+        f"({int(REVERSED_SHARE * 100)}% reversed, the rest copied: "
+        f"`gro_core.tasks.reverse_copy_demonstrations`), {b['warmup_steps']} steps × "
+        f"{WARMUP_BATCH} (held-out greedy accuracy {warm if warm is None else round(warm, 3)}), "
+        "the starting point of every run: partly right, so rollouts find rewarded answers.",
         f"- **Online task**: `builtin:reverse` (reverse a 2–6 letter word), exact-match reward; "
         f"{b['steps']} steps × {b['batch_size']} prompts × {b['generations']} samples "
         f"= {b['steps'] * b['batch_size'] * b['generations']} completions a run, lr 3e-4, "

@@ -8,10 +8,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from gro_core.tasks import generate
+from gro_core.tasks import generate, reverse_copy_demonstrations
 from server.client import GroClient
 from server.validation.suite import (
+    REVERSED_SHARE,
     SFT_TASK,
+    WARMUP_BATCH,
     Budget,
     evaluation_request,
     offline_comparison,
@@ -51,12 +53,22 @@ def wait_for(
         time.sleep(POLL_S)
 
 
-def upload_mix_rows(client: GroClient, budget: Budget, folder: Path) -> str:
-    """The offline SFT rows the mixed variant draws from, uploaded as a dataset."""
-    rows = generate(SFT_TASK.removeprefix("builtin:"), budget.mix_rows, seed=1234, split="train")
-    path = folder / "mix-rows.jsonl"
+def upload_rows(client: GroClient, rows: list[dict], path: Path) -> str:
+    """`rows` written to `path` as JSONL and uploaded: the dataset's id."""
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
     return client.upload_dataset(path)["id"]
+
+
+def upload_inputs(client: GroClient, budget: Budget, folder: Path) -> tuple[str, str]:
+    """(warm-up demonstrations, offline SFT rows the mixed variant draws from) as datasets."""
+    demos = reverse_copy_demonstrations(
+        budget.warmup_steps * WARMUP_BATCH, seed=0, reversed_share=REVERSED_SHARE
+    )
+    mix = generate(SFT_TASK.removeprefix("builtin:"), budget.mix_rows, seed=1234, split="train")
+    return (
+        upload_rows(client, demos, folder / "warmup-demonstrations.jsonl"),
+        upload_rows(client, mix, folder / "mix-rows.jsonl"),
+    )
 
 
 def _wall_s(job: dict[str, Any]) -> float | None:
@@ -96,9 +108,9 @@ def run_suite(client: GroClient, budget: Budget, folder: Path, say: Say = print)
     """Submit everything, wait, evaluate every final checkpoint alike, collect the results."""
     started = time.time()
     folder.mkdir(parents=True, exist_ok=True)
-    warmup = client.submit(warmup_spec(budget))
+    demos, mix = upload_inputs(client, budget, folder)
+    warmup = client.submit(warmup_spec(budget, demos))
     say(f"warm-up {warmup['id']} ({budget.warmup_steps} SFT steps)")
-    mix = upload_mix_rows(client, budget, folder)
     comparisons = {
         "online": client.compare(online_comparison(budget, warmup["id"], mix)),
         "offline": client.compare(offline_comparison(budget, warmup["id"])),
@@ -124,7 +136,7 @@ def run_suite(client: GroClient, budget: Budget, folder: Path, say: Say = print)
         "warmup": {
             "job": warmup["id"],
             "final": finished[warmup["id"]]["final_metrics"],
-            "spec": warmup_spec(budget),
+            "spec": warmup_spec(budget, demos),
         },
         "comparisons": {
             g: {"id": c["id"], "variants": [v["label"] for v in c["variants"]], "base": c["base"]}

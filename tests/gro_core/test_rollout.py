@@ -1,12 +1,17 @@
-"""The hf rollout backend: exact greedy decoding, seeded sampling, recorded log-probs, stops."""
+"""The hf rollout backend: exact greedy decoding, seeded sampling, recorded log-probs, stops.
+
+Every behaviour is checked on both decoding loops: the static-KV-cache loop that Llama-
+architecture models take (gro_core.static_decode) and the generic loop every other model takes.
+"""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
-from gro_core.models import load_policy, load_tokenizer
-from gro_core.rollout import RolloutSettings, left_pad, sample
+from gro_core import static_decode
+from gro_core.models import LoraSettings, load_policy, load_tokenizer
+from gro_core.rollout import RolloutSettings, left_pad, sample, sample_categorical
 from gro_core.trainers.encode import Sequence, collate, completion_logprobs
 
 TINY = "builtin:tiny-llama"
@@ -17,13 +22,25 @@ def _cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyP
     monkeypatch.setenv("GRO_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "gro-cache"))
 
 
-@pytest.fixture
-def model_and_tokenizer():
-    tok, model = load_tokenizer(TINY), load_policy(TINY)
+@pytest.fixture(params=["static", "generic"])
+def engine(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Which decoding loop the test runs: builtins take the static one unless told not to."""
+    if request.param == "generic":
+        monkeypatch.setattr(static_decode, "supports", lambda model: False)
+    return request.param
+
+
+def perturb(model: torch.nn.Module, scale: float = 0.3) -> None:
     gen = torch.Generator().manual_seed(0)
     with torch.no_grad():  # a random init predicts one token forever: perturb it
         for p in model.parameters():
-            p.add_(0.3 * torch.randn(p.shape, generator=gen))
+            p.add_(scale * torch.randn(p.shape, generator=gen))
+
+
+@pytest.fixture
+def model_and_tokenizer(engine: str):
+    tok, model = load_tokenizer(TINY), load_policy(TINY)
+    perturb(model)
     return model, tok
 
 
@@ -123,3 +140,48 @@ def test_stop_strings_end_completions(model_and_tokenizer) -> None:
     cut_text = tok.decode(cut.completion_ids[0], skip_special_tokens=True)
     assert cut_text.endswith(stop) and stop not in cut_text[:-1]
     assert len(cut.logprobs[0]) == len(cut.completion_ids[0])
+
+
+def test_builtin_models_take_the_static_cache_loop() -> None:
+    assert static_decode.supports(load_policy(TINY))
+    assert not static_decode.supports(torch.nn.Linear(2, 2))
+
+
+def test_rows_that_finish_early_leave_the_batch_without_changing_the_others(
+    model_and_tokenizer,
+) -> None:
+    # A push towards eos (a hook on the output layer, seen by generate too) ends most rows
+    # early while some run to the budget: the static loop drops finished rows from its batch
+    # once they are half of it (twice here), and every row must still equal generate's.
+    model, tok = model_and_tokenizer
+    bias = torch.zeros(len(tok))
+    bias[tok.eos_token_id] = 3.0
+    model.lm_head.register_forward_hook(lambda module, args, logits: logits + bias)
+    prompts = encode(tok, [f"{a}+{b}=" for a in range(5) for b in range(0, 50, 7)])
+    ours = sample(model, tok, prompts, 1, RolloutSettings(max_new_tokens=24, greedy=True))
+    lengths = sorted(len(c) for c in ours.completion_ids)
+    assert lengths[len(lengths) // 2] < lengths[-1] == 24  # half finish while others go on
+    assert ours.completion_ids == hf_greedy(model, tok, prompts, 24)
+
+
+def test_lora_adapters_apply_in_the_static_loop() -> None:
+    tok = load_tokenizer(TINY)
+    model = load_policy(TINY, lora=LoraSettings(r=4, target_modules=["q_proj", "v_proj"]))
+    perturb(model)  # the adapters' B starts at zero: make them matter
+    assert static_decode.supports(model)
+    prompts = encode(tok, PROMPTS)
+    ours = sample(model, tok, prompts, 1, RolloutSettings(max_new_tokens=10, greedy=True))
+    assert ours.completion_ids == hf_greedy(model, tok, prompts, 10)
+    with model.disable_adapter():
+        plain = sample(model, tok, prompts, 1, RolloutSettings(max_new_tokens=10, greedy=True))
+    assert plain.completion_ids != ours.completion_ids
+
+
+def test_categorical_draws_follow_the_probabilities_and_skip_impossible_tokens() -> None:
+    probs = torch.tensor([0.1, 0.0, 0.6, 0.3, 0.0]).repeat(40_000, 1)
+    draws = sample_categorical(probs, torch.Generator().manual_seed(0))
+    counts = torch.bincount(draws, minlength=5).float() / len(draws)
+    assert counts[1] == counts[4] == 0
+    assert torch.allclose(counts, probs[0], atol=0.01)
+    again = sample_categorical(probs[:50], torch.Generator().manual_seed(0))
+    assert torch.equal(again, draws[:50])  # seeded

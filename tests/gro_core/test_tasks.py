@@ -12,6 +12,7 @@ from gro_core.tasks import (
     generate,
     get_task,
     numeric_equal,
+    reverse_copy_demonstrations,
     task_reward,
 )
 
@@ -170,3 +171,16 @@ def test_rewards_score_every_variant_by_its_answer():
 def test_reward_refuses_mismatched_lengths():
     with pytest.raises(ValueError, match="2 completions for 1 rows"):
         task_reward("arithmetic")(["1", "2"], [{"answer": "1"}])
+
+
+def test_sloppy_reverse_demonstrations_copy_the_rest_of_the_words():
+    rows = reverse_copy_demonstrations(400, seed=0, reversed_share=0.4)
+    assert rows == reverse_copy_demonstrations(400, seed=0, reversed_share=0.4)
+    sft = generate("reverse-sft", 400, seed=0)
+    assert [r["prompt"] for r in rows] == [r["prompt"] for r in sft]
+    right = [r["completion"] == r["answer"] == _solve(r["prompt"]) for r in rows]
+    assert 0.33 < sum(right) / len(rows) < 0.47
+    wrong = [r for r, ok in zip(rows, right, strict=True) if not ok]
+    assert all(r["completion"] == r["prompt"][4:-1] for r in wrong)
+    with pytest.raises(ValueError, match="reversed_share"):
+        reverse_copy_demonstrations(4, seed=0, reversed_share=1.5)

@@ -21,7 +21,7 @@ from gro_core.trainers.encode import (
     encode_pair,
     encode_records,
 )
-from gro_core.trainers.loop import weighted_metrics
+from gro_core.trainers.loop import Trainer, weighted_metrics
 from gro_core.trainers.prompt_sharing import collate_shared, shareable, shares_prompts
 from gro_core.trainers.reference import ReferenceCache
 from gro_core.trainers.sampler import StepSampler, epoch_batches
@@ -326,6 +326,9 @@ def test_gro_train_cli_writes_the_run_outputs(tmp_path: Path) -> None:
     assert gro(["train", str(spec), "--out", str(out), "--quiet"]) == 0
     names = {m["name"] for m in read_metrics(out)}
     assert {"loss/policy", "gro/weight/mean", "eval/pref_accuracy", "perf/tokens_per_s"} <= names
+    # A built-in task's rows carry the answer, so offline runs report greedy task accuracy too.
+    accuracy = [m["value"] for m in read_metrics(out) if m["name"] == "eval/accuracy"]
+    assert accuracy and all(0.0 <= a <= 1.0 for a in accuracy)
     sample = json.loads((out / "samples.jsonl").read_text().splitlines()[0])
     assert set(sample) == {"step", "prompt", "completion", "reward", "advantage",
                            "anchor_distance", "weight"}  # fmt: skip
@@ -370,6 +373,7 @@ def test_online_presets_roll_out_score_and_update(tmp_path: Path, method: str) -
         "gro/weight/mean",
         "eval/reward",
         "perf/rollout_s",
+        "perf/logprobs_s",
         "reward/length_penalty",
     } <= names
     samples = [json.loads(x) for x in (tmp_path / "samples.jsonl").read_text().splitlines()]
@@ -377,6 +381,16 @@ def test_online_presets_roll_out_score_and_update(tmp_path: Path, method: str) -
     weights = load_file(tmp_path / "checkpoints" / "step-2" / "model.safetensors")
     initial = load_policy(TINY).state_dict()
     assert any(not torch.equal(weights[k], initial[k]) for k in weights), "no update happened"
+
+
+def test_online_batches_mix_prompt_lengths(tmp_path: Path) -> None:
+    # Offline batches are length-bucketed; prompts for rollouts are not, so a step's prompts
+    # are an unbiased draw (bucketed, each step held one word length: a sawtooth reward curve).
+    doc = spec_for("grpo", "builtin:reverse", steps=12, batch_size=8)
+    trainer = Trainer(load_spec(doc), tmp_path, [], resume=False)
+    lengths = [e.length for e in trainer.data.train]
+    distinct = [len({lengths[i] for i in trainer.sampler.batch(step)}) for step in range(1, 13)]
+    assert sum(distinct) / len(distinct) > 2
 
 
 @pytest.mark.parametrize("kind", ["preference", "sft"])

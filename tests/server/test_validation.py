@@ -140,6 +140,12 @@ def test_quick_run_end_to_end(tmp_path: Path):
         (r["variant"], r["error"]) for r in results["runs"] if r["status"] != "succeeded"
     ]
     assert all("eval/reward" in r["final"] for r in results["runs"])
+    # Every run has its curve: eval/reward online, the greedy task accuracy offline.
+    assert all(r["curve"]["values"] for r in results["runs"]), [
+        r["variant"] for r in results["runs"] if not r["curve"]["values"]
+    ]
+    assert 0.0 <= results["warmup"]["final"]["eval/accuracy"] <= 1.0
+    assert results["warmup"]["spec"]["data"]["train"].startswith("ds-")
     text = (tmp_path / "docs" / "validation.md").read_text()
     # gro is the baseline row of each table: online, ablations, mixed, offline
     assert text.count("| gro |") == 4 and "gro + offline mix" in text

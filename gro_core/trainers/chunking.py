@@ -1,0 +1,167 @@
+"""Log-probs of rollouts: each prompt computed once, completions in length-sorted chunks.
+
+A batch of rollouts is G completions of each of a few prompts, of mixed lengths. One padded
+batch of prompt + completion rows (what `encode.collate` builds) repeats two kinds of work:
+- each prompt G times: its tokens see only the prompt (attention is causal), so their hidden
+  states, keys and values are the same in all G rows;
+- padding: with 64 completions of mostly 4-5 tokens, one that runs to 32 pads every row to
+  prompt + 32, and a CPU computes padding like real tokens.
+Here the distinct prompts go through the model once (their keys and values kept, with grad),
+and the completions go through in a few chunks of similar length, each attending to its
+prompts' keys and values. That is the same math on the same tokens (tested against one padded
+batch, log-probs and gradients); autograd joins the pieces, so one loss and one backward still
+cover the batch, and a prompt's gradient sums over its G completions as before.
+
+How many chunks is a trade: each forward has a fixed cost (Python and per-op overhead),
+counted as `overhead` tokens' worth of compute.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+from transformers import DynamicCache
+
+from gro_core.rollout import cache_kwarg, left_pad
+from gro_core.trainers.encode import Sequence
+
+# What one more forward costs beyond its tokens, in tokens' worth of compute (measured on a
+# CPU, tiny- and small-llama). With a backward it is a pass over every parameter's gradient,
+# which scales with the model like a token does: ~150 tokens at any size. Without one it is
+# mostly per-call overhead (~2 ms): 2.5e7 / N tokens, N parameters.
+_BACKWARD_OVERHEAD_TOKENS = 150
+_FORWARD_OVERHEAD_PARAMS = 2.5e7
+
+
+def overhead_tokens(model: torch.nn.Module, *, backward: bool) -> int:
+    """The fixed cost of one more forward (and backward) of `model`, in tokens (at least 8)."""
+    if backward:
+        return _BACKWARD_OVERHEAD_TOKENS
+    params = sum(p.numel() for p in model.parameters())
+    return max(8, round(_FORWARD_OVERHEAD_PARAMS / max(params, 1)))
+
+
+def length_chunks(lengths: list[int], overhead: int) -> list[list[int]]:
+    """Indices of `lengths`, sorted by length and cut into chunks that minimise the padded
+    tokens computed (rows × longest, per chunk) plus `overhead` per chunk. O(n²) exact DP."""
+    order = sorted(range(len(lengths)), key=lambda i: lengths[i])
+    n = len(order)
+    best = [0.0] + [float("inf")] * n  # best[j]: cost of the first j sorted sequences
+    cut = [0] * (n + 1)
+    for j in range(1, n + 1):
+        longest = lengths[order[j - 1]]
+        for i in range(j):
+            cost = best[i] + (j - i) * longest + overhead
+            if cost < best[j]:
+                best[j], cut[j] = cost, i
+    chunks, j = [], n
+    while j > 0:
+        chunks.append(order[cut[j] : j])
+        j = cut[j]
+    return chunks[::-1]
+
+
+class _Prefixes:
+    """The distinct prompts after one forward: what every completion of theirs attends to."""
+
+    def __init__(self, model: torch.nn.Module, prompts: list[tuple[int, ...]], pad_id: int):
+        device = next(model.parameters()).device
+        ids, attention = (t.to(device) for t in left_pad([list(p) for p in prompts], pad_id))
+        cache = DynamicCache()
+        out = model(
+            input_ids=ids,
+            attention_mask=attention,
+            position_ids=(attention.cumsum(dim=1) - 1).clamp(min=0),
+            use_cache=True,
+            logits_to_keep=1,
+            **{cache_kwarg(model): cache},
+        )
+        self.keys = [layer.keys for layer in cache.layers]  # per layer (U, H_kv, W, hd)
+        self.values = [layer.values for layer in cache.layers]
+        self.mask = attention  # (U, W)
+        self.lengths = attention.sum(dim=1)  # (U,)
+        self.first = out.logits[:, -1].float().log_softmax(dim=-1)  # (U, V): predicts token 0
+
+    def cache(self, rows: Tensor) -> DynamicCache:
+        """A cache holding prompt `rows[i]`'s keys and values for completion row i."""
+        cache = DynamicCache()
+        for layer, (k, v) in enumerate(zip(self.keys, self.values, strict=True)):
+            cache.update(k.index_select(0, rows), v.index_select(0, rows), layer)
+        return cache
+
+
+def _right_pad(rows: list[tuple[int, ...]], width: int, pad_id: int) -> tuple[Tensor, Tensor]:
+    """(ids, mask), both (b, width), rows left-aligned; one tensor from nested lists."""
+    ids = torch.tensor([list(r) + [pad_id] * (width - len(r)) for r in rows], dtype=torch.long)
+    lengths = torch.tensor([len(r) for r in rows])
+    return ids, torch.arange(width)[None] < lengths[:, None]
+
+
+def _chunk_logprobs(
+    model: torch.nn.Module,
+    prefixes: _Prefixes,
+    prompt_of: Tensor,
+    completions: list[tuple[int, ...]],
+    pad_id: int,
+) -> Tensor:
+    """(b, k) log-probs of each completion's tokens, left-aligned (token j at column j)."""
+    device = prompt_of.device
+    k = max(len(c) for c in completions)
+    first_tokens = torch.tensor([c[0] for c in completions], device=device)
+    first = prefixes.first.index_select(0, prompt_of).gather(1, first_tokens[:, None])  # (b, 1)
+    if k == 1:
+        return first
+    # Tokens 0..k-2 go in; each position predicts the next token.
+    inputs, real = (t.to(device) for t in _right_pad([c[:-1] for c in completions], k - 1, pad_id))
+    targets, _ = _right_pad([c[1:] for c in completions], k - 1, pad_id)
+    prompt_mask = prefixes.mask.index_select(0, prompt_of)
+    attention = torch.cat([prompt_mask, real.long()], dim=1)  # (b, W + k - 1)
+    positions = prefixes.lengths[prompt_of, None] + torch.arange(k - 1, device=device)
+    logits = model(
+        input_ids=inputs,
+        attention_mask=attention,
+        position_ids=positions,
+        use_cache=True,
+        **{cache_kwarg(model): prefixes.cache(prompt_of)},
+    ).logits.float()  # (b, k - 1, V)
+    picked = logits.gather(-1, targets.to(device)[..., None]).squeeze(-1)
+    return torch.cat([first, picked - torch.logsumexp(logits, dim=-1)], dim=1)
+
+
+def _right_align(values: Tensor, lengths: Tensor, width: int) -> tuple[Tensor, Tensor]:
+    """Left-aligned (b, k) rows of `lengths` valid values -> (b, width) right-aligned, and mask."""
+    columns = torch.arange(width, device=values.device)[None]  # (1, width)
+    source = columns - (width - lengths[:, None])  # column t holds token t - (width - k_i)
+    valid = source >= 0
+    picked = values.gather(1, source.clamp(min=0, max=values.shape[1] - 1))
+    return torch.where(valid, picked, torch.zeros_like(picked)), valid
+
+
+def grouped_logprobs(
+    model: torch.nn.Module, sequences: list[Sequence], pad_id: int, overhead: int
+) -> tuple[Tensor, Tensor]:
+    """(B, K) log-probs of each completion token and the (B, K) completion mask, laid out as
+    `collate(sequences)` lays them out (right-aligned, zero elsewhere); with grad if enabled.
+
+    Every completion needs at least one token (rollouts end in eos or hold one).
+    """
+    device = next(model.parameters()).device
+    index: dict[tuple[int, ...], int] = {}
+    prompt_of = [index.setdefault(tuple(s.prompt_ids), len(index)) for s in sequences]
+    prefixes = _Prefixes(model, list(index), pad_id)
+    width = max(len(s.completion_ids) for s in sequences)
+    parts, masks, order = [], [], []
+    for chunk in length_chunks([len(s.completion_ids) for s in sequences], overhead):
+        completions = [tuple(sequences[i].completion_ids) for i in chunk]
+        rows = torch.tensor([prompt_of[i] for i in chunk], device=device)
+        values = _chunk_logprobs(model, prefixes, rows, completions, pad_id)
+        lengths = torch.tensor([len(c) for c in completions], device=device)
+        aligned, valid = _right_align(values, lengths, width)
+        parts.append(aligned)
+        masks.append(valid)
+        order += chunk
+    inverse = torch.empty(len(order), dtype=torch.long)
+    inverse[torch.tensor(order)] = torch.arange(len(order))
+    inverse = inverse.to(device)
+    # index_select: its backward is an index_add, far cheaper than advanced indexing's.
+    return torch.cat(parts).index_select(0, inverse), torch.cat(masks).index_select(0, inverse)
