@@ -90,11 +90,59 @@ def reading(summary: dict[str, dict[str, Any]], variants: list[str]) -> list[str
     return sentences
 
 
+def _mean(summary: dict[str, dict[str, Any]], variant: str, metric: str) -> float | None:
+    interval = summary[variant][metric]["interval"]
+    return None if interval is None else interval.mean
+
+
+def _extremes(
+    summary: dict[str, dict[str, Any]], variants: list[str], metric: str
+) -> tuple[str, str] | None:
+    """(variant with the lowest mean, variant with the highest) of `metric`."""
+    means = {v: m for v in variants if (m := _mean(summary, v, metric)) is not None}
+    if len(means) < 2:
+        return None
+    return min(means, key=means.__getitem__), max(means, key=means.__getitem__)
+
+
+def observations(
+    summary: dict[str, dict[str, Any]], variants: list[str], start: float | None
+) -> list[str]:
+    """What the means say beyond the paired intervals, computed, so a rerun reads its own."""
+    reward = _extremes(summary, variants, "reward")
+    if reward is None:
+        return []
+    low, high = reward
+    lines = [
+        f"- Final held-out reward runs from {_mean(summary, low, 'reward'):.3f} ({low}) to "
+        f"{_mean(summary, high, 'reward'):.3f} ({high})"
+        + (f", from {start:.3f} after the warm-up." if start is not None else ".")
+    ]
+    if start is not None:
+        fell = [v for v in variants if (_mean(summary, v, "reward") or 0.0) < start]
+        if fell:
+            lines.append(f"- Ended below where they started: {', '.join(fell)}.")
+    auc = _extremes(summary, variants, "auc")
+    if auc is not None and auc[1] != high:
+        lines.append(
+            f"- Sample efficiency ranks differently: the highest mean reward over training is "
+            f"{auc[1]}'s ({_mean(summary, auc[1], 'auc'):.3f}), the highest final one {high}'s."
+        )
+    kl = _extremes(summary, variants, "kl_ref")
+    if kl is not None:
+        lines.append(
+            f"- KL to the warm-up model runs from {_mean(summary, kl[0], 'kl_ref'):.2f} "
+            f"({kl[0]}) to {_mean(summary, kl[1], 'kl_ref'):.2f} ({kl[1]})."
+        )
+    return lines
+
+
 def write_report(results: dict[str, Any], out: Path) -> Path:
     """Write `out`/validation.md and `out`/validation/*.png; the Markdown file's path."""
     plots = out / "validation"
     plots.mkdir(parents=True, exist_ok=True)
     budget = results["budget"]
+    start = results["warmup"]["final"].get("eval/accuracy")
     lines = _preamble(results)
     for index, (title, group, variants) in enumerate(SECTIONS):
         runs = [r for r in results["runs"] if r["group"] == group]
@@ -112,6 +160,7 @@ def write_report(results: dict[str, Any], out: Path) -> Path:
             *table(summary, present),
             "",
             *reading(summary, present),
+            *observations(summary, present, start),
             "",
         ]
     lines += _caveats(budget)
@@ -170,7 +219,10 @@ def _caveats(budget: dict[str, Any]) -> list[str]:
         "that they are equal; an interval that excludes 0 holds for this model, task and "
         "budget, and says nothing yet about large models, other rewards or long training. "
         "Offline and online numbers are not comparable with each other (different data, "
-        "different samples). Wall times are this machine's, two runs at a time, and vary "
+        "different samples). The methods share one learning rate and were not tuned to "
+        "equal KL: a variant that moved further from the warm-up model (the KL column) may "
+        "owe part of its reward to that distance; a comparison at matched KL needs a sweep "
+        "this budget does not include. Wall times are this machine's, two runs at a time, and vary "
         "between reruns; every other number is reproduced exactly by rerunning with the "
         "same seeds (CPU, one thread a run).",
     ]

@@ -97,6 +97,9 @@ def test_report_states_its_setup_and_reads_the_intervals(tmp_path: Path):
     assert "**grpo**: Δ = -0.200 [-0.200, -0.200]" in text and "lower than gro" in text
     assert "**rloo**" in text and "no difference from gro detected" in text
     assert "| dpo | 3/4 |" in text  # the failed seed is counted, not hidden
+    # Computed observations: the spread of final rewards, and who fell below the warm-up.
+    assert "runs from 0.310 (grpo) to 0.510 (gro), from 0.400 after the warm-up" in text
+    assert "Ended below where they started: grpo." in text
     images = sorted(p.name for p in (tmp_path / "validation").glob("*.png"))
     assert images == ["0-online.png", "1-online.png", "2-online.png", "3-offline.png"]
 
