@@ -194,20 +194,21 @@ def gro_spec(model: str, checkpoint: Path, prompts: Path) -> dict[str, Any]:
 
 
 def gro_worker(model: str, checkpoint: Path, prompts: Path, out: Path) -> Result:
+    import gro_core.rollout_backends as backends
     import gro_core.trainers.online as online
     from gro_core.models import load_policy, load_tokenizer
     from gro_core.spec import load_spec
     from gro_core.trainers import Callback, run
 
     timer = Timer()
-    sample = online.sample
+    sample = backends.HFBackend.__call__  # the default backend, the one the spec uses
 
     def counted_sample(*args: Any, **kwargs: Any) -> Any:
         rollouts = sample(*args, **kwargs)
         timer.count(rollouts.prompt_ids, rollouts.completion_ids)
         return rollouts
 
-    online.sample = timer.wrap("generate", counted_sample)
+    backends.HFBackend.__call__ = timer.wrap("generate", counted_sample)  # type: ignore[method-assign]
     online.OnlineObjective.collect = timer.wrap("batch", online.OnlineObjective.collect)
 
     class Clock(Callback):
