@@ -6,6 +6,7 @@ its own and no allocator state or warm cache carries over from the job before it
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import resource
@@ -150,3 +151,31 @@ def markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(row) + " |" for row in rows]
     return "\n".join(lines)
+
+
+def trl_parser(
+    description: str, models: Sequence[str], worker_paths: Sequence[str]
+) -> argparse.ArgumentParser:
+    """Arguments shared by the gro-against-TRL benchmarks; `worker_paths` are the hidden
+    path arguments a worker process gets from its parent (besides --model and --out)."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--models", default=",".join(models), help="comma-separated builtins")
+    parser.add_argument("--rounds", type=int, default=3, help="gro+TRL pairs per model")
+    parser.add_argument("--small-rounds", type=int, default=2, help="rounds for small-llama")
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
+    parser.add_argument(
+        "--wait", type=float, default=300, help="max s to wait for a quiet machine before each run"
+    )
+    parser.add_argument(
+        "--max-others", type=float, default=0.1, help="CPU share of other jobs that voids a run"
+    )
+    parser.add_argument("--retries", type=int, default=2, help="reruns of a voided run")
+    parser.add_argument(
+        "--trl-no-gradient-checkpointing",
+        action="store_true",
+        help="turn off TRL's default activation recomputation (same compute per step as gro)",
+    )
+    parser.add_argument("--worker", choices=("gro", "trl"), help=argparse.SUPPRESS)
+    for name in ("model", *worker_paths, "out"):
+        parser.add_argument(f"--{name}", help=argparse.SUPPRESS)
+    return parser

@@ -481,29 +481,9 @@ def bench_model(
 
 
 def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--models", default=",".join(MODELS), help="comma-separated builtins")
-    parser.add_argument("--rounds", type=int, default=3, help="gro+TRL pairs per model")
-    parser.add_argument("--small-rounds", type=int, default=2, help="rounds for small-llama")
-    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
-    parser.add_argument(
-        "--wait", type=float, default=300, help="max s to wait for a quiet machine before each run"
-    )
-    parser.add_argument(
-        "--max-others", type=float, default=0.1, help="CPU share of other jobs that voids a run"
-    )
-    parser.add_argument("--retries", type=int, default=2, help="reruns of a voided run")
-    parser.add_argument(
-        "--trl-no-gradient-checkpointing",
-        action="store_true",
-        help="turn off TRL's default activation recomputation (same compute per step as gro)",
-    )
-    parser.add_argument("--worker", choices=("gro", "trl"), help=argparse.SUPPRESS)
-    parser.add_argument("--model", help=argparse.SUPPRESS)
-    parser.add_argument("--checkpoint", help=argparse.SUPPRESS)
-    parser.add_argument("--prompts", help=argparse.SUPPRESS)
-    parser.add_argument("--out", help=argparse.SUPPRESS)
-    return parser.parse_args()
+    return common.trl_parser(
+        __doc__.splitlines()[0], MODELS, ("checkpoint", "prompts")
+    ).parse_args()
 
 
 def main() -> None:
