@@ -13,6 +13,7 @@ Processes as in production, on 127.0.0.1: uvicorn serving the API, Redis, Celery
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import tempfile
@@ -24,6 +25,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench._common import markdown_table  # noqa: E402
 from server.db.models import JobEvent, Metric  # noqa: E402
+from server.stack import worker_threads  # noqa: E402
 from tests.processes import start_postgres  # noqa: E402
 from tests.server.conftest import PAIRS, jsonl  # noqa: E402
 from tests.stack import Service, start_service  # noqa: E402
@@ -63,6 +65,18 @@ def _first_metric_time(service: Service, job_id: str) -> float:
     return started.created_at.timestamp() + step_one.value
 
 
+def wait_ready(service: Service, workers: int, timeout: float = 300) -> None:
+    """Until `workers` Celery workers answer a ping: a worker still importing torch would
+    otherwise count its start-up against the throughput it is measured for."""
+    from celery import Celery
+
+    app = Celery(broker=service.env["GRO_BROKER_URL"])
+    deadline = time.monotonic() + timeout
+    while len(app.control.ping(timeout=1.0)) < workers:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{workers} workers not ready after {timeout:.0f} s")
+
+
 def throughput(service: Service, dataset: str, jobs: int) -> float:
     started = time.monotonic()
     ids = [service.submit(tiny(dataset)) for _ in range(jobs)]
@@ -73,11 +87,14 @@ def throughput(service: Service, dataset: str, jobs: int) -> float:
 def run(url_for: callable, jobs: int, root: Path) -> list[list[str]]:
     rows = []
     for workers in (1, 2):
-        service = start_service(url_for(f"w{workers}"), root / f"w{workers}")
+        # The threads `gro up --workers N` gives each worker.
+        threads = worker_threads(workers, dict(os.environ))
+        service = start_service(url_for(f"w{workers}"), root / f"w{workers}", threads)
         try:
             dataset = service.upload(jsonl(PAIRS))
             for _ in range(workers):
                 service.start_worker()
+            wait_ready(service, workers)
             claim, first = overhead(service, dataset, 3) if workers == 1 else (None, None)
             wall = throughput(service, dataset, jobs)
         finally:

@@ -45,6 +45,15 @@ class Options:
     """Extra settings for the workers only (e.g. GRO_TORCH_THREADS)."""
 
 
+def worker_threads(workers: int, env: dict[str, str]) -> dict[str, str]:
+    """GRO_TORCH_THREADS sharing this machine's cores among `workers` CPU workers, unless set.
+    Each torch process otherwise starts a thread per core, and its threads spin waiting for
+    each other: two workers on 2 cores ran 20 tiny jobs 7x slower than one (bench/stack.py)."""
+    if workers <= 1 or "GRO_TORCH_THREADS" in env:
+        return {}
+    return {"GRO_TORCH_THREADS": str(max(1, (os.cpu_count() or 1) // workers))}
+
+
 @dataclass
 class Child:
     name: str
@@ -210,7 +219,7 @@ def start_services(stack: Stack, broker: str) -> None:
         ],
         env,
     )
-    worker_env = {**env, **stack.options.worker_env}
+    worker_env = {**env, **worker_threads(stack.options.workers, env), **stack.options.worker_env}
     for i in range(stack.options.workers):
         stack.spawn(f"worker-{i}", [python, "-m", "worker", "--name", f"gro{i}"], worker_env)
     app = ROOT / "dashboard" / "app.py"
