@@ -115,8 +115,8 @@ def test_variants_within_a_comparison_share_everything_but_the_method():
     ]
 
 
-@pytest.mark.slow
-def test_quick_run_end_to_end(tmp_path: Path):
+def quick_run(folder: Path) -> dict:
+    """`gro bench methods --quick` through its own private service; its results.json."""
     result = subprocess.run(
         [
             sys.executable,
@@ -127,9 +127,9 @@ def test_quick_run_end_to_end(tmp_path: Path):
             "--quick",
             "--private",
             "--data-dir",
-            str(tmp_path / "data"),
+            str(folder / "data"),
             "--out",
-            str(tmp_path / "docs"),
+            str(folder / "docs"),
         ],
         cwd=ROOT,
         capture_output=True,
@@ -137,7 +137,18 @@ def test_quick_run_end_to_end(tmp_path: Path):
         timeout=1200,
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    results = json.loads((tmp_path / "docs" / "validation" / "results.json").read_text())
+    return json.loads((folder / "docs" / "validation" / "results.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def quick_results(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
+    folder = tmp_path_factory.mktemp("quick")
+    return folder, quick_run(folder)
+
+
+@pytest.mark.slow
+def test_quick_run_end_to_end(quick_results: tuple[Path, dict]):
+    tmp_path, results = quick_results
     assert len(results["runs"]) == (11 + 4) * 2
     assert all(r["status"] == "succeeded" for r in results["runs"]), [
         (r["variant"], r["error"]) for r in results["runs"] if r["status"] != "succeeded"
@@ -153,3 +164,21 @@ def test_quick_run_end_to_end(tmp_path: Path):
     # gro is the baseline row of each table: online, ablations, mixed, offline
     assert text.count("| gro |") == 4 and "gro + offline mix" in text
     assert len(list((tmp_path / "docs" / "validation").glob("*.png"))) == 4
+
+
+@pytest.mark.slow
+def test_a_rerun_with_the_same_seeds_gives_the_same_numbers(
+    quick_results: tuple[Path, dict], tmp_path: Path
+):
+    """Issue 8's reproducibility, through the whole service: every run's final evaluation
+    and curve, and the warm-up's accuracy, equal those of an earlier run (wall times aside)."""
+    _, first = quick_results
+    again = quick_run(tmp_path)
+
+    def numbers(results: dict) -> dict:
+        return {
+            (r["group"], r["variant"], r["seed"]): (r["final"], r["curve"]) for r in results["runs"]
+        }
+
+    assert numbers(again) == numbers(first)
+    assert again["warmup"]["final"]["eval/accuracy"] == first["warmup"]["final"]["eval/accuracy"]
