@@ -171,16 +171,8 @@ def _decode(
     was_training = model.training
     model.eval()
     batch = ids.shape[0]
-    positions = (attention.cumsum(dim=1) - 1).clamp(min=0)
     cache = {cache_kwarg(model): DynamicCache()}
-    out = model(
-        input_ids=ids,
-        attention_mask=attention,
-        position_ids=positions,
-        **cache,
-        use_cache=True,
-        logits_to_keep=1,
-    )
+    out, positions = static_decode.prefill(model, ids, attention, cache)
     next_pos = positions[:, -1:] + 1
     done = torch.zeros(batch, dtype=torch.bool, device=ids.device)
     tokens, logps = [], []

@@ -25,6 +25,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -79,7 +80,24 @@ class _Batch:
         )
 
 
-def _prefill(
+def prefill(
+    model: torch.nn.Module, ids: Tensor, attention: Tensor, cache: dict[str, DynamicCache]
+) -> tuple[Any, Tensor]:
+    """Left-padded prompts through `model` once, filling `cache` ({cache kwarg: cache}):
+    (the model's output, last-position logits only; the prompts' position ids)."""
+    positions = (attention.cumsum(dim=1) - 1).clamp(min=0)
+    out = model(
+        input_ids=ids,
+        attention_mask=attention,
+        position_ids=positions,
+        use_cache=True,
+        logits_to_keep=1,
+        **cache,
+    )
+    return out, positions
+
+
+def _start_batch(
     model: torch.nn.Module,
     ids: Tensor,
     attention: Tensor,
@@ -90,16 +108,8 @@ def _prefill(
     """Each distinct prompt through the model's own forward once, then its cache, mask and
     last logits repeated for its `repeats` rows: (the batch's buffers, logits (P·G, V))."""
     width = ids.shape[1]
-    positions = (attention.cumsum(dim=1) - 1).clamp(min=0)
     cache = DynamicCache()
-    out = model(
-        input_ids=ids,
-        attention_mask=attention,
-        position_ids=positions,
-        use_cache=True,
-        logits_to_keep=1,
-        **{cache_kwarg: cache},
-    )
+    out, positions = prefill(model, ids, attention, {cache_kwarg: cache})
     total = width + max_new_tokens
     keys, values = [], []
     for layer in cache.layers:
@@ -172,7 +182,7 @@ def decode(
     base = _base(model)
     inner = base.model  # LlamaModel: embed_tokens, layers, norm, rotary_emb
     rotary = sys.modules[type(inner.layers[0].self_attn).__module__].apply_rotary_pos_emb
-    state, logits = _prefill(model, ids, attention, repeats, max_new_tokens, cache_kwarg)
+    state, logits = _start_batch(model, ids, attention, repeats, max_new_tokens, cache_kwarg)
     width = ids.shape[1]
     # cos/sin of every position, by the model's own rotary module: (1, P, hd) each.
     where = torch.arange(width + max_new_tokens, device=ids.device)[None]
