@@ -116,6 +116,18 @@ def _common(budget: Budget, warmup: str) -> dict[str, Any]:
     }
 
 
+def _comparison(
+    budget: Budget, group: str, base: dict[str, Any], variants: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """A POST /comparisons body: every variant over the budget's seeds."""
+    return {
+        "name": f"validation-{budget.name}/{group}",
+        "base": base,
+        "variants": variants,
+        "seeds": list(budget.seeds),
+    }
+
+
 def online_comparison(budget: Budget, warmup: str, mix_dataset: str) -> dict[str, Any]:
     base = {
         **_common(budget, warmup),
@@ -133,24 +145,14 @@ def online_comparison(budget: Budget, warmup: str, mix_dataset: str) -> dict[str
             "overrides": {"data": {"train": mix_dataset, "offline_mix": budget.offline_mix}},
         }
     )
-    return {
-        "name": f"validation-{budget.name}/online",
-        "base": base,
-        "variants": variants,
-        "seeds": list(budget.seeds),
-    }
+    return _comparison(budget, "online", base, variants)
 
 
 def offline_comparison(budget: Budget, warmup: str) -> dict[str, Any]:
     base = {**_common(budget, warmup), "method": "gro", "data": {"task": PREFERENCE_TASK}}
     base["train"] = {**base["train"], "lr": 1e-4}
     variants = [{"label": m, "overrides": {"method": m}} for m in OFFLINE_METHODS]
-    return {
-        "name": f"validation-{budget.name}/offline",
-        "base": base,
-        "variants": variants,
-        "seeds": list(budget.seeds),
-    }
+    return _comparison(budget, "offline", base, variants)
 
 
 def evaluation_request(budget: Budget, model: str) -> dict[str, Any]:
