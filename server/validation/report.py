@@ -119,7 +119,9 @@ def observations(
         + (f", from {start:.3f} after the warm-up." if start is not None else ".")
     ]
     if start is not None:
-        fell = [v for v in variants if (_mean(summary, v, "reward") or 0.0) < start]
+        means = {v: _mean(summary, v, "reward") for v in variants}
+        # A variant with no finished seed has no mean: it did not fall, it has no number.
+        fell = [v for v, m in means.items() if m is not None and m < start]
         if fell:
             lines.append(f"- Ended below where they started: {', '.join(fell)}.")
     auc = _extremes(summary, variants, "auc")
@@ -204,7 +206,9 @@ def _preamble(results: dict[str, Any]) -> list[str]:
         "- **Intervals**: 95% percentile bootstrap over seeds; Δ is the paired (same seed) "
         "difference against gro.",
         "- **Comparisons**: "
-        + ", ".join(f"{group} `{c['id']}`" for group, c in results["comparisons"].items()),
+        # Sorted: results.json is written with sorted keys, and --report-only must rewrite
+        # the page a full run wrote.
+        + ", ".join(f"{group} `{c['id']}`" for group, c in sorted(results["comparisons"].items())),
         "",
     ]
 

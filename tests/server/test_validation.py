@@ -104,6 +104,16 @@ def test_report_states_its_setup_and_reads_the_intervals(tmp_path: Path):
     assert images == ["0-online.png", "1-online.png", "2-online.png", "3-offline.png"]
 
 
+def test_a_variant_without_finished_seeds_is_not_said_to_have_fallen(tmp_path: Path):
+    results = fake_results()
+    for run in results["runs"]:
+        if run["variant"] == "rloo":
+            run.update(status="failed", final={})
+    text = write_report(results, tmp_path).read_text()
+    assert "| rloo | 0/3 |" in text
+    assert "Ended below where they started: grpo." in text  # rloo has no mean to compare
+
+
 def test_variants_within_a_comparison_share_everything_but_the_method():
     online = online_comparison(QUICK, "job-w", "ds-mix")
     assert online["variants"][0]["label"] == "gro"  # the paired baseline
