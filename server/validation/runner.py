@@ -109,7 +109,8 @@ def run_suite(client: GroClient, budget: Budget, folder: Path, say: Say = print)
     started = time.time()
     folder.mkdir(parents=True, exist_ok=True)
     demos, mix = upload_inputs(client, budget, folder)
-    warmup = client.submit(warmup_spec(budget, demos))
+    warmup_doc = warmup_spec(budget, demos)
+    warmup = client.submit(warmup_doc)
     say(f"warm-up {warmup['id']} ({budget.warmup_steps} SFT steps)")
     comparisons = {
         "online": client.compare(online_comparison(budget, warmup["id"], mix)),
@@ -136,7 +137,7 @@ def run_suite(client: GroClient, budget: Budget, folder: Path, say: Say = print)
         "warmup": {
             "job": warmup["id"],
             "final": finished[warmup["id"]]["final_metrics"],
-            "spec": warmup_spec(budget, demos),
+            "spec": warmup_doc,
         },
         "comparisons": {
             g: {"id": c["id"], "variants": [v["label"] for v in c["variants"]], "base": c["base"]}
