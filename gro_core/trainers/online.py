@@ -35,6 +35,7 @@ from gro_core.trainers.encode import (
     unpad_rows,
 )
 from gro_core.trainers.offline import Data, StepResult, aggregation_units
+from gro_core.trainers.prompt_sharing import scores_shared_rows
 
 # (dataset row, its completions, whether the rewards score them)
 Pending = tuple[dict[str, Any], list[Sequence], bool]
@@ -87,14 +88,19 @@ class OnlineObjective:
         self.last_metrics: dict[str, float] = {}
         self.sample = rollout_backend(spec, device)  # hf or vllm; a missing vllm fails here
         self._overhead: dict[bool, int] = {}  # a forward's fixed cost in tokens, w/o backward
+        self._shares: dict[int, bool] = {}  # by id(model): it scores shared-prompt rows right
 
     def _logprobs(self, model: torch.nn.Module, seqs: list[Sequence]) -> tuple[Tensor, Tensor]:
         """(B, K) per-token log-probs of `seqs` and their mask, as `collate` lays them out:
-        each prompt computed once, completions in length chunks (trainers.chunking)."""
-        backward = torch.is_grad_enabled()
+        each prompt computed once, in shared-prompt rows or before length chunks of
+        completions, whichever costs less (trainers.chunking)."""
+        backward, pad = torch.is_grad_enabled(), self.tokenizer.pad_token_id
         if backward not in self._overhead:
             self._overhead[backward] = overhead_tokens(model, backward=backward)
-        return grouped_logprobs(model, seqs, self.tokenizer.pad_token_id, self._overhead[backward])
+        if id(model) not in self._shares:  # checked on the model itself, once
+            self._shares[id(model)] = scores_shared_rows(model, _prompt_groups(seqs), pad)
+        share = self._shares[id(model)]
+        return grouped_logprobs(model, seqs, pad, self._overhead[backward], share=share)
 
     def _check_offline(self, offline: list[Example]) -> bool:
         """Whether offline rows can be scored by the rewards. Pairs that cannot keep their
@@ -286,6 +292,14 @@ class OnlineObjective:
             reference=self.reference,
             seed=self.spec.train.seed,
         )
+
+
+def _prompt_groups(seqs: list[Sequence]) -> list[tuple[Sequence, ...]]:
+    """`seqs` grouped by prompt."""
+    groups: dict[tuple[int, ...], list[Sequence]] = {}
+    for seq in seqs:
+        groups.setdefault(tuple(seq.prompt_ids), []).append(seq)
+    return [tuple(g) for g in groups.values()]
 
 
 def _store(groups: list[RolloutGroup], rows: list[Tensor], name: str) -> None:

@@ -104,18 +104,26 @@ def collate_shared(groups: list[tuple[Sequence, ...]], pad_id: int) -> TokenBatc
     )
 
 
-@torch.no_grad()
 def shares_prompts(model: torch.nn.Module, examples: list[Example], pad_id: int) -> bool:
+    """Whether `model` scores `collate_shared` batches of these examples' groups right
+    (`scores_shared_rows` on a few of them)."""
+    return scores_shared_rows(model, [e.sequences for e in examples], pad_id)
+
+
+@torch.no_grad()
+def scores_shared_rows(
+    model: torch.nn.Module, groups: list[tuple[Sequence, ...]], pad_id: int
+) -> bool:
     """Whether `model` scores `collate_shared` batches as it scores one row per sequence.
 
     They need an attention that takes a custom 4D mask (transformers' sdpa and eager) and
     a model that places tokens by `position_ids`. Rather than trust a list of
-    architectures, a few of `examples` are scored both ways (in eval mode, so dropout
+    architectures, a few of `groups` are scored both ways (in eval mode, so dropout
     cannot differ) and compared; a model that fails or disagrees gets one row per sequence.
     """
     if attention_implementation(model) not in ("sdpa", "eager"):
         return False
-    groups = [e.sequences for e in examples if shareable([e.sequences])][:4]
+    groups = [g for g in groups if shareable([g])][:4]
     if not groups:
         return False
     device = next(model.parameters()).device
