@@ -165,9 +165,10 @@ def grouped_logprobs(
     prompt_of = [index.setdefault(tuple(s.prompt_ids), len(index)) for s in sequences]
     lengths = [len(s.completion_ids) for s in sequences]
     chunks = length_chunks(lengths, overhead)
-    groups = _by_prompt(prompt_of, lengths, len(index))
-    if share and shared_rows_cheaper([len(p) for p in index], groups, lengths, chunks, overhead):
-        return _shared_logprobs(model, sequences, groups, pad_id)
+    if share:
+        groups = _by_prompt(prompt_of, lengths, len(index))
+        if shared_rows_cheaper([len(p) for p in index], groups, lengths, chunks, overhead):
+            return _shared_logprobs(model, sequences, groups, pad_id)
     return _chunked_logprobs(model, sequences, prompt_of, list(index), chunks, pad_id)
 
 

@@ -90,15 +90,19 @@ class OnlineObjective:
         self._overhead: dict[bool, int] = {}  # a forward's fixed cost in tokens, w/o backward
         self._shares: dict[int, bool] = {}  # by id(model): it scores shared-prompt rows right
 
-    def _logprobs(self, model: torch.nn.Module, seqs: list[Sequence]) -> tuple[Tensor, Tensor]:
-        """(B, K) per-token log-probs of `seqs` and their mask, as `collate` lays them out:
-        each prompt computed once, in shared-prompt rows or before length chunks of
-        completions, whichever costs less (trainers.chunking)."""
+    def _logprobs(
+        self, model: torch.nn.Module, groups: list[RolloutGroup]
+    ) -> tuple[Tensor, Tensor]:
+        """(B, K) per-token log-probs of the groups' sequences and their mask, as `collate`
+        lays them out: each prompt computed once, in shared-prompt rows or before length
+        chunks of completions, whichever costs less (trainers.chunking)."""
         backward, pad = torch.is_grad_enabled(), self.tokenizer.pad_token_id
         if backward not in self._overhead:
             self._overhead[backward] = overhead_tokens(model, backward=backward)
         if id(model) not in self._shares:  # checked on the model itself, once
-            self._shares[id(model)] = scores_shared_rows(model, _prompt_groups(seqs), pad)
+            rows = [tuple(g.sequences) for g in groups]  # a group's sequences share a prompt
+            self._shares[id(model)] = scores_shared_rows(model, rows, pad)
+        seqs = [s for g in groups for s in g.sequences]
         share = self._shares[id(model)]
         return grouped_logprobs(model, seqs, pad, self._overhead[backward], share=share)
 
@@ -228,14 +232,13 @@ class OnlineObjective:
     @torch.no_grad()
     def _add_logprobs(self, model: torch.nn.Module, groups: list[RolloutGroup]) -> None:
         """Reference log-probs (if the preset uses them) and old ones (if it updates twice)."""
-        seqs = [s for g in groups for s in g.sequences]
         if self.cfg.needs_reference and self.reference is not None:
             with self.reference.scoring() as ref_model:
-                _store(groups, unpad_rows(*self._logprobs(ref_model, seqs)), "ref_logprobs")
+                _store(groups, unpad_rows(*self._logprobs(ref_model, groups)), "ref_logprobs")
         if self.iterations > 1:
             was = model.training
             model.eval()
-            _store(groups, unpad_rows(*self._logprobs(model, seqs)), "old_logprobs")
+            _store(groups, unpad_rows(*self._logprobs(model, groups)), "old_logprobs")
             model.train(was)
 
     # --- one update on a micro-batch of groups -----------------------------------------------
@@ -245,7 +248,7 @@ class OnlineObjective:
 
     def step(self, model: torch.nn.Module, groups: list[RolloutGroup]) -> StepResult:
         seqs = [s for g in groups for s in g.sequences]
-        logprobs, mask = self._logprobs(model, seqs)
+        logprobs, mask = self._logprobs(model, groups)
         width = mask.shape[1]
 
         def stacked(name: str) -> Tensor | None:
@@ -292,14 +295,6 @@ class OnlineObjective:
             reference=self.reference,
             seed=self.spec.train.seed,
         )
-
-
-def _prompt_groups(seqs: list[Sequence]) -> list[tuple[Sequence, ...]]:
-    """`seqs` grouped by prompt."""
-    groups: dict[tuple[int, ...], list[Sequence]] = {}
-    for seq in seqs:
-        groups.setdefault(tuple(seq.prompt_ids), []).append(seq)
-    return [tuple(g) for g in groups.values()]
 
 
 def _store(groups: list[RolloutGroup], rows: list[Tensor], name: str) -> None:

@@ -121,8 +121,7 @@ def test_shared_rows_are_chosen_when_they_compute_less_and_stay_short() -> None:
     # Without overheads, slots padded to long completions cost more than chunks of equal
     # length: 2 × (10 + 30 + 30 + 30 + 1) vs 20 + 4 × 1 + 4 × 30 ...
     tail = [30, 1, 1, 1, 30, 30, 30, 1]
-    tail_groups = [[0, 1, 2, 3], [4, 5, 6, 7]]
-    assert not shared_rows_cheaper(prompts, tail_groups, tail, length_chunks(tail, 0), 0)
+    assert not shared_rows_cheaper(prompts, groups, tail, length_chunks(tail, 0), 0)
     # ... and a row longer than SHARED_MAX_ROW is never used, whatever the overhead.
     long = [SHARED_MAX_ROW, 1, 1, 1, 1, 1, 1, 1]
     assert not shared_rows_cheaper(prompts, groups, long, length_chunks(long, 10**6), 10**6)
