@@ -17,8 +17,8 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
-from gro_core.objective import gro_loss
-from gro_core.presets import get_preset
+from gro_core.methods import get_preset
+from gro_core.objective.loss import gro_loss
 
 Inputs = dict[str, torch.Tensor]
 

@@ -1,1 +1,1 @@
-"""dashboard package (built in later issues)."""
+"""The Streamlit dashboard: pages over the gro API, reached by HTTP only."""

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import streamlit as st
 
+from client.http import read_config
 from dashboard import data
 from dashboard.data import ApiError, Conn, UnreachableError
-from server.client import read_config
 
 HERE = Path(__file__).parent
 

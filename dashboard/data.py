@@ -5,7 +5,7 @@ users (or two keys) never share cached answers. What cannot change is cached wit
 (a finished job's metrics, a step's samples); what can change carries a `version` argument
 (a running job's step) or a short TTL, so live pages see new data without refetching the rest.
 
-Errors leave this module as `server.client.ApiError` (the API's answer: status, code, field,
+Errors leave this module as `client.http.ApiError` (the API's answer: status, code, field,
 line, details) or `UnreachableError` (no answer at all).
 """
 
@@ -21,7 +21,7 @@ import httpx
 import streamlit as st
 from streamlit.runtime.scriptrunner import add_script_run_ctx, get_script_run_ctx
 
-from server.client import ApiError, GroClient, read_config
+from client.http import ApiError, GroClient, read_config
 
 __all__ = ["ApiError", "Conn", "UnreachableError"]
 

@@ -34,7 +34,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 def _add_train(sub: argparse._SubParsersAction) -> None:
     train = sub.add_parser("train", help="train a job spec locally, writing run outputs to --out")
-    train.add_argument("spec", help="job spec YAML (see JOBSPEC.md)")
+    train.add_argument("spec", help="job spec YAML (keys: docs/jobspec.md)")
     train.add_argument("--out", required=True, help="run directory (metrics, checkpoints, ...)")
     train.add_argument(
         "--resume", action="store_true", help="continue from the latest checkpoint in --out"

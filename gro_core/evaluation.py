@@ -43,6 +43,7 @@ from pydantic import ValidationError
 from torch import Tensor
 from transformers import PreTrainedTokenizerBase
 
+from gro_core.methods import get_method
 from gro_core.models import Reference, load_policy, load_reference, load_tokenizer
 from gro_core.rewards import RewardResult, RewardScorer, build_scorer
 from gro_core.rollout import RolloutSettings, sample
@@ -402,7 +403,7 @@ def _load_target(target: EvalTarget) -> tuple[torch.nn.Module, Reference]:
     from gro_core.trainers.loop import load_run_model
 
     spec = target.spec
-    if spec.method == "reward_model":
+    if get_method(spec.method).trains_with == "reward_model":
         raise ValueError(f"{target.label}: a reward model does not generate; nothing to evaluate")
     if target.checkpoint is None:
         policy = load_policy(spec.model)

@@ -4,7 +4,7 @@ A job names one with `data.task: builtin:<task>`. Demos and tests train on these
 so they are sized for a tiny character-level model (vocabulary: printable ASCII and newline):
 prompts stay within 24 characters and answers within 8.
 
-Two families, each in four shapes (the dataset kinds of JOBSPEC.md):
+Two families, each in four shapes (the dataset kinds of docs/jobspec.md):
 
 | task | kind | row |
 |---|---|---|
@@ -36,7 +36,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 __all__ = [
-    "KINDS",
     "MAX_ANSWER_CHARS",
     "MAX_PROMPT_CHARS",
     "SPLITS",
@@ -57,7 +56,6 @@ __all__ = [
 MAX_PROMPT_CHARS = 24
 MAX_ANSWER_CHARS = 8
 SPLITS = ("train", "eval")
-KINDS = ("prompt", "preference", "unpaired", "sft")
 EVAL_BUCKETS = 10  # one problem in ten belongs to the eval split
 _MAX_DRAWS_PER_ROW = 500  # a split that rejects this many draws in a row is empty: fail loudly
 

@@ -1,1 +1,1 @@
-"""server package (built in later issues)."""
+"""The gro API: FastAPI routes, services, the database layer and settings (no worker code)."""

@@ -11,7 +11,7 @@ from typing import Any
 
 import yaml
 
-from server.client import ApiError, GroClient, read_config, write_config
+from client.http import ApiError, GroClient, read_config, write_config
 
 
 def _print_error(exc: ApiError) -> int:

@@ -11,7 +11,7 @@ from typing import Any
 
 import yaml
 
-from server.client import ApiError, GroClient
+from client.http import ApiError, GroClient
 
 DEMO_SPEC = Path(__file__).resolve().parents[1] / "examples" / "service" / "demo.yaml"
 

@@ -12,7 +12,7 @@ import streamlit as st
 
 from dashboard import data, frames, ui
 from dashboard.data import ApiError, UnreachableError
-from gro_core.spec import METHODS
+from gro_core.methods import METHODS
 
 STATUSES = ("queued", "running", "succeeded", "failed", "cancelled")
 ALL = "all"

@@ -13,8 +13,13 @@ import yaml
 
 from dashboard import data, ui
 from dashboard.data import ApiError, UnreachableError
-from gro_core.spec import ACCEPTED_KINDS, METHODS, ONLINE_METHODS, apply_overrides
+from gro_core.methods import METHODS as _REGISTRY
+from gro_core.spec import apply_overrides
 from gro_core.tasks import TASKS
+
+METHODS = tuple(_REGISTRY)
+ACCEPTED_KINDS = {n: m.kinds for n, m in _REGISTRY.items()}
+ONLINE_METHODS = {n for n, m in _REGISTRY.items() if m.online}
 
 ERRORS = "new-job-errors"
 NONE = "none"

@@ -1,7 +1,7 @@
 """Datasets: read JSONL / Parquet / saved Hugging Face datasets, validate them row by row,
 load them as canonical records, and render chat-message fields with a tokenizer's template.
 
-The four kinds (see docs JOBSPEC "Dataset kinds"): prompt, preference, unpaired, sft.
+The four kinds (docs/jobspec.md, "Dataset kinds"): prompt, preference, unpaired, sft.
 """
 
 from gro_core.data.issues import DataIssue, DatasetError

@@ -1,6 +1,6 @@
 """How metrics, samples, events and checkpoints leave the training loop.
 
-The loop calls a `Callback`; the CLI plugs in `JsonlWriter` (JOBSPEC.md's run outputs) and
+The loop calls a `Callback`; the CLI plugs in `JsonlWriter` (the run outputs of docs/jobspec.md) and
 `ProgressBar`, the worker a database writer, tests a list. `should_stop` lets a caller
 cancel between steps.
 """
@@ -77,7 +77,7 @@ class CallbackList(Callback):
 
 
 class JsonlWriter(Callback):
-    """Writes DIR/metrics.jsonl, DIR/samples.jsonl and DIR/events.jsonl (JOBSPEC.md).
+    """Writes DIR/metrics.jsonl, DIR/samples.jsonl and DIR/events.jsonl (docs/jobspec.md).
 
     Lines are flushed as they are written, so a crashed run keeps everything up to the
     crash; on resume the loop first drops lines past the checkpoint (`truncate_after`).

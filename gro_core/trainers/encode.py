@@ -296,7 +296,7 @@ def right_align(rows: list[Tensor], width: int) -> Tensor:
 def scored_samples(
     entries: list[tuple[Any, Any, float]], out: Any, limit: int
 ) -> list[dict[str, Any]]:
-    """samples.jsonl records (JOBSPEC.md) for the first `limit` (prompt, completion, reward)
+    """samples.jsonl records (docs/jobspec.md) for the first `limit` (prompt, completion, reward)
     entries, with the GRO quantities gro_loss gave each: `out` is its GROOutput."""
     return [
         {

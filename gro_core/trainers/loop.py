@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from gro_core.methods import get_method
 from gro_core.models import LoraSettings, load_policy, load_reward_model, load_tokenizer
 from gro_core.spec import JobSpec
 from gro_core.trainers.callbacks import Callback, CallbackList
@@ -97,7 +98,7 @@ def weighted_metrics(parts: list[tuple[dict[str, Any], float]]) -> dict[str, flo
 def load_run_model(spec: JobSpec, checkpoint: Path | None, device: str = "auto") -> torch.nn.Module:
     """The model a run trains: the spec's starting model, or a checkpoint of the run."""
     lora = LoraSettings(**spec.lora.model_dump()) if spec.lora else None
-    if spec.method == "reward_model":
+    if get_method(spec.method).trains_with == "reward_model":
         return load_reward_model(checkpoint or spec.model, device=device)
     if checkpoint is not None and lora is None:
         return load_policy(checkpoint, device=device)  # a full checkpoint: a model like any

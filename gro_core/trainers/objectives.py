@@ -8,8 +8,8 @@ from typing import Protocol
 import torch
 from transformers import PreTrainedTokenizerBase
 
+from gro_core.methods import get_method
 from gro_core.models import Reference, load_reference
-from gro_core.presets import get_preset
 from gro_core.spec import JobSpec
 from gro_core.trainers.encode import Example, mismatched
 from gro_core.trainers.offline import (
@@ -44,11 +44,14 @@ def build_objective(
     device: torch.device,
     out_dir: Path,
 ) -> Objective:
-    if spec.method == "sft":
+    trains_with = get_method(spec.method).trains_with
+    if trains_with == "sft":
         return SFTObjective(tokenizer, data, device)
-    if spec.method == "reward_model":
+    if trains_with == "reward_model":
         return RewardModelObjective(tokenizer, data, device)
-    needs_reference = get_preset(spec.method, **spec.method_args).needs_reference
+    cfg = spec.objective_config()
+    assert cfg is not None  # a gro_loss method has a preset
+    needs_reference = cfg.needs_reference
     if data.kind == "prompt":
         live = live_reference(spec, model, out_dir) if needs_reference else None
         return OnlineObjective(spec, tokenizer, data, device, live)
@@ -89,7 +92,8 @@ def reference_cache(
     """
     path = Path(out_dir) / REFERENCE_FILE
     splits = {"train": data.train, "eval": data.eval}
-    if get_preset(spec.method, **spec.method_args).anchor == "kl_point":
+    cfg = spec.objective_config()
+    if cfg is not None and cfg.anchor == "kl_point":
         splits |= {f"{k}_kl": mismatched(v) for k, v in list(splits.items())}
     if path.exists():
         cached = ReferenceCache.load(path)

@@ -14,8 +14,9 @@ import torch.nn.functional as F
 from torch import Tensor
 from transformers import PreTrainedTokenizerBase
 
-from gro_core.objective import gro_loss
-from gro_core.presets import get_preset
+from gro_core.methods import get_preset
+from gro_core.objective.config import GROConfig
+from gro_core.objective.loss import gro_loss
 from gro_core.rollout import RolloutSettings, sample
 from gro_core.trainers.encode import (
     Example,
@@ -180,7 +181,7 @@ class OfflineGROObjective:
         self.cfg = get_preset(method, **method_args)
         self.tokenizer, self.data, self.device, self.reference = tokenizer, data, device, reference
         self.share_prompts = share_prompts  # the model scores collate_shared batches right
-        self.batch_groups = data.kind == "unpaired" and self.cfg.advantage in ("rloo", "group_norm")
+        self.batch_groups = data.kind == "unpaired" and self.cfg.compares_in_group
         self.kl_pairs: dict[str, list[Example]] = {}
         if self.cfg.anchor == "kl_point":
             self.kl_pairs = {"train": mismatched(data.train), "eval": mismatched(data.eval)}
@@ -258,15 +259,16 @@ class OfflineGROObjective:
         return metrics
 
 
-def aggregation_units(cfg: Any, groups: list[Any]) -> float:
-    """What the preset's aggregation averages over, counted in a micro-batch of groups of
-    sequences: the loop weights micro-batches (and ranks) by it, so accumulated gradients
-    equal the gradient of the whole batch."""
-    if cfg.aggregation == "group_mean":
+def aggregation_units(cfg: GROConfig, groups: list[Any]) -> float:
+    """What the preset's aggregation averages over (its record's `units`), counted in a
+    micro-batch of groups of sequences: the loop weights micro-batches (and ranks) by it, so
+    accumulated gradients equal the gradient of the whole batch."""
+    units = cfg.component("aggregation").units
+    if units == "groups":
         return float(len(groups))
-    if cfg.aggregation == "token_mean":
+    if units == "tokens":
         return float(sum(len(s.completion_ids) for g in groups for s in g))
-    return float(sum(len(g) for g in groups))  # per-sequence means
+    return float(sum(len(g) for g in groups))  # sequences
 
 
 def _margins(x: Tensor, batch: TokenBatch, kind: str) -> Tensor:
@@ -277,7 +279,7 @@ def _margins(x: Tensor, batch: TokenBatch, kind: str) -> Tensor:
 
 
 def _samples(examples: list[Example], out: Any, limit: int = 4) -> list[dict[str, Any]]:
-    """A few scored completions of the step, as JOBSPEC.md's samples.jsonl records."""
+    """A few scored completions of the step, as samples.jsonl records (docs/jobspec.md)."""
     entries = [
         (example.row.get("prompt"), example.row.get(name), seq.reward)
         for example in examples

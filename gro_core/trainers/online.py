@@ -18,9 +18,9 @@ from torch import Tensor
 from transformers import PreTrainedTokenizerBase
 
 from gro_core.evaluation import evaluate_policy
+from gro_core.methods import get_preset
 from gro_core.models import Reference
-from gro_core.objective import gro_loss
-from gro_core.presets import get_preset
+from gro_core.objective.loss import gro_loss
 from gro_core.rewards import build_scorer
 from gro_core.rollout import RolloutSettings
 from gro_core.rollout_backends import rollout_backend

@@ -1,2 +1,2 @@
 """The database layer: tables (models), engines and sessions, and the queries the API and the
-workers share (store)."""
+workers share."""

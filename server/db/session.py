@@ -82,11 +82,3 @@ def dispose_engine(url: str) -> None:
     engine = _ENGINES.pop(url, None)
     if engine is not None:
         engine.dispose()
-
-
-def dispose_engines() -> None:
-    """Close every pooled connection and forget the engines (tests; a worker after fork)."""
-    for engine in _ENGINES.values():
-        engine.dispose()
-    _ENGINES.clear()
-    _FACTORIES.clear()

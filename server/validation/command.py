@@ -16,7 +16,7 @@ from pathlib import Path
 
 import httpx
 
-from server.client import GroClient, read_config
+from client.http import GroClient, read_config
 
 
 def _answers(url: str) -> bool:

@@ -8,8 +8,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from client.http import GroClient
 from gro_core.tasks import generate, reverse_copy_demonstrations
-from server.client import GroClient
 from server.validation.suite import (
     REVERSED_SHARE,
     SFT_TASK,

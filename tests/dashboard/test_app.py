@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from server.client import write_config
+from client.http import write_config
 from tests.dashboard.conftest import no_exception, opener, texts
 from tests.processes import free_port
 

@@ -1,7 +1,7 @@
 """Each method's published loss, written from its formula with plain loops.
 
 These are the independent references the presets are checked against: they know nothing
-of GROConfig, anchors or weights, only the methods' own equations (GRO_SPEC.md's list).
+of GROConfig, anchors or weights, only the methods' own equations (docs/objective.md's list).
 Inputs follow gro_loss: logprobs (B, T) with grad, mask (B, T) bool, rewards (B,), groups
 as lists of completion indices.
 """

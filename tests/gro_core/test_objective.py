@@ -7,9 +7,9 @@ import itertools
 import pytest
 import torch
 
-from gro_core.config import GROConfig
-from gro_core.objective import gro_loss
-from gro_core.presets import get_preset
+from gro_core.methods import get_preset
+from gro_core.objective.config import GROConfig
+from gro_core.objective.loss import gro_loss
 from tests.gro_core import reference_losses as ref
 from tests.gro_core.test_presets import RandomBatch, assert_same_grad, grad_of, random_batch
 

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 import pytest
 import torch
 
-from gro_core.objective import gro_loss
-from gro_core.presets import PRESETS, get_preset
+from gro_core.methods import PRESETS, get_preset
+from gro_core.objective.loss import gro_loss
 from tests.gro_core import reference_losses as ref
 
 RTOL = 1e-9

@@ -10,8 +10,8 @@ import pytest
 import yaml
 from fastapi.testclient import TestClient
 
+from client.http import GroClient, read_config
 from gro_core.cli import main
-from server.client import GroClient, read_config
 from server.config import Settings
 from tests.server.conftest import PAIRS, jsonl
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import yaml
 from fastapi.testclient import TestClient
 
-from server.client import GroClient
+from client.http import GroClient
 from server.demo import DEMO_SPEC, submit_demo
 from server.queue import RecordingQueue
 

@@ -42,7 +42,7 @@ def owned_job(session: Session, owner: Owner, job_id: str) -> Job:
 @router.post("", status_code=201, response_model=JobOut, summary="Submit a job")
 def create(
     spec: Annotated[
-        dict[str, Any], Body(description="a job spec (JOBSPEC.md)", examples=[SPEC_EXAMPLE])
+        dict[str, Any], Body(description="a job spec (docs/jobspec.md)", examples=[SPEC_EXAMPLE])
     ],
     session: SessionDep,
     owner: OwnerDep,

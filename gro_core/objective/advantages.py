@@ -1,4 +1,4 @@
-"""Advantages A: how much better a completion did than a baseline (GRO_SPEC.md, "Advantage").
+"""Advantages A: how much better a completion did than a baseline (records in components.py).
 
 Each function maps the detached batch to advantages, (B,) for sequence-level estimators or
 (B, T) for token-level ones (REINFORCE++). All are vectorised over groups with scatter ops.
@@ -6,16 +6,15 @@ Each function maps the detached batch to advantages, (B,) for sequence-level est
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor
 
-from gro_core.batch import Batch
+from gro_core.objective.batch import GROBatch
 
 if TYPE_CHECKING:
-    from gro_core.config import GROConfig
+    from gro_core.objective.config import GROConfig
 
 # Added to the group std so a group of near-identical rewards does not blow up (as in TRL).
 STD_EPS = 1e-4
@@ -23,18 +22,18 @@ STD_EPS = 1e-4
 WHITEN_EPS = 1e-8
 
 
-def raw(batch: Batch, cfg: GROConfig) -> Tensor:
+def raw(batch: GROBatch, cfg: GROConfig) -> Tensor:
     """A_i = r_i (preference data enters as ±1)."""
     return batch.rewards
 
 
-def _zero_where_flat(adv: Tensor, batch: Batch) -> Tensor:
+def _zero_where_flat(adv: Tensor, batch: GROBatch) -> Tensor:
     """Exactly 0 for groups whose rewards are all equal, instead of rounding noise."""
     flat = batch.groups.all_equal(batch.rewards)[batch.groups.index]
     return torch.where(flat, torch.zeros_like(adv), adv)
 
 
-def rloo(batch: Batch, cfg: GROConfig) -> Tensor:
+def rloo(batch: GROBatch, cfg: GROConfig) -> Tensor:
     """Leave-one-out baseline: A_i = r_i − mean of the other rewards in its group."""
     g = batch.groups
     others = g.sum(batch.rewards)[g.index] - batch.rewards
@@ -42,7 +41,7 @@ def rloo(batch: Batch, cfg: GROConfig) -> Tensor:
     return _zero_where_flat(adv, batch)
 
 
-def _group_std(rewards: Tensor, batch: Batch) -> Tensor:
+def _group_std(rewards: Tensor, batch: GROBatch) -> Tensor:
     """(B,) Bessel-corrected std of each completion's group; 0 for a group of one."""
     g = batch.groups
     centred = rewards - g.mean(rewards)[g.index]
@@ -50,7 +49,7 @@ def _group_std(rewards: Tensor, batch: Batch) -> Tensor:
     return (g.sum(centred.square()) / denom).sqrt()[g.index]
 
 
-def group_norm(batch: Batch, cfg: GROConfig) -> Tensor:
+def group_norm(batch: GROBatch, cfg: GROConfig) -> Tensor:
     """GRPO: (r − mean_g r) / (std + 1e-4), std over the group, the batch, or not at all."""
     g = batch.groups
     r = batch.rewards
@@ -65,7 +64,7 @@ def group_norm(batch: Batch, cfg: GROConfig) -> Tensor:
     return _zero_where_flat(scaled, batch)
 
 
-def remax(batch: Batch, cfg: GROConfig) -> Tensor:
+def remax(batch: GROBatch, cfg: GROConfig) -> Tensor:
     """ReMax: A_i = r_i − b_i, b_i the reward of the greedy completion of the same prompt."""
     assert batch.baseline_rewards is not None  # checked by gro_loss before we get here
     return batch.rewards - batch.baseline_rewards
@@ -77,7 +76,7 @@ def _last_token_index(mask: Tensor) -> Tensor:
     return torch.where(mask, positions, 0).amax(dim=1)
 
 
-def reinforce_pp(batch: Batch, cfg: GROConfig) -> Tensor:
+def reinforce_pp(batch: GROBatch, cfg: GROConfig) -> Tensor:
     """REINFORCE++: token rewards, reverse cumulative sum, batch whitening. -> (B, T).
 
     Token reward: −kl_coef·(old − ref) on every token (k1), plus r_i (minus its group mean
@@ -100,17 +99,3 @@ def reinforce_pp(batch: Batch, cfg: GROConfig) -> Tensor:
     var = (valid - mean).square().mean()
     whitened = (returns - mean) * torch.rsqrt(var + WHITEN_EPS)
     return whitened * batch.maskf
-
-
-AdvantageFn = Callable[[Batch, "GROConfig"], Tensor]
-
-ADVANTAGES: dict[str, AdvantageFn] = {
-    "raw": raw,
-    "rloo": rloo,
-    "group_norm": group_norm,
-    "remax": remax,
-    "reinforce_pp": reinforce_pp,
-}
-# Advantages that come per token, (B, T); the rest are per completion, (B,).
-TOKEN_LEVEL_ADVANTAGES = frozenset({"reinforce_pp"})
-ADV_SCALES = ("group", "batch", "none")

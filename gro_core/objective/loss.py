@@ -2,7 +2,7 @@
 
     L = − Agg( sg(w · f(A)) · logprobs )  (+ kl_coef · Agg(k3) with kl_in_loss)
 
-Every preset in gro_core.presets is a GROConfig for this one function. Everything but the
+Every preset in gro_core.objective.presets is a GROConfig for this one function. Everything but the
 final multiply is computed under no_grad from a detached view of the batch, so the
 gradient is exactly the objective's, and the cost stays within a few O(B·T) passes of a
 hand-written loss for the same method (bench/objective.py).
@@ -16,11 +16,9 @@ from functools import cached_property
 import torch
 from torch import Tensor
 
-from gro_core.advantages import ADVANTAGES
-from gro_core.batch import Batch
-from gro_core.components import AGGREGATIONS, ANCHORS, TRANSFORMS, WEIGHTS
-from gro_core.config import GROConfig
-from gro_core.groups import make_groups
+from gro_core.objective.batch import GROBatch
+from gro_core.objective.config import GROConfig
+from gro_core.objective.groups import make_groups
 
 
 @dataclass(eq=False)
@@ -50,7 +48,7 @@ class _StatParts:
     """What the diagnostics need beyond the output's own tensors."""
 
     cfg: GROConfig
-    batch: Batch
+    batch: GROBatch
     policy_loss: Tensor
     kl_loss: Tensor | None
     token_weight: Tensor | None  # (B, T) per-token weights, for the clip fraction
@@ -80,47 +78,39 @@ def gro_loss(
     """
     _check_inputs(cfg, logprobs, mask, rewards, old_logprobs, ref_logprobs, baseline_rewards)
     assert rewards is not None
-    dtype = torch.promote_types(logprobs.dtype, torch.float32)
     mask = mask if mask.dtype == torch.bool else mask.bool()
-    # bool -> float is a slow elementwise path on CPU (~7x a uint8 -> float copy); a bool
-    # tensor's bytes are exactly 0 and 1, so reading them as uint8 is free and exact.
-    maskf = mask.view(torch.uint8).to(dtype)
-    args = (cfg, mask, maskf, logprobs, old_logprobs, ref_logprobs, rewards, group_ids,
-            baseline_rewards, kl_ref_point)  # fmt: skip
-    out = _gro_loss(*args, safe=False)
+    inputs = _Inputs(
+        logprobs, mask, rewards, group_ids, old_logprobs, ref_logprobs, baseline_rewards,
+        kl_ref_point,
+    )  # fmt: skip
+    out = _gro_loss(cfg, inputs, safe=False)
     if not bool(torch.isfinite(out.loss)):
         # Multiplying by the mask turns a non-finite pad value into NaN; torch.where does
         # not. It is 2-3x slower on CPU, so it runs only when the fast pass went wrong.
-        out = _gro_loss(*args, safe=True)
+        out = _gro_loss(cfg, inputs, safe=True)
     return out
 
 
-def _gro_loss(
-    cfg: GROConfig,
-    mask: Tensor,
-    maskf: Tensor,
-    logprobs: Tensor,
-    old_logprobs: Tensor | None,
-    ref_logprobs: Tensor | None,
-    rewards: Tensor,
-    group_ids: Tensor | None,
-    baseline_rewards: Tensor | None,
-    kl_ref_point: Tensor | float | None,
-    *,
-    safe: bool,
-) -> GROOutput:
-    # (B, T) and row sums (B,); lp and seq_lp carry the gradient.
-    (lp, seq_lp), old, ref = [
-        None if t is None else _masked(t.to(maskf.dtype), mask, maskf, safe)
-        for t in (logprobs, old_logprobs, ref_logprobs)
-    ]
+@dataclass(frozen=True)
+class _Inputs:
+    """gro_loss's arguments as given (mask already bool)."""
+
+    logprobs: Tensor
+    mask: Tensor
+    rewards: Tensor
+    group_ids: Tensor | None
+    old_logprobs: Tensor | None
+    ref_logprobs: Tensor | None
+    baseline_rewards: Tensor | None
+    kl_ref_point: Tensor | float | None
+
+
+def _gro_loss(cfg: GROConfig, inputs: _Inputs, *, safe: bool) -> GROOutput:
+    """L = −Agg(sg(w(d) · f(A)) · log π) (+ kl_coef · Agg(k3) with kl_in_loss)."""
+    lp, seq_lp, batch = _batch(cfg, inputs, safe)  # lp (B, T) and seq_lp (B,) carry the gradient
     with torch.no_grad():
-        batch = _detached_batch(
-            cfg, lp, seq_lp, old, ref, mask, maskf, rewards, group_ids, baseline_rewards,
-            kl_ref_point,
-        )  # fmt: skip
         adv, dist, weight, coef = _coefficients(cfg, batch)
-        norm = AGGREGATIONS[cfg.aggregation](batch, cfg)
+        norm = cfg.component("aggregation").function(batch, cfg)
     if coef.dim() == 1:
         # Σ_t coef_i · lp_it = coef_i · ℓ_i: the token sum is already there.
         policy_loss = -_aggregate(coef * seq_lp, norm)
@@ -194,27 +184,27 @@ def _check_inputs(
         )
 
 
-def _detached_batch(
-    cfg: GROConfig,
-    lp: Tensor,
-    seq_lp: Tensor,
-    old: Masked | None,
-    ref: Masked | None,
-    mask: Tensor,
-    maskf: Tensor,
-    rewards: Tensor,
-    group_ids: Tensor | None,
-    baseline_rewards: Tensor | None,
-    kl_ref_point: Tensor | float | None,
-) -> Batch:
-    dtype = lp.dtype
+def _batch(cfg: GROConfig, inputs: _Inputs, safe: bool) -> tuple[Tensor, Tensor, GROBatch]:
+    """The masked log-probs with their gradient, (B, T) and row sums (B,), and the detached
+    GROBatch every component reads."""
+    dtype = torch.promote_types(inputs.logprobs.dtype, torch.float32)
+    mask = inputs.mask
+    # bool -> float is a slow elementwise path on CPU (~7x a uint8 -> float copy); a bool
+    # tensor's bytes are exactly 0 and 1, so reading them as uint8 is free and exact.
+    maskf = mask.view(torch.uint8).to(dtype)
+    (lp, seq_lp), old, ref = [
+        None if t is None else _masked(t.to(dtype), mask, maskf, safe)
+        for t in (inputs.logprobs, inputs.old_logprobs, inputs.ref_logprobs)
+    ]
     logprobs, seq = lp.detach(), seq_lp.detach()
     old_logprobs, seq_old = (logprobs, seq) if old is None else old
     ref_logprobs, seq_ref = (None, None) if ref is None else ref
-    groups = make_groups(group_ids, logprobs.shape[0], logprobs.device)
+    groups = make_groups(inputs.group_ids, logprobs.shape[0], logprobs.device)
     _check_group_sizes(cfg, groups.counts)
-    z0 = None if kl_ref_point is None else torch.as_tensor(kl_ref_point, dtype=dtype)
-    return Batch(
+    z0 = inputs.kl_ref_point
+    z0 = None if z0 is None else torch.as_tensor(z0, dtype=dtype).to(logprobs.device)
+    baseline = inputs.baseline_rewards
+    batch = GROBatch(
         logprobs=logprobs,
         old_logprobs=old_logprobs,
         ref_logprobs=ref_logprobs,
@@ -223,48 +213,52 @@ def _detached_batch(
         seq_logprobs=seq,
         seq_old=seq_old,
         seq_ref=seq_ref,
-        raw_rewards=rewards.to(dtype),
+        raw_rewards=inputs.rewards.to(dtype),
         reward_kl_coef=cfg.kl_coef if cfg.kl_in_reward else 0.0,
-        baseline_rewards=None if baseline_rewards is None else baseline_rewards.to(dtype),
-        kl_ref_point=None if z0 is None else z0.to(logprobs.device),
+        baseline_rewards=None if baseline is None else baseline.to(dtype),
+        kl_ref_point=z0,
         groups=groups,
     )
+    return lp, seq_lp, batch
 
 
 def _check_group_sizes(cfg: GROConfig, counts: Tensor) -> None:
-    if cfg.advantage != "rloo" and cfg.anchor != "pair":
+    """The group sizes the config's components need (their records' min_group, exact_group)."""
+    if cfg.min_group <= 1 and cfg.exact_group is None:
         return
-    smallest, largest = counts.aminmax()
-    if cfg.advantage == "rloo" and int(smallest) < 2:
-        raise ValueError(
-            f"{cfg.name}: advantage 'rloo' needs at least 2 completions per group (prompt); "
-            "got a group of 1. Use num_generations >= 2, or advantage='raw' for unpaired data"
-        )
-    if cfg.anchor == "pair" and (int(smallest), int(largest)) != (2, 2):
-        raise ValueError(
-            f"{cfg.name}: anchor 'pair' needs groups of exactly 2 (chosen, rejected); "
-            f"got sizes {sorted(set(counts.tolist()))}"
-        )
+    smallest, largest = (int(v) for v in counts.aminmax())
+    for c in cfg.components:
+        if smallest < c.min_group:
+            raise ValueError(
+                f"{cfg.name}: {c.kind} {c.name!r} needs at least {c.min_group} completions per "
+                f"group (prompt); got a group of {smallest}. Use num_generations >= "
+                f"{c.min_group}, or advantage='raw' for unpaired data"
+            )
+        if c.exact_group is not None and (smallest, largest) != (c.exact_group, c.exact_group):
+            raise ValueError(
+                f"{cfg.name}: {c.kind} {c.name!r} needs groups of exactly {c.exact_group} "
+                f"(chosen, rejected); got sizes {sorted(set(counts.tolist()))}"
+            )
 
 
-def _coefficients(cfg: GROConfig, batch: Batch) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+def _coefficients(cfg: GROConfig, batch: GROBatch) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     """A, d, w and the coefficient w · f(A), each (B,) or (B, T)."""
-    adv = ADVANTAGES[cfg.advantage](batch, cfg)
+    adv = cfg.component("advantage").function(batch, cfg)
     sign = torch.sign(adv)
     # Sequence-level anchors see a sequence-level sign; the config refuses token-level
     # advantages with them, so the zeros below are never read.
     seq_sign = sign if adv.dim() == 1 else torch.zeros_like(batch.seq_logprobs)
-    dist = ANCHORS[cfg.anchor](batch, seq_sign, cfg)
+    dist = cfg.component("anchor").function(batch, seq_sign, cfg)
     adv_b = adv
     if dist.dim() > adv.dim():  # per-token d, per-completion A: broadcast A over tokens
         adv_b, sign = adv.unsqueeze(1), sign.unsqueeze(1)
-    weight = WEIGHTS[cfg.weight](dist, sign, cfg)
-    coef = weight * TRANSFORMS[cfg.f](adv_b, cfg)
+    weight = cfg.component("weight").function(dist, sign, cfg)
+    coef = weight * cfg.component("f").function(adv_b, cfg)
     return adv, dist, weight, coef
 
 
 def _output(
-    batch: Batch,
+    batch: GROBatch,
     loss: Tensor,
     adv: Tensor,
     dist: Tensor,
@@ -284,7 +278,7 @@ def _output(
     )
 
 
-def _token_mean(values: Tensor, batch: Batch) -> Tensor:
+def _token_mean(values: Tensor, batch: GROBatch) -> Tensor:
     """(B, T) -> (B,) mean over each completion's tokens; (B,) passes through."""
     if values.dim() == 1:
         return values
@@ -318,7 +312,7 @@ def _stats(out: GROOutput, parts: _StatParts) -> dict[str, float]:
     return dict(zip(names, values, strict=True))
 
 
-def _kl_stats(batch: Batch, token_kl_ref: Tensor | None) -> dict[str, Tensor]:
+def _kl_stats(batch: GROBatch, token_kl_ref: Tensor | None) -> dict[str, Tensor]:
     """Per-token k3 estimates of KL(π_θ || π_old) and KL(π_θ || π_ref).
 
     Padding holds zeros on both sides, where k3 is 0, so a plain sum over (B, T) is the
@@ -334,7 +328,7 @@ def _kl_stats(batch: Batch, token_kl_ref: Tensor | None) -> dict[str, Tensor]:
     return stats
 
 
-def _zero_variance_share(batch: Batch) -> Tensor:
+def _zero_variance_share(batch: GROBatch) -> Tensor:
     """Share of groups (of 2 or more) whose rewards are all equal: they carry no signal."""
     g = batch.groups
     multi = g.counts > 1

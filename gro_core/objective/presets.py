@@ -1,20 +1,14 @@
-"""Presets: each published method as a GROConfig whose gradient equals the original's.
+"""Presets: each published method as the GROConfig fields whose gradient equals the original's.
 
-    get_preset("dpo", beta=0.1)             # the method's own parameters
-    get_preset("gro", anchor="group_mean")  # or any GROConfig field, for ablations
-
-Each preset function maps the method's parameters (named as its paper names them) onto the
-components of GRO_SPEC.md's table. The tests check every preset's gradient against the
-method's published loss, written independently.
+Each function maps the method's own parameters (named as its paper or TRL names them, with
+their defaults) onto components (gro_core.objective.components). A method's record in
+gro_core.methods names its preset; `gro_core.methods.get_preset` builds the config. The tests
+check every preset's gradient against the method's published loss, written independently.
 """
 
 from __future__ import annotations
 
-import inspect
-from collections.abc import Callable
 from typing import Any
-
-from gro_core.config import GROConfig
 
 
 def _require(ok: bool, message: str) -> None:
@@ -144,55 +138,3 @@ def gro(beta: float = 1.0) -> dict[str, Any]:
         beta=beta,
         aggregation="seq_mean",
     )
-
-
-PRESETS: dict[str, Callable[..., dict[str, Any]]] = {
-    "rloo": rloo,
-    "remax": remax,
-    "grpo": grpo,
-    "reinforce_pp": reinforce_pp,
-    "dpo": dpo,
-    "kto": kto,
-    "cpl": cpl,
-    "awr": awr,
-    "gro": gro,
-}
-
-
-def preset_params(name: str) -> dict[str, Any]:
-    """The method's own parameters and their defaults, e.g. {"beta": 0.1} for dpo."""
-    signature = inspect.signature(_preset_fn(name))
-    return {p.name: p.default for p in signature.parameters.values()}
-
-
-def get_preset(name: str, **overrides: Any) -> GROConfig:
-    """The GROConfig of preset `name`, with the method's parameters or config fields overridden.
-
-    Raises ValueError for an unknown preset, an unknown keyword, or a value the method or
-    the objective does not accept.
-    """
-    params = preset_params(name)
-    fields = set(GROConfig.field_names()) - {"name"}
-    unknown = sorted(set(overrides) - set(params) - fields)
-    if unknown:
-        raise ValueError(
-            f"{name}: unknown argument(s) {', '.join(unknown)}; the method takes "
-            f"{', '.join(params) or 'no parameters'}, and any GROConfig field may be overridden "
-            f"({', '.join(sorted(fields))})"
-        )
-    method_args = {k: v for k, v in overrides.items() if k in params}
-    try:
-        config = _preset_fn(name)(**method_args)
-        config |= {k: v for k, v in overrides.items() if k in fields}
-        return GROConfig(name=name, **config)
-    except TypeError as exc:  # e.g. a string where a number belongs
-        raise ValueError(f"{name}: bad argument type: {exc}") from exc
-    except ValueError as exc:
-        message = str(exc)
-        raise ValueError(message if message.startswith(name) else f"{name}: {message}") from exc
-
-
-def _preset_fn(name: str) -> Callable[..., dict[str, Any]]:
-    if name not in PRESETS:
-        raise ValueError(f"unknown preset {name!r}; choose one of: {', '.join(PRESETS)}")
-    return PRESETS[name]

@@ -1,6 +1,6 @@
 """GROConfig: one frozen dataclass naming the components of the objective.
 
-A preset (gro_core.presets) is just a GROConfig with chosen fields. Every field is checked
+A preset (gro_core.objective.presets) is just a GROConfig with chosen fields. Every field is checked
 when the config is built, so an unknown component or an impossible value fails before a
 single step runs, with a message that says how to fix it.
 """
@@ -10,23 +10,12 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
-from gro_core.advantages import ADV_SCALES, ADVANTAGES, TOKEN_LEVEL_ADVANTAGES
-from gro_core.components import (
-    AGGREGATIONS,
-    ANCHORS,
-    TOKEN_LEVEL_ANCHORS,
-    TRANSFORMS,
-    WEIGHTS,
-    X_KINDS,
-)
-
-# Anchors that compare completions within a group, and so need a sequence-level sign.
-_GROUP_ANCHORS = frozenset({"pair", "group_mean", "opposite"})
+from gro_core.objective.components import ADV_SCALES, ADVANTAGES, ANCHORS, REGISTRIES, Component
 
 
 @dataclass(frozen=True)
 class GROConfig:
-    """The GRO objective's components (GRO_SPEC.md). Defaults are the GRO preset."""
+    """The GRO objective's components (docs/objective.md). Defaults are the GRO preset."""
 
     name: str = "custom"
     """Display name, usually the preset's."""
@@ -78,24 +67,49 @@ class GROConfig:
         _check_values(self)
         _check_combinations(self)
 
+    def component(self, field: str) -> Component:
+        """The registry record of the component a field names, e.g. component("anchor")."""
+        return REGISTRIES[field][getattr(self, field)]
+
+    @property
+    def components(self) -> list[Component]:
+        return [self.component(field) for field in REGISTRIES]
+
     @property
     def token_level(self) -> bool:
         """True when w or A varies per token, so the loss needs the (B, T) form."""
-        return self.advantage in TOKEN_LEVEL_ADVANTAGES or self.anchor in TOKEN_LEVEL_ANCHORS
+        return any(c.token_level for c in (self.component("advantage"), self.component("anchor")))
 
     @property
     def needs_reference(self) -> bool:
         """Whether `gro_loss` must get `ref_logprobs`: trainers skip the reference otherwise."""
+        advantage = self.component("advantage")
         uses_kl = self.kl_coef > 0 and (
-            self.kl_in_reward or self.kl_in_loss or self.advantage == "reinforce_pp"
+            self.kl_in_reward or self.kl_in_loss or advantage.kl_needs_reference
         )
-        measures_ratio = self.x == "log_ratio" and self.anchor not in ("none", "old")
-        return uses_kl or measures_ratio
+        measures_x = self.component("anchor").reads_x and self.component("x").needs_reference
+        return uses_kl or measures_x
 
     @property
     def needs_baseline_rewards(self) -> bool:
         """ReMax needs the reward of a greedy completion per prompt."""
-        return self.advantage == "remax"
+        return self.component("advantage").needs_baseline_rewards
+
+    @property
+    def compares_in_group(self) -> bool:
+        """Whether the objective compares the completions of one group (prompt): then a group
+        of one carries no signal, and unpaired examples of a batch form one group."""
+        return self.component("advantage").compares_in_group
+
+    @property
+    def min_group(self) -> int:
+        """Fewest completions per group the components accept."""
+        return max(c.min_group for c in self.components)
+
+    @property
+    def exact_group(self) -> int | None:
+        """The one group size the components accept, if any (a preference pair: 2)."""
+        return next((c.exact_group for c in self.components if c.exact_group), None)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -112,13 +126,9 @@ def _one_of(value: str, options: Any, field: str) -> None:
 
 
 def _check_names(cfg: GROConfig) -> None:
-    _one_of(cfg.advantage, ADVANTAGES, "advantage")
+    for field, registry in REGISTRIES.items():
+        _one_of(getattr(cfg, field), registry, field)
     _one_of(cfg.adv_scale, ADV_SCALES, "adv_scale")
-    _one_of(cfg.f, TRANSFORMS, "f")
-    _one_of(cfg.anchor, ANCHORS, "anchor")
-    _one_of(cfg.x, X_KINDS, "x")
-    _one_of(cfg.weight, WEIGHTS, "weight")
-    _one_of(cfg.aggregation, AGGREGATIONS, "aggregation")
 
 
 def _positive(cfg: GROConfig, *names: str) -> None:
@@ -143,14 +153,17 @@ def _check_values(cfg: GROConfig) -> None:
 
 
 def _check_combinations(cfg: GROConfig) -> None:
-    if cfg.weight == "clip" and cfg.anchor != "old":
-        raise ValueError("weight 'clip' clips the importance ratio: it needs anchor='old'")
-    if cfg.advantage in TOKEN_LEVEL_ADVANTAGES and cfg.anchor in _GROUP_ANCHORS | {"kl_point"}:
+    for component in cfg.components:
+        for field, needed in component.requires.items():
+            if getattr(cfg, field) != needed:
+                raise ValueError(
+                    f"{component.kind} {component.name!r} needs {field}={needed!r}: "
+                    f"set {field}={needed!r} (got {getattr(cfg, field)!r})"
+                )
+    advantage, anchor = ADVANTAGES[cfg.advantage], ANCHORS[cfg.anchor]
+    if advantage.token_level and anchor.reads_x:
+        # A sequence-level anchor needs the sign of a sequence-level advantage.
         raise ValueError(
             f"advantage {cfg.advantage!r} is per token, but anchor {cfg.anchor!r} compares "
             "whole completions; use anchor='old' or 'none'"
-        )
-    if cfg.anchor == "kl_point" and cfg.x != "log_ratio":
-        raise ValueError(
-            "anchor 'kl_point' measures the log-ratio to the reference: set x='log_ratio'"
         )

@@ -105,19 +105,6 @@ class GroClient:
         params = {k: v for k, v in filters.items() if v is not None}
         return self.request("GET", "/v1/jobs", params=params)["data"]
 
-    def all_jobs(self, **filters: Any) -> list[dict[str, Any]]:
-        """Every job matching the filters, following the cursor."""
-        found: list[dict[str, Any]] = []
-        while True:
-            page = self.request(
-                "GET",
-                "/v1/jobs",
-                params={**filters, "limit": 100, **({"after": found[-1]["id"]} if found else {})},
-            )
-            found += page["data"]
-            if not page["has_more"]:
-                return found
-
     def cancel(self, job_id: str) -> dict[str, Any]:
         return self.request("POST", f"/v1/jobs/{job_id}/cancel")
 

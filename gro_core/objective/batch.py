@@ -11,11 +11,11 @@ from functools import cached_property
 
 from torch import Tensor
 
-from gro_core.groups import Groups
+from gro_core.objective.groups import Groups
 
 
 @dataclass(frozen=True)
-class Batch:
+class GROBatch:
     """Detached per-token and per-completion quantities of B completions, T tokens.
 
     Token tensors are (B, T) and zero outside `mask`; sequence tensors are (B,). What not

@@ -1,0 +1,126 @@
+"""Rewards: a list of weighted reward functions in the job spec, one variant per `type`.
+
+gro_core.rewards implements them; here they are only described and validated.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Literal, get_args
+
+from pydantic import BaseModel, Field, field_validator
+
+from gro_core.spec.base import Section
+
+Weight = Annotated[float, Field(description="multiplier of this reward in the weighted sum")]
+_PYTHON_PATH = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*")
+
+
+def _compiled(pattern: str) -> str:
+    """`pattern` if it is a valid regular expression; the compile error otherwise."""
+    try:
+        re.compile(pattern)
+    except re.error as exc:
+        raise ValueError(f"invalid regular expression: {exc}") from exc
+    return pattern
+
+
+class ExactMatchReward(Section):
+    """1.0 when the completion's answer (first non-blank line, stripped) equals the row's `field`;
+    not applicable (None) where that field is null."""
+
+    type: Literal["exact_match"]
+    field: str = Field(min_length=1)
+    weight: Weight = 1.0
+
+
+class NumericMatchReward(Section):
+    """1.0 when the completion's answer is a number within `tolerance` of the row's `field`;
+    not applicable (None) where that field is null."""
+
+    type: Literal["numeric_match"]
+    field: str = Field(min_length=1)
+    tolerance: float = Field(1e-6, ge=0.0)
+    weight: Weight = 1.0
+
+
+class RegexReward(Section):
+    """1.0 when `pattern` is found in the completion (re.search); with `field`, its first group
+    (or the whole match when it has none), stripped, must also equal the row's `field`."""
+
+    type: Literal["regex"]
+    pattern: str = Field(min_length=1)
+    field: str | None = Field(None, min_length=1)
+    weight: Weight = 1.0
+
+    _check_pattern = field_validator("pattern")(_compiled)
+
+
+class FormatReward(Section):
+    """1.0 when the whole completion, stripped, matches `pattern` (re.fullmatch)."""
+
+    type: Literal["format"]
+    pattern: str = Field(min_length=1)
+    weight: Weight = 1.0
+
+    _check_pattern = field_validator("pattern")(_compiled)
+
+
+class ContainsReward(Section):
+    """1.0 when the completion contains `text`."""
+
+    type: Literal["contains"]
+    text: str = Field(min_length=1)
+    weight: Weight = 1.0
+
+
+class LengthPenaltyReward(Section):
+    """−scale · |len(completion) − target_chars| / target_chars: 0 at the target length."""
+
+    type: Literal["length_penalty"]
+    target_chars: int = Field(ge=1)
+    scale: float = Field(1.0, gt=0.0)
+    weight: Weight = 1.0
+
+
+class RewardModelReward(Section):
+    """The score of a reward model (e.g. one trained with method: reward_model) on the row's
+    prompt and the completion, encoded as that method encodes its training pairs."""
+
+    type: Literal["reward_model"]
+    model: str = Field(min_length=1)
+    batch_size: int = Field(8, ge=1)
+    weight: Weight = 1.0
+
+
+class PythonReward(Section):
+    """A user function `package.module:function(completions, rows) -> list[float | None]`
+    (None: not applicable to that completion).
+
+    The spec accepts it; whether the operator allows running it is `check_rewards_allowed`'s call.
+    """
+
+    type: Literal["python"]
+    path: str = Field(pattern=_PYTHON_PATH.pattern)
+    weight: Weight = 1.0
+
+
+RewardSpec = Annotated[
+    ExactMatchReward
+    | NumericMatchReward
+    | RegexReward
+    | FormatReward
+    | ContainsReward
+    | LengthPenaltyReward
+    | RewardModelReward
+    | PythonReward,
+    Field(discriminator="type"),
+]
+
+
+def reward_type(variant: type[BaseModel]) -> str:
+    """The `type` tag of one reward variant, read off its Literal annotation."""
+    return get_args(variant.model_fields["type"].annotation)[0]
+
+
+REWARD_TYPES: tuple[str, ...] = tuple(reward_type(v) for v in get_args(get_args(RewardSpec)[0]))

@@ -1,0 +1,116 @@
+"""The sections of a job spec besides its rewards: data, rollout, train, lora, eval, checkpoint."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from gro_core.spec.base import Section
+from gro_core.tasks import TASKS, get_task
+
+
+class DataSpec(Section):
+    """Where examples come from: a dataset (`train`), a built-in generator (`task`), or both."""
+
+    train: str | None = Field(None, min_length=1)
+    """A path (CLI) or a dataset id (API)."""
+    eval: str | None = Field(None, min_length=1)
+    """Optional held-out set; with a task and no eval set, the task's eval split serves."""
+    task: str | None = None
+    """`builtin:<task>` (gro_core.tasks): generated rows plus the task's rule reward."""
+    offline_mix: float = Field(0.0, ge=0.0, lt=1.0)
+    """Online methods: share of each batch drawn from offline data (data.train)."""
+    task_size: int | None = Field(None, ge=1)
+    """Rows generated from data.task for training; default: steps × batch_size (one pass)."""
+
+    @field_validator("task")
+    @classmethod
+    def _known_task(cls, task: str | None) -> str | None:
+        if task is not None and not task.startswith("builtin:"):
+            raise ValueError(f"write builtin:<task>, one of: {', '.join(sorted(TASKS))}")
+        if task is not None:
+            get_task(task)  # ValueError naming the known tasks
+        return task
+
+    @model_validator(mode="after")
+    def _has_source(self) -> DataSpec:
+        if self.train is None and self.task is None:
+            raise ValueError("set data.train (a dataset) or data.task (builtin:<task>)")
+        return self
+
+
+class RolloutSpec(Section):
+    """How online methods sample completions."""
+
+    backend: Literal["hf", "vllm"] = "hf"
+    """hf: transformers' generate in the training process; vllm: a vLLM engine."""
+    num_generations: int = Field(8, ge=1)
+    """Completions sampled per prompt (the group size G)."""
+    max_new_tokens: int = Field(32, ge=1)
+    temperature: float = Field(1.0, gt=0.0)
+    top_p: float = Field(1.0, gt=0.0, le=1.0)
+    top_k: int = Field(0, ge=0)
+    """0 disables top-k (passed explicitly, so transformers' own default of 50 never applies)."""
+    stop: list[Annotated[str, Field(min_length=1)]] = Field(default_factory=list)
+    """Strings that end a completion, besides the tokenizer's eos."""
+
+
+class TrainSpec(Section):
+    """The optimisation loop."""
+
+    steps: int = Field(200, ge=1)
+    """Optimizer steps."""
+    batch_size: int = Field(8, ge=1)
+    """Examples per step; for online methods, prompts (each sampled num_generations times)."""
+    lr: float = Field(1e-5, gt=0.0)
+    warmup_steps: int = Field(10, ge=0)
+    """Linear warm-up of the learning rate from 0."""
+    grad_accum: int = Field(1, ge=1)
+    """Micro-batches accumulated per optimizer step."""
+    num_iterations: int = Field(1, ge=1)
+    """Updates per batch of rollouts (GRPO's μ); > 1 makes old_logprobs differ from logprobs."""
+    max_length: int = Field(256, ge=2)
+    """Longest prompt + completion in tokens; longer examples are truncated."""
+    seed: int = Field(0, ge=0)
+    weight_decay: float = Field(0.0, ge=0.0)
+    max_grad_norm: float | None = Field(1.0, gt=0.0)
+    """Gradient clipping norm; null disables clipping."""
+    epochs: int | None = Field(None, ge=1)
+    """Offline data: when set, the run lasts this many passes over data.train instead of steps."""
+
+
+class LoraSpec(Section):
+    """Train low-rank adapters instead of the full weights (peft's LoRA)."""
+
+    r: int = Field(8, ge=1)
+    alpha: float = Field(16.0, gt=0.0)
+    """The adapter's output is scaled by alpha / r."""
+    dropout: float = Field(0.0, ge=0.0, lt=1.0)
+    # Same default as gro_core.models.loading.DEFAULT_LORA_TARGETS (not imported: it pulls torch).
+    target_modules: list[Annotated[str, Field(min_length=1)]] = Field(
+        default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj"], min_length=1
+    )
+    """Module names to adapt; a single name may be written as a string."""
+
+    @field_validator("target_modules", mode="before")
+    @classmethod
+    def _one_name_is_a_list(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+
+class EvalSpec(Section):
+    """Periodic evaluation on data.eval (or the task's eval split)."""
+
+    every: int = Field(20, ge=0)
+    """Steps between evaluations; 0 disables them."""
+    num_prompts: int = Field(64, ge=1)
+
+
+class CheckpointSpec(Section):
+    """Periodic `save_pretrained` checkpoints."""
+
+    every: int = Field(50, ge=0)
+    """Steps between checkpoints; 0 saves only at the end."""
+    keep: int = Field(2, ge=1)
+    """Most recent checkpoints kept on disk."""
