@@ -56,7 +56,7 @@ def grpo(epsilon: float = 0.2, kl_coef: float = 0.04, epsilon_high: float | None
     + kl_coef·k3_it]`, `A_i = (r_i − mean_g r)/(std_g r + 1e-4)` over i's group,
     `k3 = exp(log π_ref − log π_θ) − (log π_ref − log π_θ) − 1` per token.
 
-    Gradient: where the unclipped branch is the smaller, its gradient is `ρ_it·A_i·∇log π_it`;
+    Gradient: Where the unclipped branch is the smaller, its gradient is `ρ_it·A_i·∇log π_it`;
     where the clipped branch is (A > 0 and ρ > 1+ε_high, or A < 0 and ρ < 1−ε_low), it is a
     constant with gradient 0. That is w = clip (ρ, or 0) with anchor old (d = log ρ) and
     f = identity; the token mean of each completion, then the mean over completions, is
@@ -83,7 +83,7 @@ def reinforce_pp(kl_coef: float = 0.01, epsilon: float = 0.2, baseline: bool = F
     reward with `baseline`); `A_it` is the return `Σ_{t'≥t}` of those, whitened over every
     completion token of the batch: `(G − mean)/sqrt(var + 1e-8)`.
 
-    Gradient: as GRPO's, per token: w = clip (ρ, or 0), f = identity on the token-level A,
+    Gradient: As GRPO's, per token: w = clip (ρ, or 0), f = identity on the token-level A,
     normalised by the batch's token count (token_mean).
     """
     return dict(
@@ -128,9 +128,9 @@ def kto(beta: float = 0.1, desirable_weight: float = 1.0, undesirable_weight: fl
     has no gradient; the trainer measures it on mismatched prompt/completion pairs of the
     batch (as TRL does), gro_loss on the batch itself when it is not given.
 
-    Gradient: `−∇v_i = λ_i·β·s_i·σ(β·s_i·d_i)·σ(−β·s_i·d_i)·∇ℓ_i` with s = +1 (desirable) or
-    −1 and `d_i = Δ_i − z0`: A = ±1, f(A) = β·A times λ_D or λ_U by side, anchor kl_point,
-    w = sigmoid_slope.
+    Gradient: `−∇v_i = λ_i·β·s_i·σ(β·s_i·d_i)·σ(−β·s_i·d_i)·∇ℓ_i` with `d_i = Δ_i − z0`,
+    λ_i = λ_D and s_i = +1 for a desirable example, λ_U and −1 for an undesirable one: A = ±1,
+    f(A) = β·A·λ_i (pos_weight, neg_weight), anchor kl_point, w = sigmoid_slope.
     """
     _require(beta > 0, f"kto: beta must be > 0, got {beta}; the usual range is 0.01 to 0.5")
     return dict(

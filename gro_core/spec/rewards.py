@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field, field_validator
 
 from gro_core.spec.base import Section
 
-Weight = Annotated[float, Field(description="multiplier of this reward in the weighted sum")]
+Weight = Annotated[float, Field(description="Multiplier of this reward in the weighted sum.")]
 _PYTHON_PATH = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*")
 
 
