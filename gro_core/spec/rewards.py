@@ -116,7 +116,8 @@ class PythonReward(Section):
     """A user function `package.module:function(completions, rows) -> list[float | None]`
     (None: not applicable to that completion).
 
-    The spec accepts it; whether the operator allows running it is `check_rewards_allowed`'s call.
+    The spec accepts it; it runs only where the operator allows python rewards
+    (`check_rewards_allowed`).
     """
 
     type: Literal["python"]
