@@ -54,11 +54,6 @@ def paragraphs(doc: str | None) -> list[str]:
     return [" ".join(p.split()) for p in text.split("\n\n") if p.strip()]
 
 
-def first_paragraph(doc: str | None) -> str:
-    found = paragraphs(doc)
-    return found[0] if found else ""
-
-
 def labelled(doc: str | None, label: str) -> str:
     """The text of the docstring paragraph that starts with `label:` ("" when there is none)."""
     prefix = f"{label}:"
