@@ -32,8 +32,33 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return train_command(args.spec, args.out, resume=args.resume, quiet=args.quiet)
 
 
+# Checked against JobSpec's keys by tests/test_docs.py (importing the spec here would slow
+# every `gro` command down).
+TRAIN_EPILOG = """\
+A job spec is one YAML document. Every key, with its type, default and allowed values, is
+documented in docs/jobspec.md; the methods and their objectives in docs/objective.md.
+
+  model, method          required: the starting model and the training method
+  data                   required: data.train (a dataset file) and/or data.task (builtin:<task>)
+  method_args            the method's arguments, e.g. {beta: 0.1}
+  rewards                online methods: the weighted reward functions
+  rollout                online methods: how completions are sampled
+  train                  steps, batch_size, lr, seed, ...
+  lora                   train low-rank adapters instead of the full weights
+  eval, checkpoint       how often to evaluate and to save
+  name, reference_model  a label; the frozen reference (default: a copy of the model)
+"""
+
+
 def _add_train(sub: argparse._SubParsersAction) -> None:
-    train = sub.add_parser("train", help="train a job spec locally, writing run outputs to --out")
+    train = sub.add_parser(
+        "train",
+        help="train a job spec locally, writing run outputs to --out",
+        description="Train a job spec on this machine; its metrics, samples, events,\n"
+        "checkpoints and summary go to --out.",
+        epilog=TRAIN_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     train.add_argument("spec", help="job spec YAML (keys: docs/jobspec.md)")
     train.add_argument("--out", required=True, help="run directory (metrics, checkpoints, ...)")
     train.add_argument(

@@ -119,7 +119,10 @@ METHODS: dict[str, Method] = _registry(
         "A Bradley-Terry reward model (a scalar head) trained on preference pairs.",
         frozenset({"preference"}),
         trains_with="reward_model",
-        citation="Ouyang et al. 2022, Training language models to follow instructions",
+        citation=(
+            "Ouyang et al. 2022, Training language models to follow instructions with human "
+            "feedback, arXiv:2203.02155"
+        ),
     ),
     Method(
         "dpo",
@@ -127,7 +130,10 @@ METHODS: dict[str, Method] = _registry(
         frozenset({"preference"}),
         preset=presets.dpo,
         arg_docs={"beta": _BETA},
-        citation="Rafailov et al. 2023, Direct Preference Optimization",
+        citation=(
+            "Rafailov et al. 2023, Direct Preference Optimization: Your Language Model is Secretly"
+            " a Reward Model, arXiv:2305.18290"
+        ),
     ),
     Method(
         "kto",
@@ -140,7 +146,10 @@ METHODS: dict[str, Method] = _registry(
             "desirable_weight": "Weight λ_D of desirable examples.",
             "undesirable_weight": "Weight λ_U of undesirable examples.",
         },
-        citation="Ethayarajh et al. 2024, KTO: Model Alignment as Prospect Theoretic Optimization",
+        citation=(
+            "Ethayarajh et al. 2024, KTO: Model Alignment as Prospect Theoretic Optimization, "
+            "arXiv:2402.01306"
+        ),
     ),
     Method(
         "cpl",
@@ -151,7 +160,10 @@ METHODS: dict[str, Method] = _registry(
             "alpha": "Temperature α of the log-likelihood score.",
             "lam": "Weight λ of the rejected completion (conservative bias; 0.5 in the paper).",
         },
-        citation="Hejna et al. 2024, Contrastive Preference Learning",
+        citation=(
+            "Hejna et al. 2023, Contrastive Preference Learning: Learning from Human Feedback "
+            "without RL, arXiv:2310.13639"
+        ),
     ),
     Method(
         "awr",
@@ -162,7 +174,10 @@ METHODS: dict[str, Method] = _registry(
             "tau": "Temperature τ of the exponential advantage weight.",
             "max_weight": "Cap of the weight, so one outlier cannot dominate a batch.",
         },
-        citation="Peng et al. 2019, Advantage-Weighted Regression",
+        citation=(
+            "Peng et al. 2019, Advantage-Weighted Regression: Simple and Scalable Off-Policy "
+            "Reinforcement Learning, arXiv:1910.00177"
+        ),
     ),
     Method(
         "rloo",
@@ -170,14 +185,20 @@ METHODS: dict[str, Method] = _registry(
         frozenset({"prompt"}),
         preset=presets.rloo,
         arg_docs={"kl_coef": _KL + " Folded into the reward, as TRL does."},
-        citation="Ahmadian et al. 2024, Back to Basics: Revisiting REINFORCE Style Optimization",
+        citation=(
+            "Ahmadian et al. 2024, Back to Basics: Revisiting REINFORCE Style Optimization for "
+            "Learning from Human Feedback in LLMs, arXiv:2402.14740"
+        ),
     ),
     Method(
         "remax",
         "ReMax: REINFORCE with the greedy completion's reward as baseline.",
         frozenset({"prompt"}),
         preset=presets.remax,
-        citation="Li et al. 2023, ReMax",
+        citation=(
+            "Li et al. 2023, ReMax: A Simple, Effective, and Efficient Reinforcement Learning "
+            "Method for Aligning Large Language Models, arXiv:2310.10505"
+        ),
     ),
     Method(
         "grpo",
@@ -189,7 +210,10 @@ METHODS: dict[str, Method] = _registry(
             "kl_coef": _KL + " Added to the loss as the k3 estimator.",
             "epsilon_high": "Upper clip range (DAPO's clip-higher); null means epsilon.",
         },
-        citation="Shao et al. 2024, DeepSeekMath",
+        citation=(
+            "Shao et al. 2024, DeepSeekMath: Pushing the Limits of Mathematical Reasoning in Open "
+            "Language Models, arXiv:2402.03300"
+        ),
     ),
     Method(
         "reinforce_pp",
@@ -201,7 +225,10 @@ METHODS: dict[str, Method] = _registry(
             "epsilon": _EPS,
             "baseline": "Subtract the group's mean reward first (REINFORCE++-baseline).",
         },
-        citation="Hu 2025, REINFORCE++",
+        citation=(
+            "Hu 2025, REINFORCE++: A Simple and Efficient Approach for Aligning Large Language "
+            "Models, arXiv:2501.03262"
+        ),
     ),
     Method(
         "gro",
@@ -209,7 +236,10 @@ METHODS: dict[str, Method] = _registry(
         frozenset({"prompt", "preference", "unpaired"}),
         preset=presets.gro,
         arg_docs={"beta": "Sharpness β of the sigmoid weight of the anchor distance."},
-        citation="Generalized Reinforce Optimization (the paper behind gro)",
+        citation=(
+            "Cai 2025, One Framework to Rule Them All: Unifying RL-Based and RL-Free Methods in "
+            "RLHF, arXiv:2503.19523"
+        ),
     ),
 )
 

@@ -50,7 +50,9 @@ def _group_std(rewards: Tensor, batch: GROBatch) -> Tensor:
 
 
 def group_norm(batch: GROBatch, cfg: GROConfig) -> Tensor:
-    """GRPO: (r − mean_g r) / (std + 1e-4), std over the group, the batch, or not at all."""
+    """GRPO: A_i = (r_i − mean_g r)/(std + 1e-4), std the (Bessel) std of the group's rewards
+    (adv_scale group) or the batch's (batch), or no division (none: Dr. GRPO); 0 for a group
+    of one."""
     g = batch.groups
     r = batch.rewards
     centred = r - g.mean(r)[g.index]
@@ -77,7 +79,8 @@ def _last_token_index(mask: Tensor) -> Tensor:
 
 
 def reinforce_pp(batch: GROBatch, cfg: GROConfig) -> Tensor:
-    """REINFORCE++: token rewards, reverse cumulative sum, batch whitening. -> (B, T).
+    """REINFORCE++, per token: the return of token rewards (−kl_coef·(old − ref) on every
+    token, r_i on the last), whitened over the batch's tokens. -> (B, T).
 
     Token reward: −kl_coef·(old − ref) on every token (k1), plus r_i (minus its group mean
     with `adv_baseline`) on the last token. Return G_t = Σ_{t' ≥ t} (γ = 1), then

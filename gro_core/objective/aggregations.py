@@ -15,25 +15,25 @@ if TYPE_CHECKING:
 
 
 def seq_mean(batch: GROBatch, cfg: GROConfig) -> float | Tensor:
-    """Σ_i Σ_t / N."""
+    """1/N: the mean over the N completions of each one's token sum."""
     return 1.0 / batch.size
 
 
 def group_mean(batch: GROBatch, cfg: GROConfig) -> float | Tensor:
-    """Σ_i Σ_t / number of groups (DPO and CPL: mean over pairs)."""
+    """1/(number of groups): token sums added up, divided by the groups (DPO, CPL: pairs)."""
     return 1.0 / batch.groups.num
 
 
 def seq_mean_token_mean(batch: GROBatch, cfg: GROConfig) -> float | Tensor:
-    """mean over i of Σ_t / |y_i|."""
+    """1/(N·|y_i|): each completion's token mean, then the mean over completions."""
     return 1.0 / (batch.lengths * batch.size)
 
 
 def token_mean(batch: GROBatch, cfg: GROConfig) -> float | Tensor:
-    """Σ_i Σ_t / Σ_i |y_i|."""
+    """1/Σ_i |y_i|: the mean over every completion token of the batch."""
     return 1.0 / batch.mask.sum().clamp(min=1).to(batch.maskf.dtype)
 
 
 def seq_sum_norm(batch: GROBatch, cfg: GROConfig) -> float | Tensor:
-    """Σ_i Σ_t / (N · L), L a fixed length (Dr. GRPO)."""
+    """1/(N·L), L = max_len: token sums over a constant, whatever the lengths (Dr. GRPO)."""
     return 1.0 / (batch.size * cfg.max_len)

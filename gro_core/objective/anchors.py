@@ -61,18 +61,17 @@ def anchor_group_mean(batch: GROBatch, sign: Tensor, cfg: GROConfig) -> Tensor:
 
 
 def anchor_pair(batch: GROBatch, sign: Tensor, cfg: GROConfig) -> Tensor:
-    """d_i = x_i − x of the other member of its pair: x_i − (x_i + x_j − x_i) = 2x_i − S_g.
+    """d_i = x_i − x_j, j the other member of its pair.
 
-    gro_loss has checked that every group has exactly two members."""
+    Computed as 2x_i − S_g, S_g the pair's sum; gro_loss has checked that every group has
+    exactly two members."""
     x = anchor_x(batch, sign, cfg)
     return 2 * x - batch.groups.sum(x)[batch.groups.index]
 
 
 def anchor_opposite(batch: GROBatch, sign: Tensor, cfg: GROConfig) -> Tensor:
-    """d_i = x_i − mean x of the group members whose advantage has the opposite sign.
-
-    With no such member, or A_i = 0, the anchor is x_i itself and d_i = 0.
-    """
+    """d_i = x_i − mean x of the group members whose advantage has the opposite sign; 0 when
+    there is none, or A_i = 0."""
     x = anchor_x(batch, sign, cfg)
     g = batch.groups
     pos = (sign > 0).to(x.dtype)
@@ -94,7 +93,7 @@ def kl_point(batch: GROBatch) -> Tensor:
 
 
 def anchor_kl_point(batch: GROBatch, sign: Tensor, cfg: GROConfig) -> Tensor:
-    """d_i = x_i − z0 (KTO)."""
+    """d_i = x_i − z0, KTO's reference point: the trainer's estimate, else max(0, mean Δ)."""
     return anchor_x(batch, sign, cfg) - kl_point(batch)
 
 

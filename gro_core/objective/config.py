@@ -34,6 +34,7 @@ class GROConfig:
     f: str = "identity"
     """identity (scale · A · side weight) or exp (min(exp(A/τ), max_weight))."""
     f_scale: float = 1.0
+    """Scale of the identity transform (DPO's β, CPL's α)."""
     pos_weight: float = 1.0
     """Multiplies f for A ≥ 0 (KTO's desirable weight)."""
     neg_weight: float = 1.0
@@ -55,8 +56,9 @@ class GROConfig:
     beta: float = 1.0
     """Sharpness of the sigmoid weights."""
     epsilon_low: float = 0.2
+    """clip weight: ε_low, how far below 1 the ratio may go for A < 0."""
     epsilon_high: float = 0.2
-    """clip weight: the trust region [1 − ε_low, 1 + ε_high] of the importance ratio."""
+    """clip weight: ε_high, how far above 1 the ratio may go for A > 0."""
     aggregation: str = "seq_mean"
     """seq_mean | group_mean | seq_mean_token_mean | token_mean | seq_sum_norm."""
     max_len: int = 1024

@@ -36,7 +36,7 @@ class JobSpec(Section):
     name: str | None = None
     """Free text, for listings."""
     model: str = Field(min_length=1)
-    """builtin:<name>, a Hugging Face model id, or a local directory."""
+    """builtin:<name>, a Hugging Face model id, a local directory, or (API) a job/checkpoint id."""
     reference_model: str | None = Field(None, min_length=1)
     """The frozen reference; null means a frozen copy of the starting policy."""
     method: MethodName

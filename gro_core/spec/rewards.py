@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field, field_validator
 
 from gro_core.spec.base import Section
 
-Weight = Annotated[float, Field(description="multiplier of this reward in the weighted sum")]
+Weight = Annotated[float, Field(description="Multiplier of this reward in the weighted sum.")]
 _PYTHON_PATH = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*")
 
 
@@ -30,7 +30,9 @@ class ExactMatchReward(Section):
     not applicable (None) where that field is null."""
 
     type: Literal["exact_match"]
+    """Selects this reward."""
     field: str = Field(min_length=1)
+    """The row field holding the expected answer."""
     weight: Weight = 1.0
 
 
@@ -39,8 +41,11 @@ class NumericMatchReward(Section):
     not applicable (None) where that field is null."""
 
     type: Literal["numeric_match"]
+    """Selects this reward."""
     field: str = Field(min_length=1)
+    """The row field holding the expected number."""
     tolerance: float = Field(1e-6, ge=0.0)
+    """Largest absolute difference that still counts as equal."""
     weight: Weight = 1.0
 
 
@@ -49,8 +54,11 @@ class RegexReward(Section):
     (or the whole match when it has none), stripped, must also equal the row's `field`."""
 
     type: Literal["regex"]
+    """Selects this reward."""
     pattern: str = Field(min_length=1)
+    """A Python regular expression searched for in the completion."""
     field: str | None = Field(None, min_length=1)
+    """Optional row field the captured text must equal; null: finding the pattern is enough."""
     weight: Weight = 1.0
 
     _check_pattern = field_validator("pattern")(_compiled)
@@ -60,7 +68,9 @@ class FormatReward(Section):
     """1.0 when the whole completion, stripped, matches `pattern` (re.fullmatch)."""
 
     type: Literal["format"]
+    """Selects this reward."""
     pattern: str = Field(min_length=1)
+    """A Python regular expression the whole completion must match."""
     weight: Weight = 1.0
 
     _check_pattern = field_validator("pattern")(_compiled)
@@ -70,7 +80,9 @@ class ContainsReward(Section):
     """1.0 when the completion contains `text`."""
 
     type: Literal["contains"]
+    """Selects this reward."""
     text: str = Field(min_length=1)
+    """The text to look for (case-sensitive)."""
     weight: Weight = 1.0
 
 
@@ -78,8 +90,11 @@ class LengthPenaltyReward(Section):
     """−scale · |len(completion) − target_chars| / target_chars: 0 at the target length."""
 
     type: Literal["length_penalty"]
+    """Selects this reward."""
     target_chars: int = Field(ge=1)
+    """The completion length, in characters, that costs nothing."""
     scale: float = Field(1.0, gt=0.0)
+    """Size of the penalty at twice the target length (or at length 0)."""
     weight: Weight = 1.0
 
 
@@ -88,8 +103,12 @@ class RewardModelReward(Section):
     prompt and the completion, encoded as that method encodes its training pairs."""
 
     type: Literal["reward_model"]
+    """Selects this reward."""
     model: str = Field(min_length=1)
+    """A sequence classifier with one output: a local directory, a model id, or (API) a job
+    or checkpoint id."""
     batch_size: int = Field(8, ge=1)
+    """Completions scored per forward pass."""
     weight: Weight = 1.0
 
 
@@ -97,11 +116,14 @@ class PythonReward(Section):
     """A user function `package.module:function(completions, rows) -> list[float | None]`
     (None: not applicable to that completion).
 
-    The spec accepts it; whether the operator allows running it is `check_rewards_allowed`'s call.
+    The spec accepts it; it runs only where the operator allows python rewards
+    (`check_rewards_allowed`).
     """
 
     type: Literal["python"]
+    """Selects this reward."""
     path: str = Field(pattern=_PYTHON_PATH.pattern)
+    """`package.module:function`, importable where the worker runs."""
     weight: Weight = 1.0
 
 

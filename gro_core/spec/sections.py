@@ -48,8 +48,11 @@ class RolloutSpec(Section):
     num_generations: int = Field(8, ge=1)
     """Completions sampled per prompt (the group size G)."""
     max_new_tokens: int = Field(32, ge=1)
+    """Longest completion, in tokens; a completion that reaches it is cut there."""
     temperature: float = Field(1.0, gt=0.0)
+    """Sampling temperature (1 samples from the policy itself)."""
     top_p: float = Field(1.0, gt=0.0, le=1.0)
+    """Nucleus sampling: sample from the most likely tokens holding this much probability."""
     top_k: int = Field(0, ge=0)
     """0 disables top-k (passed explicitly, so transformers' own default of 50 never applies)."""
     stop: list[Annotated[str, Field(min_length=1)]] = Field(default_factory=list)
@@ -64,6 +67,7 @@ class TrainSpec(Section):
     batch_size: int = Field(8, ge=1)
     """Examples per step; for online methods, prompts (each sampled num_generations times)."""
     lr: float = Field(1e-5, gt=0.0)
+    """Peak learning rate of AdamW, reached after warm-up, then decayed to 0 on a cosine."""
     warmup_steps: int = Field(10, ge=0)
     """Linear warm-up of the learning rate from 0."""
     grad_accum: int = Field(1, ge=1)
@@ -73,7 +77,9 @@ class TrainSpec(Section):
     max_length: int = Field(256, ge=2)
     """Longest prompt + completion in tokens; longer examples are truncated."""
     seed: int = Field(0, ge=0)
+    """Seeds Python, NumPy and torch, the batch order, each step's sampling and task rows."""
     weight_decay: float = Field(0.0, ge=0.0)
+    """AdamW's decoupled weight decay."""
     max_grad_norm: float | None = Field(1.0, gt=0.0)
     """Gradient clipping norm; null disables clipping."""
     epochs: int | None = Field(None, ge=1)
@@ -84,9 +90,11 @@ class LoraSpec(Section):
     """Train low-rank adapters instead of the full weights (peft's LoRA)."""
 
     r: int = Field(8, ge=1)
+    """Rank of each adapter."""
     alpha: float = Field(16.0, gt=0.0)
     """The adapter's output is scaled by alpha / r."""
     dropout: float = Field(0.0, ge=0.0, lt=1.0)
+    """Dropout on the adapters' input while training."""
     # Same default as gro_core.models.loading.DEFAULT_LORA_TARGETS (not imported: it pulls torch).
     target_modules: list[Annotated[str, Field(min_length=1)]] = Field(
         default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj"], min_length=1
@@ -105,6 +113,7 @@ class EvalSpec(Section):
     every: int = Field(20, ge=0)
     """Steps between evaluations; 0 disables them."""
     num_prompts: int = Field(64, ge=1)
+    """Held-out prompts (or examples, for offline methods) each evaluation scores."""
 
 
 class CheckpointSpec(Section):

@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import yaml
 from pydantic import ValidationError
 
+from gro_core.docgen.jobspec import documented_example
 from gro_core.methods import METHODS
 from gro_core.spec import (
     REWARD_TYPES,
@@ -24,29 +26,11 @@ from gro_core.spec import (
     load_spec,
 )
 
+ROOT = Path(__file__).resolve().parents[2]
 BASE = {"model": "builtin:tiny-llama", "method": "gro", "data": {"task": "builtin:arithmetic"}}
 
-# The job spec's documented example (docs/jobspec.md), verbatim: it must load as written.
-CONTRACT_EXAMPLE = """
-name: arith-gro                       # optional, free text
-model: builtin:tiny-llama
-reference_model: null
-method: gro
-method_args: {}
-data:
-  train: data/train.jsonl
-  eval: data/eval.jsonl
-  task: null
-  offline_mix: 0.0
-rewards:
-  - {type: exact_match, field: answer, weight: 1.0}
-rollout: {backend: hf, num_generations: 8, max_new_tokens: 32, temperature: 1.0, top_p: 1.0}
-train: {steps: 200, batch_size: 8, lr: 1.0e-5, warmup_steps: 10, grad_accum: 1,
-        num_iterations: 1, max_length: 256, seed: 0}
-lora: null
-eval: {every: 20, num_prompts: 64}
-checkpoint: {every: 50, keep: 2}
-"""
+# The job spec's documented example, read from docs/jobspec.md: it must load as written.
+CONTRACT_EXAMPLE = documented_example((ROOT / "docs" / "jobspec.md").read_text(encoding="utf-8"))
 
 
 def errors_of(document: dict | str) -> dict[str, str]:
@@ -125,6 +109,11 @@ def test_the_contract_example_loads(tmp_path):
     path = tmp_path / "job.yaml"
     path.write_text(CONTRACT_EXAMPLE)
     assert load_spec(path) == spec == load_spec(str(path))
+
+
+def test_the_contract_example_writes_every_key_as_stored():
+    # Every key at its stored value: a key added to the spec must be added to the example.
+    assert yaml.safe_load(CONTRACT_EXAMPLE) == load_spec(CONTRACT_EXAMPLE).model_dump(mode="json")
 
 
 def test_yaml_that_does_not_parse_is_reported_with_its_line():
