@@ -29,11 +29,15 @@ class _DocumentedAsJobSpec:
     validation of a JobSpec body would not."""
 
     def __get_pydantic_json_schema__(
-        self, _schema: CoreSchema, handler: GetJsonSchemaHandler
+        self, schema: CoreSchema, handler: GetJsonSchemaHandler
     ) -> JsonSchemaValue:
+        # What the field itself documents (description, examples), minus the mapping's type.
+        documented = handler(schema)
+        notes = {k: v for k, v in documented.items() if k not in ("type", "additionalProperties")}
         # Generated as an array's item, so that JobSpec becomes one component every body that
         # embeds a spec points to (the handler writes a top-level model out inline).
-        return handler(core_schema.list_schema(JobSpec.__pydantic_core_schema__))["items"]
+        spec = handler(core_schema.list_schema(JobSpec.__pydantic_core_schema__))["items"]
+        return {**spec, **notes}
 
 
 SpecDocument = Annotated[dict[str, Any], _DocumentedAsJobSpec()]

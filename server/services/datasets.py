@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from gro_core.data import DatasetError, ValidationReport, iter_rows, validate_file
 from server.config import Settings
-from server.db.datasets import active_jobs_using, dataset_dir, dataset_file
+from server.db.datasets import active_jobs_using, dataset_dir, dataset_file, delete_dataset
 from server.db.ids import new_id
 from server.db.models import Dataset, Owner
 from server.errors import ConflictError, GoneError, InvalidRequestError
@@ -105,6 +105,6 @@ def remove_dataset(session: Session, dataset: Dataset, settings: Settings) -> No
         raise ConflictError(
             "dataset_in_use", f"dataset {dataset.id} is used by active jobs: {', '.join(users)}"
         )
-    session.delete(dataset)
+    delete_dataset(session, dataset)
     session.commit()
     remove_tree(dataset_dir(settings.storage_dir, dataset.id))  # after the commit: no dangling row

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Body, Query, Request
 from fastapi.responses import StreamingResponse
 
 from server.api.deps import JobDep, OwnerDep, QueueDep, SessionDep, SettingsDep
+from server.api.events import event_stream
 from server.db import jobs as db_jobs
 from server.db import outputs
 from server.schemas.common import ERRORS, Page
@@ -22,7 +23,6 @@ from server.schemas.jobs import (
     SamplesOut,
     SpecDocument,
 )
-from server.services.events import event_stream
 from server.services.jobs import cancel_job, checkpoint_out, job_out, resume_job, start_job
 from server.services.metrics import metrics_out
 

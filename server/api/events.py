@@ -1,4 +1,5 @@
-"""Server-sent events of a job: new events as they are written, then `end` once it finished."""
+"""Server-sent events of a job (the wire format of GET /v1/jobs/{id}/events/stream): new events
+as they are written, then `end` once the job has finished."""
 
 from __future__ import annotations
 
