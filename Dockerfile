@@ -17,6 +17,9 @@ COPY gro_core gro_core
 COPY server server
 COPY worker worker
 COPY dashboard dashboard
+COPY client client
+COPY stack stack
+COPY bench bench
 COPY migrations migrations
 COPY examples examples
 RUN pip install -e . && useradd --create-home --uid 1000 gro && mkdir -p /data && chown gro /data

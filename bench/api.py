@@ -30,7 +30,7 @@ from bench._common import markdown_table  # noqa: E402
 from server.db.outputs import write_metrics  # noqa: E402
 from server.db.session import session_scope  # noqa: E402
 from tests.processes import start_postgres  # noqa: E402
-from tests.stack import start_service  # noqa: E402
+from tests.service import start_service  # noqa: E402
 
 PAIRS = [{"prompt": f"q{i}", "chosen": "good", "rejected": "bad"} for i in range(64)]
 

@@ -25,10 +25,10 @@ sys.path.insert(0, str(ROOT))
 
 from bench._common import markdown_table  # noqa: E402
 from server.db.models import JobEvent, Metric  # noqa: E402
-from server.stack import worker_threads  # noqa: E402
+from stack.up import worker_threads  # noqa: E402
 from tests.processes import start_postgres  # noqa: E402
 from tests.server.conftest import PAIRS, jsonl  # noqa: E402
-from tests.stack import Service, start_service  # noqa: E402
+from tests.service import Service, start_service  # noqa: E402
 
 
 def tiny(dataset: str) -> dict:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from server.api.errors import ApiError
+from server.errors import InvalidRequestError, TooLargeError
 
 CHUNK = 1 << 20
 UPLOAD_FORMATS = {".jsonl": "jsonl", ".json": "jsonl", ".parquet": "parquet", ".pq": "parquet"}
@@ -32,12 +32,12 @@ class StoredUpload:
 
 
 def upload_format(filename: str | None) -> str:
-    """jsonl or parquet from the uploaded file's extension; 422 naming `file` otherwise."""
+    """jsonl or parquet from the uploaded file's extension; InvalidRequestError naming `file`
+    otherwise."""
     suffix = Path(filename or "").suffix.lower()
     if suffix not in UPLOAD_FORMATS:
         known = ", ".join(UPLOAD_FORMATS)
-        raise ApiError(
-            422,
+        raise InvalidRequestError(
             "unsupported_format",
             f"cannot tell the format of {filename!r}: upload a {known} file",
             field="file",
@@ -48,7 +48,7 @@ def upload_format(filename: str | None) -> str:
 def receive_upload(
     source: BinaryIO, filename: str | None, storage: Path, limit: int
 ) -> StoredUpload:
-    """Copy an upload to `storage/tmp/` in chunks, hashing it; 413 past `limit` bytes."""
+    """Copy an upload to `storage/tmp/` in chunks, hashing it; TooLargeError past `limit` bytes."""
     fmt = upload_format(filename)
     tmp = storage / "tmp"
     tmp.mkdir(parents=True, exist_ok=True)
@@ -59,8 +59,8 @@ def receive_upload(
             while chunk := source.read(CHUNK):
                 size += len(chunk)
                 if size > limit:
-                    raise ApiError(
-                        413, "upload_too_large", f"the file is over the {limit}-byte upload limit"
+                    raise TooLargeError(
+                        "upload_too_large", f"the file is over the {limit}-byte upload limit"
                     )
                 digest.update(chunk)
                 out.write(chunk)

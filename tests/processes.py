@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from server.stack import free_port, redis_argv
-from server.stack import port_taken as port_open
+from stack.up import free_port, redis_argv
+from stack.up import port_taken as port_open
 
 __all__ = ["free_port", "port_open"]
 

@@ -47,6 +47,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    # Imported when a worker starts, not when `gro` loads this module to register its verb:
+    # building the Celery app reads the settings, which refuse a production environment
+    # without a secret, and every other `gro` command would fail on a machine set up so.
     from worker.celery_app import app
 
     app.worker_main(worker_argv(args.queues, args.name, args.loglevel))

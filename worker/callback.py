@@ -37,7 +37,8 @@ class JobLostError(RuntimeError):
 
 
 class DbWriter(Callback):
-    """The engine's callback for one attempt at one job."""
+    """The engine's callback for one attempt at one job. It keeps the base's no-op `on_resume`:
+    the claim already dropped what was written after the checkpoint the run continues from."""
 
     def __init__(self, settings: Settings, job_id: str, attempt: int, elapsed_offset: float = 0.0):
         self.url, self.storage = settings.database_url, Path(settings.storage_dir)
@@ -90,10 +91,6 @@ class DbWriter(Callback):
         self.progress = {"step": step, "total_steps": total, "eta_seconds": eta}
         if time.monotonic() - self.last_flush >= FLUSH_S or len(self.points) >= FLUSH_POINTS:
             self.flush()
-
-    def on_resume(self, step: int) -> None:
-        with session_scope(self.url) as session:
-            outputs.delete_after(session, self.job_id, step)
 
     def should_stop(self) -> bool:
         """Checked between steps (one primary-key read): a cancel request stops the loop

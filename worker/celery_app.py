@@ -13,6 +13,7 @@ from kombu import Queue
 
 from server.config import get_settings
 from server.queue import LIGHT_QUEUE, TRAIN_QUEUE
+from worker.reconcile import Reconciler
 
 # A job is claimed by a conditional update, so a message delivered twice is harmless; what
 # matters is that no message is lost. Redis redelivers an unacknowledged message after the
@@ -44,13 +45,9 @@ app = make_app()
 
 @worker_ready.connect
 def _start_reconciler(sender: object = None, **_: object) -> None:
-    from worker.reconcile import Reconciler
-
     Reconciler.start_for_worker(get_settings())
 
 
 @worker_shutting_down.connect
 def _stop_reconciler(**_: object) -> None:
-    from worker.reconcile import Reconciler
-
     Reconciler.stop_for_worker()

@@ -1,5 +1,12 @@
 """Running one job: claim it, resolve what its spec names, train or evaluate with gro_core,
-and record how it ended. Celery tasks call these; so do tests, without Celery."""
+and record how it ended. Celery tasks call these; so do tests, without Celery.
+
+    claim (one session)   re-read the job, resolve its spec's ids, queued -> running, and for a
+                          training job: find the checkpoint it continues from (once), drop the
+                          outputs written after it (once), say so in a `claimed` event
+    run                   gro_core trains from that checkpoint, DbWriter writes what it produces
+    finish                succeeded | cancelled | failed, only by the attempt that owns the job
+"""
 
 from __future__ import annotations
 
@@ -10,14 +17,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import torch
 import yaml
 from pydantic import ValidationError
-from sqlalchemy import select
+from sqlalchemy.orm import Session
 
+from gro_core.evaluation import evaluate_run
+from gro_core.spec import SpecError, format_validation_error, load_spec
+from gro_core.trainers import DataError, TrainingError, run
+from gro_core.trainers.checkpoint import latest_checkpoint
 from server.config import Settings
 from server.db import jobs as db_jobs
 from server.db import outputs
-from server.db.models import CANCELLED, FAILED, QUEUED, SUCCEEDED, Job, Metric
+from server.db.models import CANCELLED, FAILED, QUEUED, SUCCEEDED, Job
 from server.db.session import session_scope
 from worker.callback import DbWriter, JobLostError
 from worker.refs import BadReferenceError, NotReadyError, resolve_spec
@@ -33,9 +45,6 @@ def job_dir(settings: Settings, job_id: str) -> Path:
 
 def failure(exc: BaseException) -> tuple[str, str]:
     """(code, message) a failed job shows: what went wrong, in the user's terms."""
-    from gro_core.spec import SpecError, format_validation_error
-    from gro_core.trainers import DataError, TrainingError
-
     if isinstance(exc, TrainingError):
         return exc.code, str(exc)
     if isinstance(exc, DataError | BadReferenceError):
@@ -50,96 +59,96 @@ def failure(exc: BaseException) -> tuple[str, str]:
     return "error", f"{type(exc).__name__}: {exc}"
 
 
-def _prepare(settings: Settings, job_id: str, kind: str) -> tuple[dict[str, Any], Job] | str:
-    """The resolved spec document and the job row, or SKIPPED / WAITING / FAILED."""
-    with session_scope(settings.database_url) as session:
-        job = session.get(Job, job_id)
-        if job is None or job.status != QUEUED or job.kind != kind:
-            return SKIPPED  # finished, cancelled, claimed by another worker, or unknown
-        stored = job.spec["data_spec"] if kind == "evaluation" else job.spec
-        try:
-            return resolve_spec(session, Path(settings.storage_dir), stored), job
-        except NotReadyError as exc:
-            _note_waiting(session, job, str(exc))
-            return WAITING
-        except BadReferenceError as exc:
-            db_jobs.fail_queued(session, job_id, "bad_reference", str(exc))
-            return FAILED
+@dataclass
+class Claimed:
+    """A job this worker now owns: its resolved spec, stored row and attempt number, and for a
+    training job the step it continues from and the training seconds spent before it."""
+
+    document: dict[str, Any]
+    job: Job
+    attempt: int
+    step: int = 0
+    elapsed_s: float = 0.0
 
 
-def _note_waiting(session: Any, job: Job, message: str) -> None:
+def _resolved(session: Session, settings: Settings, job: Job) -> dict[str, Any] | str:
+    """The stored spec with every id replaced by a local path, or WAITING / FAILED."""
+    stored = job.spec["data_spec"] if job.kind == "evaluation" else job.spec
+    try:
+        return resolve_spec(session, Path(settings.storage_dir), stored)
+    except NotReadyError as exc:
+        _note_waiting(session, job, str(exc))
+        return WAITING
+    except BadReferenceError as exc:
+        db_jobs.fail_queued(session, job.id, "bad_reference", str(exc))
+        return FAILED
+
+
+def _note_waiting(session: Session, job: Job, message: str) -> None:
     """One `waiting` event per wait, not one per retry."""
     last = outputs.last_event(session, job.id)
     if last is None or last.kind != "waiting":
         db_jobs.add_event(session, job.id, "waiting", message)
 
 
-@dataclass
-class Claimed:
-    """A job this worker now owns: its resolved spec, stored row and attempt number."""
+def _continue_from(session: Session, settings: Settings, claimed: Claimed, worker: str) -> None:
+    """Where a claimed training job continues: its latest checkpoint when it resumes (the one
+    lookup: the trainer, run with resume, continues from this same checkpoint), else the start.
+    Outputs an earlier attempt wrote after it are dropped here, the only place that does."""
+    job_id = claimed.job.id
+    found = latest_checkpoint(job_dir(settings, job_id)) if claimed.job.resume else None
+    claimed.step = found[0] if found else 0
+    outputs.delete_after(session, job_id, claimed.step)
+    if claimed.step:
+        # The elapsed-time axis goes on from where the earlier attempt left it.
+        seconds = outputs.metric_value(session, job_id, "time/elapsed_s", claimed.step)
+        claimed.elapsed_s = float(seconds or 0.0)
+    where = f"from step {claimed.step}" if claimed.step else "from the start"
+    message = f"attempt {claimed.attempt} on {worker}, {where}"
+    db_jobs.add_event(session, job_id, "claimed", message)
 
-    document: dict[str, Any]
-    job: Job
-    attempt: int
 
-
-def _claim(settings: Settings, job_id: str, kind: str, worker: str) -> Claimed | str:
-    """Resolve, then claim (queued → running); SKIPPED / WAITING / FAILED otherwise."""
-    prepared = _prepare(settings, job_id, kind)
-    if isinstance(prepared, str):
-        return prepared
-    document, job = prepared
+def claim(settings: Settings, job_id: str, kind: str, worker: str) -> Claimed | str:
+    """Prepare and claim the job in one session (one transaction); SKIPPED when it is not
+    queued (finished, cancelled, claimed by another worker, unknown), WAITING or FAILED when
+    its spec names something not ready or gone."""
     with session_scope(settings.database_url) as session:
-        attempt = db_jobs.claim(session, job_id, worker)
-    return SKIPPED if attempt is None else Claimed(document, job, attempt)
-
-
-def _elapsed_before(settings: Settings, job_id: str, step: int) -> float:
-    """Training seconds up to `step` of an earlier attempt (the elapsed-time axis goes on)."""
-    with session_scope(settings.database_url) as session:
-        query = select(Metric.value).where(
-            Metric.job_id == job_id, Metric.name == "time/elapsed_s", Metric.step == step
-        )
-        return float(session.scalar(query) or 0.0)
-
-
-def _start(settings: Settings, job_id: str, resume: bool, worker: str, attempt: int) -> int:
-    """The step this attempt continues from; outputs written after it are dropped."""
-    from gro_core.trainers.checkpoint import latest_checkpoint
-
-    found = latest_checkpoint(job_dir(settings, job_id)) if resume else None
-    step = found[0] if found else 0
-    with session_scope(settings.database_url) as session:
-        outputs.delete_after(session, job_id, step)
-        where = f"from step {step}" if step else "from the start"
-        db_jobs.add_event(session, job_id, "claimed", f"attempt {attempt} on {worker}, {where}")
-    return step
+        job = session.get(Job, job_id)
+        if job is None or job.status != QUEUED or job.kind != kind:
+            return SKIPPED
+        document = _resolved(session, settings, job)
+        if isinstance(document, str):
+            return document
+        attempt = db_jobs.claim(session, job_id, worker)  # the conditional update: one winner
+        if attempt is None:
+            return SKIPPED
+        claimed = Claimed(document, job, attempt)
+        if kind == "train":
+            _continue_from(session, settings, claimed, worker)
+    return claimed
 
 
 def _finish(settings: Settings, job_id: str, attempt: int, status: str, **fields: Any) -> None:
     with session_scope(settings.database_url) as session:
         if not db_jobs.finish(session, job_id, attempt, status, **fields):
             log.warning("job %s changed hands before attempt %s finished", job_id, attempt)
+        if status == FAILED:
+            db_jobs.add_event(session, job_id, "failed", fields["error_message"])
 
 
 def _use_threads(settings: Settings) -> None:
     if settings.torch_threads is not None:
-        import torch
-
         torch.set_num_threads(settings.torch_threads)
 
 
 def _run_claimed(
-    settings: Settings,
-    job_id: str,
-    attempt: int,
-    work: Callable[[DbWriter], dict[str, Any]],
-    elapsed: float = 0.0,
+    settings: Settings, claimed: Claimed, work: Callable[[DbWriter], dict[str, Any]]
 ) -> str:
     """Run `work`, then record how it ended (never retried: a failure is the job's)."""
+    job_id, attempt = claimed.job.id, claimed.attempt
     _use_threads(settings)
     try:
-        with DbWriter(settings, job_id, attempt, elapsed) as writer:
+        with DbWriter(settings, job_id, attempt, claimed.elapsed_s) as writer:
             fields = work(writer)
     except JobLostError:
         return SKIPPED  # re-queued elsewhere while this attempt ran: its new owner finishes
@@ -147,8 +156,6 @@ def _run_claimed(
         code, message = failure(exc)
         log.warning("job %s failed: %s", job_id, message)
         _finish(settings, job_id, attempt, FAILED, error_code=code, error_message=message[:4000])
-        with session_scope(settings.database_url) as session:
-            db_jobs.add_event(session, job_id, "failed", message[:4000])
         return FAILED
     _finish(settings, job_id, attempt, **fields)
     return fields["status"]
@@ -160,17 +167,13 @@ def _final(metrics: dict[str, float]) -> dict[str, float | None]:
 
 def run_train_job(settings: Settings, job_id: str, worker: str) -> str:
     """Train one queued job to its end; returns its final status, SKIPPED or WAITING."""
-    claimed = _claim(settings, job_id, "train", worker)
+    claimed = claim(settings, job_id, "train", worker)
     if isinstance(claimed, str):
         return claimed
-    document, attempt = claimed.document, claimed.attempt
-    start = _start(settings, job_id, claimed.job.resume, worker, attempt)
 
     def work(writer: DbWriter) -> dict[str, Any]:
-        from gro_core.spec import load_spec
-        from gro_core.trainers import run
-
-        result = run(load_spec(document), job_dir(settings, job_id), [writer], resume=start > 0)
+        spec = load_spec(claimed.document)
+        result = run(spec, job_dir(settings, job_id), [writer], resume=claimed.step > 0)
         status = SUCCEEDED if result.status == "succeeded" else CANCELLED
         return {
             "status": status,
@@ -178,20 +181,18 @@ def run_train_job(settings: Settings, job_id: str, worker: str) -> str:
             "final_metrics": _final(result.final_metrics),
         }
 
-    return _run_claimed(settings, job_id, attempt, work, _elapsed_before(settings, job_id, start))
+    return _run_claimed(settings, claimed, work)
 
 
 def run_evaluation_job(settings: Settings, job_id: str, worker: str) -> str:
     """Evaluate one queued evaluation; its completions become the job's samples (step 0)."""
-    claimed = _claim(settings, job_id, "evaluation", worker)
+    claimed = claim(settings, job_id, "evaluation", worker)
     if isinstance(claimed, str):
         return claimed
-    document, attempt = claimed.document, claimed.attempt
+    document = claimed.document
     request = claimed.job.spec["request"]
 
     def work(writer: DbWriter) -> dict[str, Any]:
-        from gro_core.evaluation import evaluate_run
-
         completions: list[dict[str, Any]] = []
         with tempfile.TemporaryDirectory() as tmp:
             # evaluate_run reads targets from files: the model is the spec's, or a checkpoint.
@@ -209,4 +210,4 @@ def run_evaluation_job(settings: Settings, job_id: str, worker: str) -> str:
         writer.on_metrics(0, metrics)
         return {"status": SUCCEEDED, "final_metrics": _final(metrics)}
 
-    return _run_claimed(settings, job_id, attempt, work)
+    return _run_claimed(settings, claimed, work)

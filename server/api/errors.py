@@ -1,4 +1,9 @@
-"""Every error leaves the API as `{"error": {"code", "message", "line", "field", "details"}}`."""
+"""Every error leaves the API as `{"error": {"code", "message", "line", "field", "details"}}`.
+
+The one place that knows status codes: a service's `ServiceError` gets the status of its
+class, FastAPI's request validation 422, Starlette's HTTPExceptions their own, anything else
+500 (logged, with nothing internal in the body).
+"""
 
 from __future__ import annotations
 
@@ -10,9 +15,29 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException  # the base: starlette raises it too
 
+from server.errors import (
+    ConflictError,
+    ForbiddenError,
+    GoneError,
+    InvalidRequestError,
+    NotFoundError,
+    ServiceError,
+    TooLargeError,
+    UnauthorizedError,
+)
 from server.schemas.common import ErrorBody, Problem
 
 log = logging.getLogger("gro.api")
+
+STATUS: dict[type[ServiceError], int] = {
+    UnauthorizedError: 401,
+    ForbiddenError: 403,
+    NotFoundError: 404,
+    ConflictError: 409,
+    GoneError: 410,
+    TooLargeError: 413,
+    InvalidRequestError: 422,
+}
 
 _HTTP_CODES = {
     400: "bad_request",
@@ -28,29 +53,15 @@ _HTTP_CODES = {
 }
 
 
-class ApiError(Exception):
-    """An error a handler raises on purpose; becomes a JSON body with its status."""
-
-    def __init__(
-        self,
-        status: int,
-        code: str,
-        message: str,
-        *,
-        field: str | None = None,
-        line: int | None = None,
-        details: list[Problem] | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.status = status
-        self.body = ErrorBody(
-            code=code, message=message, field=field, line=line, details=details or []
-        )
+def status_of(exc: ServiceError) -> int:
+    """The status of the error's class, or of the nearest class it derives from."""
+    return next((STATUS[c] for c in type(exc).__mro__ if c in STATUS), 400)
 
 
-def not_found(kind: str, ident: str) -> ApiError:
-    """The same answer for "missing" and "someone else's": ids reveal nothing."""
-    return ApiError(404, "not_found", f"no {kind} {ident!r}")
+def error_body(exc: ServiceError) -> ErrorBody:
+    return ErrorBody(
+        code=exc.code, message=exc.message, field=exc.field, line=exc.line, details=exc.details
+    )
 
 
 def _body(error: ErrorBody) -> dict[str, Any]:
@@ -76,9 +87,9 @@ def _validation_problems(exc: RequestValidationError) -> list[Problem]:
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    @app.exception_handler(ApiError)
-    async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
-        return JSONResponse(_body(exc.body), status_code=exc.status)
+    @app.exception_handler(ServiceError)
+    async def _refused(_: Request, exc: ServiceError) -> JSONResponse:
+        return JSONResponse(_body(error_body(exc)), status_code=status_of(exc))
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:

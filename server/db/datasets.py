@@ -42,3 +42,8 @@ def active_jobs_using(session: Session, dataset_id: str) -> list[str]:
         .where(JobDataset.dataset_id == dataset_id, Job.status.in_(ACTIVE_STATUSES))
     )
     return list(session.scalars(query))
+
+
+def delete_dataset(session: Session, dataset: Dataset) -> None:
+    """Delete the row (the caller commits, then removes the file)."""
+    session.delete(dataset)

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
 from server.db.base import utcnow
@@ -95,6 +95,17 @@ def list_jobs(
     if filters.get("name"):
         query = query.where(Job.name.ilike(f"%{filters['name']}%"))
     return page(session, query, Job.id, after, limit)
+
+
+def job_status(session: Session, job_id: str) -> str | None:
+    """The job's status (None if there is no such job): one primary-key read."""
+    return session.scalar(select(Job.status).where(Job.id == job_id))
+
+
+def count_by_status(session: Session) -> dict[str, int]:
+    """How many jobs of every kind are in each status (statuses with none are absent)."""
+    rows = session.execute(select(Job.status, func.count()).group_by(Job.status)).all()
+    return {status: count for status, count in rows}
 
 
 # --- transitions ---------------------------------------------------------------------------

@@ -4,7 +4,7 @@ workers (idempotent: a replayed batch changes nothing) and read back by the API.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from sqlalchemy import Insert, delete, func, select, text
@@ -161,6 +161,20 @@ def sample_steps(session: Session, job_id: str) -> list[int]:
     return list(session.scalars(query))
 
 
+def iter_samples(session: Session, job_id: str, batch: int = 500) -> Iterator[Sample]:
+    """Every sample of the job in step and index order, fetched `batch` rows at a time."""
+    query = select(Sample).where(Sample.job_id == job_id).order_by(Sample.step, Sample.idx)
+    yield from session.scalars(query).yield_per(batch)
+
+
+def metric_value(session: Session, job_id: str, name: str, step: int) -> float | None:
+    """One point of a series (None where the job has no point there)."""
+    query = select(Metric.value).where(
+        Metric.job_id == job_id, Metric.name == name, Metric.step == step
+    )
+    return session.scalar(query)
+
+
 def list_checkpoints(session: Session, job_id: str) -> list[Checkpoint]:
     query = select(Checkpoint).where(Checkpoint.job_id == job_id).order_by(Checkpoint.step)
     return list(session.scalars(query))
@@ -170,6 +184,11 @@ def get_checkpoint(session: Session, owner: Owner, checkpoint_id: str) -> Checkp
     """The checkpoint if `owner` may see its job."""
     query = visible(select(Checkpoint).join(Job, Job.id == Checkpoint.job_id), Job, owner)
     return session.scalar(query.where(Checkpoint.id == checkpoint_id))
+
+
+def checkpoint_by_id(session: Session, checkpoint_id: str) -> Checkpoint | None:
+    """The checkpoint whoever owns it (a signed link already proved the right to it)."""
+    return session.get(Checkpoint, checkpoint_id)
 
 
 def latest_checkpoint(session: Session, job_id: str) -> Checkpoint | None:

@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -73,6 +73,15 @@ def session_scope(url: str) -> Iterator[Session]:
         except BaseException:
             session.rollback()
             raise
+
+
+def answers(session: Session) -> bool:
+    """Whether the database answers a trivial query (readiness)."""
+    try:
+        session.execute(text("SELECT 1"))
+    except Exception:  # any driver error means "not ready"
+        return False
+    return True
 
 
 def dispose_engine(url: str) -> None:

@@ -7,7 +7,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from server.schemas.jobs import SPEC_EXAMPLE, JobOut
+from gro_core.stats import Interval
+from server.schemas.jobs import SPEC_EXAMPLE, JobOut, SpecDocument
 
 
 class VariantIn(BaseModel):
@@ -40,16 +41,9 @@ class ComparisonIn(BaseModel):
     )
 
     name: str = Field(min_length=1, max_length=200)
-    base: dict[str, Any] = Field(description="a job spec every variant starts from")
+    base: SpecDocument = Field(description="a job spec every variant starts from")
     variants: list[VariantIn] = Field(min_length=1, max_length=50)
     seeds: list[int] = Field(default_factory=lambda: [0], min_length=1, max_length=50)
-
-
-class Interval(BaseModel):
-    mean: float
-    ci_low: float
-    ci_high: float
-    n: int
 
 
 class MetricSummary(Interval):

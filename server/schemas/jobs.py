@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, GetJsonSchemaHandler
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema, core_schema
 
+from gro_core.spec import JobSpec
 from server.schemas.common import Out
 
 SPEC_EXAMPLE: dict[str, Any] = {
@@ -17,6 +20,28 @@ SPEC_EXAMPLE: dict[str, Any] = {
     "data": {"task": "builtin:reverse-preference"},
     "train": {"steps": 100, "batch_size": 16, "lr": 1e-3},
 }
+
+
+class _DocumentedAsJobSpec:
+    """`Annotated` metadata: OpenAPI shows gro_core's JobSpec (every key with its docstring)
+    while the value validates as any mapping. The service parses the spec itself, naming each
+    problem by its dotted key (422 `invalid_spec`, docs/jobspec.md), which FastAPI's own
+    validation of a JobSpec body would not."""
+
+    def __get_pydantic_json_schema__(
+        self, schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        # What the field itself documents (description, examples), minus the mapping's type.
+        documented = handler(schema)
+        notes = {k: v for k, v in documented.items() if k not in ("type", "additionalProperties")}
+        # Generated as an array's item, so that JobSpec becomes one component every body that
+        # embeds a spec points to (the handler writes a top-level model out inline).
+        spec = handler(core_schema.list_schema(JobSpec.__pydantic_core_schema__))["items"]
+        return {**spec, **notes}
+
+
+SpecDocument = Annotated[dict[str, Any], _DocumentedAsJobSpec()]
+"""A job spec as submitted: documented as JobSpec, parsed by server.services.specs."""
 
 
 class Progress(BaseModel):

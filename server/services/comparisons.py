@@ -4,17 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from gro_core.spec import apply_overrides
-from server.api.errors import ApiError
+from gro_core.stats import bootstrap_interval, paired_difference
 from server.config import Settings
-from server.db.ids import new_id
+from server.db import comparisons as db_comparisons
 from server.db.models import SUCCEEDED, Comparison, Job, Owner
+from server.errors import InvalidRequestError, ServiceError
+from server.queue import JobQueue
 from server.schemas.comparisons import ComparisonIn, ComparisonOut, MetricSummary, VariantIn
-from server.services.jobs import job_out, submit_job
-from server.services.stats import bootstrap_interval, paired_difference
+from server.services.jobs import enqueue, job_out, submit_job
 
 # Per-step bookkeeping, not results: left out of the summary.
 _SKIPPED_PREFIXES = ("train/",)
@@ -24,7 +24,9 @@ def variant_document(base: dict[str, Any], variant: VariantIn, seed: int) -> dic
     try:
         merged = apply_overrides(base, variant.overrides)
     except ValueError as exc:
-        raise ApiError(422, "invalid_overrides", str(exc), field="variants.overrides") from exc
+        raise InvalidRequestError(
+            "invalid_overrides", str(exc), field="variants.overrides"
+        ) from exc
     return apply_overrides(merged, {"train.seed": seed})
 
 
@@ -34,16 +36,17 @@ def create_comparison(
     """The comparison and its jobs, flushed; any invalid variant refuses the whole request."""
     labels = [v.label for v in request.variants]
     if len(set(labels)) != len(labels):
-        raise ApiError(422, "duplicate_label", "variant labels must be unique", field="variants")
-    comparison = Comparison(
-        id=new_id("comparison"),
-        owner_id=owner.id,
+        raise InvalidRequestError(
+            "duplicate_label", "variant labels must be unique", field="variants"
+        )
+    comparison = db_comparisons.create_comparison(
+        session,
+        owner,
         name=request.name,
-        base_spec=request.base,
+        base=request.base,
         variants=[v.model_dump() for v in request.variants],
         seeds=list(request.seeds),
     )
-    session.add(comparison)
     jobs = []
     for i, variant in enumerate(request.variants):
         for seed in request.seeds:
@@ -61,26 +64,30 @@ def create_comparison(
                         seed=seed,
                     )
                 )
-            except ApiError as exc:
+            except ServiceError as exc:
                 raise _in_variant(exc, i, variant.label) from exc
     return comparison, jobs
 
 
-def _in_variant(exc: ApiError, index: int, label: str) -> ApiError:
-    body = exc.body
-    field = f"variants.{index}.{body.field}" if body.field else f"variants.{index}"
-    return ApiError(
-        exc.status,
-        body.code,
-        f"variant {label!r}: {body.message}",
-        field=field,
-        details=body.details,
-    )
+def _in_variant(exc: ServiceError, index: int, label: str) -> ServiceError:
+    field = f"variants.{index}.{exc.field}" if exc.field else f"variants.{index}"
+    return exc.moved(field, f"variant {label!r}: {exc.message}")
 
 
-def comparison_jobs(session: Session, comparison_id: str) -> list[Job]:
-    query = select(Job).where(Job.comparison_id == comparison_id).order_by(Job.id)
-    return list(session.scalars(query))
+def start_comparison(
+    session: Session, queue: JobQueue, owner: Owner, request: ComparisonIn, settings: Settings
+) -> ComparisonOut:
+    """Create the comparison and its jobs in one transaction, then enqueue every job."""
+    comparison, jobs = create_comparison(session, owner, request, settings)
+    session.commit()
+    for job in jobs:
+        enqueue(session, queue, job)
+    return comparison_out(comparison, jobs)
+
+
+def show_comparison(session: Session, comparison: Comparison) -> ComparisonOut:
+    """The comparison with its jobs and their summary, as they are now."""
+    return comparison_out(comparison, db_comparisons.comparison_jobs(session, comparison.id))
 
 
 def summarize(comparison: Comparison, jobs: list[Job]) -> dict[str, dict[str, MetricSummary]]:

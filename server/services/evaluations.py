@@ -6,6 +6,8 @@ data spec gro_core's evaluation reads (prompts, rewards, rollout settings).
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterator
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -15,8 +17,11 @@ from server.config import Settings
 from server.db.datasets import get_dataset
 from server.db.jobs import create_job
 from server.db.models import Job, Owner
+from server.db.outputs import iter_samples
+from server.db.session import new_session
+from server.queue import JobQueue
 from server.schemas.evaluations import EvaluationIn, EvaluationOut
-from server.services.jobs import job_error
+from server.services.jobs import enqueue, job_error
 from server.services.specs import check_model_ref, check_references, invalid, parse_spec
 
 
@@ -79,6 +84,31 @@ def submit_evaluation(
         datasets=datasets,
         name=request.name,
     )
+
+
+def start_evaluation(
+    session: Session, queue: JobQueue, owner: Owner, request: EvaluationIn, settings: Settings
+) -> Job:
+    """Store the evaluation as a queued job, commit, then send it to the light queue."""
+    job = submit_evaluation(session, owner, request, settings)
+    session.commit()
+    enqueue(session, queue, job)
+    return job
+
+
+def completion_lines(url: str, job_id: str) -> Iterator[bytes]:
+    """One JSON row per completion: prompt, completion, reward and the prompt row's fields, so
+    the file uploads again as an sft dataset (add `label` to make it unpaired). Its own
+    session: the response streams after the request's session has closed."""
+    with new_session(url) as session:
+        for sample in iter_samples(session, job_id):
+            row = {
+                **sample.extra,
+                "prompt": sample.prompt,
+                "completion": sample.completion,
+                "reward": sample.reward,
+            }
+            yield (json.dumps(row, ensure_ascii=False) + "\n").encode()
 
 
 def evaluation_out(job: Job, completions_url: str) -> EvaluationOut:

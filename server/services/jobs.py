@@ -1,4 +1,5 @@
-"""Submitting jobs, and how a job row is shown."""
+"""Jobs: submit (validate, store, commit, then enqueue), cancel, resume, and how a job row is
+shown."""
 
 from __future__ import annotations
 
@@ -8,11 +9,19 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from server.config import Settings
-from server.db.jobs import add_event, create_job, mark_not_enqueued
-from server.db.models import Job, Owner
+from server.db.jobs import (
+    add_event,
+    create_job,
+    mark_not_enqueued,
+    request_cancel,
+    request_resume,
+)
+from server.db.models import Checkpoint, Job, Owner
+from server.errors import ConflictError
 from server.queue import JobQueue
-from server.schemas.jobs import JobError, JobOut, Progress
+from server.schemas.jobs import CheckpointOut, JobError, JobOut, Progress
 from server.services.specs import check_references, parse_spec, total_steps
+from server.storage import signed_query
 
 log = logging.getLogger("gro.api")
 
@@ -38,6 +47,16 @@ def submit_job(
     )
 
 
+def start_job(
+    session: Session, queue: JobQueue, owner: Owner, document: dict[str, Any], settings: Settings
+) -> Job:
+    """Submit a job document: stored as `queued` and committed, then its task sent."""
+    job = submit_job(session, owner, document, settings)
+    session.commit()
+    enqueue(session, queue, job)
+    return job
+
+
 def enqueue(session: Session, queue: JobQueue, job: Job) -> None:
     """Send the job's task, after its row is committed (a worker must find it).
 
@@ -51,6 +70,30 @@ def enqueue(session: Session, queue: JobQueue, job: Job) -> None:
         mark_not_enqueued(session, job.id)
         add_event(session, job.id, "enqueue_failed", f"broker unreachable ({exc}); will retry")
         session.commit()
+
+
+def cancel_job(session: Session, job: Job) -> Job:
+    """Cancel a queued job at once, or ask a running one to stop after its current step;
+    ConflictError for a finished job."""
+    if not request_cancel(session, job):
+        raise ConflictError("job_finished", f"job {job.id} already {job.status}")
+    session.commit()
+    session.refresh(job)
+    return job
+
+
+def resume_job(session: Session, queue: JobQueue, job: Job) -> Job:
+    """Queue a failed or cancelled job again, to continue from its last checkpoint; ConflictError
+    for any other status."""
+    if not request_resume(session, job):
+        raise ConflictError(
+            "not_resumable",
+            f"job {job.id} is {job.status}; only failed or cancelled jobs resume",
+        )
+    session.commit()
+    enqueue(session, queue, job)
+    session.refresh(job)
+    return job
 
 
 def job_error(job: Job) -> JobError | None:
@@ -77,4 +120,17 @@ def job_out(job: Job) -> JobOut:
         seed=job.seed,
         cancel_requested=job.cancel_requested,
         attempts=job.attempts,
+    )
+
+
+def checkpoint_out(checkpoint: Checkpoint, secret: str, base_url: str) -> CheckpointOut:
+    """The checkpoint with a signed download link (valid for an hour) under `base_url`."""
+    query = signed_query(secret, checkpoint.id)
+    return CheckpointOut(
+        id=checkpoint.id,
+        job_id=checkpoint.job_id,
+        step=checkpoint.step,
+        bytes=checkpoint.bytes,
+        created_at=checkpoint.created_at,
+        download_url=f"{base_url}v1/checkpoints/{checkpoint.id}/download?{query}",
     )

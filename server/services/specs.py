@@ -23,21 +23,22 @@ from gro_core.spec import (
     is_online,
     load_spec,
 )
-from server.api.errors import ApiError
 from server.config import Settings
 from server.db.datasets import get_dataset
 from server.db.jobs import get_job
 from server.db.models import Dataset, Owner
 from server.db.outputs import get_checkpoint
+from server.errors import InvalidRequestError
 from server.schemas.common import Problem
 
 
-def invalid(path: str, message: str, code: str = "invalid_spec") -> ApiError:
-    return ApiError(422, code, f"{path}: {message}" if path else message, field=path or None)
+def invalid(path: str, message: str, code: str = "invalid_spec") -> InvalidRequestError:
+    """The spec's key `path` cannot be used: the message starts with it."""
+    return InvalidRequestError(code, f"{path}: {message}" if path else message, field=path or None)
 
 
 def parse_spec(document: Any, prefix: str = "") -> JobSpec:
-    """A JobSpec, or 422 listing every problem by key path (`prefix` + path)."""
+    """A JobSpec, or InvalidRequestError listing every problem by key path (`prefix` + path)."""
     try:
         return load_spec(document) if isinstance(document, dict) else load_spec(str(document))
     except (ValidationError, SpecError) as exc:
@@ -50,7 +51,9 @@ def parse_spec(document: Any, prefix: str = "") -> JobSpec:
             for p in format_validation_error(exc)
         ]
         first = problems[0]
-        raise ApiError(422, first.code, first.message, field=first.field, details=problems) from exc
+        raise InvalidRequestError(
+            first.code, first.message, field=first.field, details=problems
+        ) from exc
 
 
 def _looks_local(name: str) -> bool:

@@ -30,7 +30,7 @@ def variables_read_by_the_code() -> set[str]:
     """GRO_* names the code spells out as strings (environment lookups), and the settings'
     fields (pydantic-settings derives their names)."""
     found = set()
-    for folder in ("gro_core", "server", "worker", "dashboard"):
+    for folder in ("gro_core", "server", "worker", "dashboard", "client", "stack"):
         for path in (ROOT / folder).rglob("*.py"):
             found |= set(re.findall(r"[\"'](GRO_[A-Z][A-Z_]+)[\"']", path.read_text()))
     return found | SETTINGS
@@ -87,6 +87,8 @@ def test_compose_names_only_variables_the_code_reads():
 
 def test_the_image_installs_the_project_and_runs_the_api():
     dockerfile = (ROOT / "Dockerfile").read_text()
-    for folder in ("gro_core", "server", "worker", "dashboard", "migrations"):
+    # Every package with a `gro` verb: the CLI loads them all to build its parser.
+    for folder in ("gro_core", "server", "worker", "dashboard", "client", "stack", "bench"):
         assert f"COPY {folder} {folder}" in dockerfile
+    assert "COPY migrations migrations" in dockerfile
     assert "pip install -e ." in dockerfile and '"gro", "serve"' in dockerfile

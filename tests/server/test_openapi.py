@@ -12,6 +12,7 @@ import schemathesis
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 
+from gro_core.spec import JobSpec
 from server.config import Settings
 from server.db.migrate import upgrade
 from server.db.owners import create_key
@@ -36,6 +37,20 @@ def test_every_operation_is_documented(client: TestClient):
     text = json.dumps(schema)
     for example in ("job-01jdx4k2m8a1b2c3d4e5f6g7", "dpo-vs-gro", "builtin:tiny-llama"):
         assert example in text
+
+
+def test_a_job_spec_body_is_documented_as_gro_cores_job_spec(client: TestClient):
+    """/docs shows every key of a spec with its docstring, for a job and a comparison's base."""
+    schema = client.get("/openapi.json").json()
+    body = schema["paths"]["/v1/jobs"]["post"]["requestBody"]["content"]["application/json"]
+    assert body["schema"]["$ref"] == "#/components/schemas/JobSpec"
+    assert body["schema"]["examples"][0]["model"] == "builtin:tiny-llama"
+    base = schema["components"]["schemas"]["ComparisonIn"]["properties"]["base"]
+    assert base["$ref"] == "#/components/schemas/JobSpec"
+    spec = schema["components"]["schemas"]["JobSpec"]
+    assert set(JobSpec.model_fields) == set(spec["properties"])
+    assert spec["properties"]["model"]["description"] == JobSpec.model_fields["model"].description
+    assert "TrainSpec" in schema["components"]["schemas"]
 
 
 @pytest.fixture(scope="module")

@@ -10,11 +10,13 @@ from sqlalchemy import select
 
 from server.config import Settings
 from server.db import jobs as db_jobs
+from server.db import outputs
 from server.db.models import Checkpoint, Job, JobEvent, Metric, Sample
 from server.db.session import new_session, session_scope
 from server.queue import RecordingQueue
 from tests.server.conftest import PAIRS, Api
 from tests.worker.conftest import tiny_dpo
+from worker import runner
 from worker.callback import DbWriter
 from worker.reconcile import reconcile
 from worker.runner import SKIPPED, WAITING, run_train_job
@@ -198,3 +200,51 @@ def test_an_evaluation_stores_results_and_completions(alice: Api, settings: Sett
     assert len(lines) == 4 * (1 + 3)  # one greedy and three sampled per prompt
     again = alice.upload(("\n".join(lines) + "\n").encode(), name="c.jsonl")
     assert again.status_code == 201 and again.json()["rows"] == 16
+
+
+def test_a_resumed_job_is_claimed_in_one_session_dropping_stale_outputs_once(
+    alice: Api, settings: Settings, monkeypatch: pytest.MonkeyPatch
+):
+    job = alice.job(tiny_dpo(alice.dataset(PAIRS), steps=4))
+    original = DbWriter.on_step_end
+
+    def die_at_3(self: DbWriter, step: int, total: int, metrics: dict) -> None:
+        original(self, step, total, metrics)
+        if step == 3:  # after the checkpoint of step 2: step 3's outputs are stale
+            self.flush()
+            raise Crash
+
+    monkeypatch.setattr(DbWriter, "on_step_end", die_at_3)
+    with pytest.raises(Crash):
+        run_train_job(settings, job["id"], "w1")
+    monkeypatch.setattr(DbWriter, "on_step_end", original)
+    with session_scope(settings.database_url) as session:
+        db_jobs.requeue_dead(session, db_jobs.ago(-60))  # as the reconciler would
+    sessions: list[str] = []
+    real_scope, real_run, real_delete = runner.session_scope, runner.run, outputs.delete_after
+    deletes: list[int] = []
+    before_training: list[int] = []
+
+    def counted(url: str):
+        sessions.append(url)
+        return real_scope(url)
+
+    def training(*args, **kwargs):
+        before_training.append(len(sessions))  # sessions opened to prepare and claim
+        return real_run(*args, **kwargs)
+
+    monkeypatch.setattr(runner, "session_scope", counted)
+    monkeypatch.setattr(runner, "run", training)
+    monkeypatch.setattr(
+        outputs, "delete_after", lambda s, j, step: (deletes.append(step), real_delete(s, j, step))
+    )
+    assert run_train_job(settings, job["id"], "w2") == "succeeded"
+    assert before_training == [1]  # one session prepared and claimed the job
+    assert deletes == [2]  # stale outputs (step 3 of the dead attempt) dropped once, at claim
+    assert sorted(loss_by_step(settings, job["id"])) == [1, 2, 3, 4]
+    clock = {
+        m.step: m.value for m in rows(settings, Metric, job["id"]) if m.name == "time/elapsed_s"
+    }
+    assert clock[2] < clock[3] < clock[4]  # the elapsed-time axis went on from step 2
+    claimed = [e.message for e in rows(settings, JobEvent, job["id"]) if e.kind == "claimed"]
+    assert claimed[-1] == "attempt 2 on w2, from step 2"

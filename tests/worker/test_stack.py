@@ -3,11 +3,8 @@ PostgreSQL on 127.0.0.1. Jobs go in through HTTP and come out of the database.""
 
 from __future__ import annotations
 
-import json
 import os
 import signal
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,9 +13,9 @@ import httpx
 import pytest
 
 from server.db.models import JobEvent, Metric
-from tests.processes import Postgres, free_port, wait_until
+from tests.processes import Postgres
 from tests.server.conftest import PAIRS, admin_sql, jsonl
-from tests.stack import QUICK_RECOVERY, ROOT, Service, start_service
+from tests.service import QUICK_RECOVERY, Service, start_service
 from tests.worker.conftest import tiny_dpo
 
 pytestmark = pytest.mark.slow
@@ -113,96 +110,3 @@ def test_two_workers_run_each_job_exactly_once(services: Service):
     assert all(services.job(j)["attempts"] == 1 for j in ids)
     workers = {c[0].message.split(" on ")[1].split(",")[0] for c in claims.values()}
     assert len(workers) == 2  # both took part
-
-
-def run_up(tmp_path: Path, *flags: str) -> tuple[subprocess.Popen, int]:
-    port = free_port()
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gro_core.cli",
-            "up",
-            "--data-dir",
-            str(tmp_path / "gro"),
-            "--port",
-            str(port),
-            "--dashboard-port",
-            str(free_port()),
-            *flags,
-        ],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    return process, port
-
-
-def test_gro_up_starts_answers_and_stops_on_sigint(tmp_path: Path):
-    process, port = run_up(tmp_path, "--no-demo")
-    try:
-        wait_until(lambda: _ready(port), 120, "gro up")
-        children = _children(process.pid)
-        assert len(children) >= 3  # redis, api, worker (and the dashboard once it exists)
-    finally:
-        process.send_signal(signal.SIGINT)
-        output, _ = process.communicate(timeout=60)
-    assert process.returncode == 0, output
-    assert "admin key" in output and "stopped" in output
-    assert not [pid for pid in children if _alive(pid)]
-    # a second start reuses the data: same key, no new one
-    again, port = run_up(tmp_path, "--no-demo")
-    try:
-        wait_until(lambda: _ready(port), 120, "gro up again")
-    finally:
-        again.send_signal(signal.SIGINT)
-        second, _ = again.communicate(timeout=60)
-    key = (tmp_path / "gro" / "admin-key").read_text().strip()
-    assert key in output and key in second
-
-
-def test_gro_up_demo_gets_a_job_running(tmp_path: Path):
-    process, port = run_up(tmp_path, "--no-dashboard")
-    try:
-        wait_until(lambda: _ready(port), 120, "gro up")
-        key = (tmp_path / "gro" / "admin-key").read_text().strip()
-        api = httpx.Client(
-            base_url=f"http://127.0.0.1:{port}", headers={"Authorization": f"Bearer {key}"}
-        )
-
-        def running() -> bool:
-            jobs = api.get("/v1/jobs", params={"limit": 100}).json()["data"]
-            return any(j["status"] in ("running", "succeeded") for j in jobs)
-
-        wait_until(running, 180, "a demo job running")
-        jobs = api.get("/v1/jobs", params={"limit": 100}).json()["data"]
-        assert len(jobs) == 1 + 4 * 2  # the warm-up and 4 variants x 2 seeds
-        marker = json.loads((tmp_path / "gro" / "demo-started").read_text())
-        assert marker["warmup"] in [j["id"] for j in jobs]
-    finally:
-        process.send_signal(signal.SIGINT)
-        output, _ = process.communicate(timeout=60)
-    assert process.returncode == 0, output
-
-
-def _ready(port: int) -> bool:
-    try:
-        return httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200
-    except httpx.HTTPError:
-        return False
-
-
-def _children(pid: int) -> list[int]:
-    import psutil
-
-    return [c.pid for c in psutil.Process(pid).children(recursive=True)]
-
-
-def _alive(pid: int) -> bool:
-    import psutil
-
-    try:
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return False

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
-from sqlalchemy import func, select, text
 
 from server.api.deps import AdminDep, QueueDep, SessionDep
-from server.db.models import JOB_STATUSES, Job
+from server.db.jobs import count_by_status
+from server.db.models import JOB_STATUSES
+from server.db.session import answers
 
 router = APIRouter(tags=["health"])
 
@@ -23,18 +24,10 @@ def healthz() -> dict[str, str]:
     responses={503: {"description": "a dependency is down; the body says which"}},
 )
 def readyz(session: SessionDep, queue: QueueDep) -> JSONResponse:
-    checks = {"database": _database_ok(session), "broker": queue.ping()}
+    checks = {"database": answers(session), "broker": queue.ping()}
     ready = all(checks.values())
     body = {"status": "ready" if ready else "unavailable", "checks": checks}
     return JSONResponse(body, status_code=200 if ready else 503)
-
-
-def _database_ok(session: SessionDep) -> bool:
-    try:
-        session.execute(text("SELECT 1"))
-    except Exception:  # any driver error means "not ready"
-        return False
-    return True
 
 
 @router.get(
@@ -46,7 +39,7 @@ def _database_ok(session: SessionDep) -> bool:
 def prometheus(request: Request, session: SessionDep, queue: QueueDep, _: AdminDep) -> Response:
     """Jobs by status, queue depth, and request latency by route."""
     telemetry = request.app.state.telemetry
-    counts = dict(session.execute(select(Job.status, func.count()).group_by(Job.status)).all())
+    counts = count_by_status(session)
     for status in JOB_STATUSES:
         telemetry.jobs.labels(status=status).set(counts.get(status, 0))
     try:

@@ -3,17 +3,15 @@ checkpoints."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Body, Query, Request
 from fastapi.responses import StreamingResponse
-from sqlalchemy.orm import Session
 
-from server.api.deps import OwnerDep, QueueDep, SessionDep, SettingsDep
-from server.api.errors import ApiError, not_found
+from server.api.deps import JobDep, OwnerDep, QueueDep, SessionDep, SettingsDep
+from server.api.events import event_stream
 from server.db import jobs as db_jobs
 from server.db import outputs
-from server.db.models import Job, Owner
 from server.schemas.common import ERRORS, Page
 from server.schemas.jobs import (
     SPEC_EXAMPLE,
@@ -23,26 +21,18 @@ from server.schemas.jobs import (
     MetricsOut,
     SampleOut,
     SamplesOut,
+    SpecDocument,
 )
-from server.services.events import event_stream
-from server.services.jobs import enqueue, job_out, submit_job
+from server.services.jobs import cancel_job, checkpoint_out, job_out, resume_job, start_job
 from server.services.metrics import metrics_out
-from server.storage import signed_query
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"], responses=ERRORS)
-
-
-def owned_job(session: Session, owner: Owner, job_id: str) -> Job:
-    job = db_jobs.get_job(session, owner, job_id)
-    if job is None:
-        raise not_found("job", job_id)
-    return job
 
 
 @router.post("", status_code=201, response_model=JobOut, summary="Submit a job")
 def create(
     spec: Annotated[
-        dict[str, Any], Body(description="a job spec (docs/jobspec.md)", examples=[SPEC_EXAMPLE])
+        SpecDocument, Body(description="a job spec (docs/jobspec.md)", examples=[SPEC_EXAMPLE])
     ],
     session: SessionDep,
     owner: OwnerDep,
@@ -50,10 +40,7 @@ def create(
     queue: QueueDep,
 ) -> JobOut:
     """Validate the spec (422 naming the key), store the job as `queued`, then enqueue it."""
-    job = submit_job(session, owner, spec, settings)
-    session.commit()
-    enqueue(session, queue, job)
-    return job_out(job)
+    return job_out(start_job(session, queue, owner, spec, settings))
 
 
 @router.get("", response_model=Page[JobOut], summary="List jobs, newest first")
@@ -67,62 +54,37 @@ def list_all(
     after: Annotated[str | None, Query(description="the last id of the previous page")] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> Page[JobOut]:
-    rows, more = db_jobs.list_jobs(
-        session,
-        owner,
-        after=after,
-        limit=limit,
-        status=status,
-        method=method,
-        name=name,
-        comparison_id=comparison_id,
-    )
+    filters = {"status": status, "method": method, "name": name, "comparison_id": comparison_id}
+    rows, more = db_jobs.list_jobs(session, owner, after=after, limit=limit, **filters)
     return Page.of([job_out(j) for j in rows], more)
 
 
 @router.get("/{job_id}", response_model=JobOut, summary="Get a job")
-def get_one(job_id: str, session: SessionDep, owner: OwnerDep) -> JobOut:
-    return job_out(owned_job(session, owner, job_id))
+def get_one(job: JobDep) -> JobOut:
+    return job_out(job)
 
 
 @router.post("/{job_id}/cancel", response_model=JobOut, summary="Cancel a job")
-def cancel(job_id: str, session: SessionDep, owner: OwnerDep) -> JobOut:
+def cancel(job: JobDep, session: SessionDep) -> JobOut:
     """A queued job is cancelled at once; a running one stops after its current step, keeping
     its last checkpoint. 409 for a finished job."""
-    job = owned_job(session, owner, job_id)
-    if not db_jobs.request_cancel(session, job):
-        raise ApiError(409, "job_finished", f"job {job_id} already {job.status}")
-    session.commit()
-    session.refresh(job)
-    return job_out(job)
+    return job_out(cancel_job(session, job))
 
 
 @router.post("/{job_id}/resume", response_model=JobOut, summary="Resume a job")
-def resume(job_id: str, session: SessionDep, owner: OwnerDep, queue: QueueDep) -> JobOut:
+def resume(job: JobDep, session: SessionDep, queue: QueueDep) -> JobOut:
     """Queue a failed or cancelled job again; it continues from its last checkpoint."""
-    job = owned_job(session, owner, job_id)
-    if not db_jobs.request_resume(session, job):
-        raise ApiError(
-            409,
-            "not_resumable",
-            f"job {job_id} is {job.status}; only failed or cancelled jobs resume",
-        )
-    session.commit()
-    enqueue(session, queue, job)
-    session.refresh(job)
-    return job_out(job)
+    return job_out(resume_job(session, queue, job))
 
 
 @router.get("/{job_id}/events", response_model=Page[EventOut], summary="A job's events")
 def events(
-    job_id: str,
+    job: JobDep,
     session: SessionDep,
-    owner: OwnerDep,
     after: Annotated[int | None, Query(description="the last event id seen")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> Page[EventOut]:
-    owned_job(session, owner, job_id)
-    rows = outputs.list_events(session, job_id, after, limit + 1)
+    rows = outputs.list_events(session, job.id, after, limit + 1)
     data = [EventOut.model_validate(r) for r in rows[:limit]]
     return Page.of(data, len(rows) > limit)
 
@@ -140,19 +102,13 @@ def events(
     },
 )
 def stream(
-    job_id: str,
-    request: Request,
-    session: SessionDep,
-    owner: OwnerDep,
-    settings: SettingsDep,
-    after: int | None = None,
+    job: JobDep, request: Request, settings: SettingsDep, after: int | None = None
 ) -> StreamingResponse:
     """Resumable: a reconnecting client's Last-Event-ID header (or `after`) skips what it saw."""
-    owned_job(session, owner, job_id)
     last = request.headers.get("last-event-id")
     start = int(last) if last and last.isdigit() else after
     return StreamingResponse(
-        event_stream(request, settings.database_url, job_id, start),
+        event_stream(request, settings.database_url, job.id, start),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
@@ -160,44 +116,28 @@ def stream(
 
 @router.get("/{job_id}/metrics", response_model=MetricsOut, summary="A job's metric series")
 def metrics(
-    job_id: str,
+    job: JobDep,
     session: SessionDep,
-    owner: OwnerDep,
     names: Annotated[str | None, Query(description="comma-separated; default: all")] = None,
     max_points: Annotated[int, Query(ge=2, le=100_000)] = 1000,
     min_step: Annotated[int | None, Query(ge=0, description="only steps >= this")] = None,
 ) -> MetricsOut:
     """Each series downsampled to `max_points`, keeping the min and max of every bucket."""
-    owned_job(session, owner, job_id)
     wanted = [n for n in (names or "").split(",") if n] or None
-    return metrics_out(session, job_id, wanted, max_points, min_step)
+    return metrics_out(session, job.id, wanted, max_points, min_step)
 
 
 @router.get("/{job_id}/samples", response_model=SamplesOut, summary="A step's samples")
 def samples(
-    job_id: str,
+    job: JobDep,
     session: SessionDep,
-    owner: OwnerDep,
     step: Annotated[int | None, Query(description="default: the latest step with samples")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> SamplesOut:
-    owned_job(session, owner, job_id)
-    rows = outputs.list_samples(session, job_id, step, limit)
+    rows = outputs.list_samples(session, job.id, step, limit)
     return SamplesOut(
         data=[SampleOut.model_validate(r) for r in rows],
-        steps=outputs.sample_steps(session, job_id),
-    )
-
-
-def checkpoint_out(checkpoint: Any, settings: SettingsDep, base_url: str) -> CheckpointOut:
-    query = signed_query(settings.secret_key, checkpoint.id)
-    return CheckpointOut(
-        id=checkpoint.id,
-        job_id=checkpoint.job_id,
-        step=checkpoint.step,
-        bytes=checkpoint.bytes,
-        created_at=checkpoint.created_at,
-        download_url=f"{base_url}v1/checkpoints/{checkpoint.id}/download?{query}",
+        steps=outputs.sample_steps(session, job.id),
     )
 
 
@@ -205,9 +145,8 @@ def checkpoint_out(checkpoint: Any, settings: SettingsDep, base_url: str) -> Che
     "/{job_id}/checkpoints", response_model=Page[CheckpointOut], summary="A job's checkpoints"
 )
 def checkpoints(
-    job_id: str, request: Request, session: SessionDep, owner: OwnerDep, settings: SettingsDep
+    job: JobDep, request: Request, session: SessionDep, settings: SettingsDep
 ) -> Page[CheckpointOut]:
-    owned_job(session, owner, job_id)
-    rows = outputs.list_checkpoints(session, job_id)
-    data = [checkpoint_out(c, settings, str(request.base_url)) for c in rows]
+    rows = outputs.list_checkpoints(session, job.id)
+    data = [checkpoint_out(c, settings.secret_key, str(request.base_url)) for c in rows]
     return Page.of(data, False)

@@ -8,8 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from server.schemas.comparisons import Interval
-from server.services.stats import bootstrap_interval, paired_difference
+from gro_core.stats import Interval, bootstrap_interval, paired_difference
 
 BASELINE = "gro"
 

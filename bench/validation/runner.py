@@ -5,12 +5,11 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from client.http import GroClient
-from gro_core.tasks import generate, reverse_copy_demonstrations
-from server.validation.suite import (
+from bench.validation.suite import (
     REVERSED_SHARE,
     SFT_TASK,
     WARMUP_BATCH,
@@ -20,6 +19,8 @@ from server.validation.suite import (
     online_comparison,
     warmup_spec,
 )
+from client.http import GroClient
+from gro_core.tasks import generate, reverse_copy_demonstrations
 
 POLL_S = 5.0
 FINISHED = ("succeeded", "failed", "cancelled")
@@ -72,8 +73,6 @@ def upload_inputs(client: GroClient, budget: Budget, folder: Path) -> tuple[str,
 
 
 def _wall_s(job: dict[str, Any]) -> float | None:
-    from datetime import datetime
-
     if not job.get("started_at") or not job.get("finished_at"):
         return None
     started, finished = (datetime.fromisoformat(job[k]) for k in ("started_at", "finished_at"))

@@ -16,7 +16,11 @@ from pathlib import Path
 
 import httpx
 
+from bench.validation.report import write_report
+from bench.validation.runner import run_suite
+from bench.validation.suite import FULL, QUICK
 from client.http import GroClient, read_config
+from stack.up import Options, free_port, start
 
 
 def _answers(url: str) -> bool:
@@ -34,8 +38,6 @@ def service(args: argparse.Namespace) -> Iterator[GroClient]:
         print(f"using the service at {config['url']}", flush=True)
         yield GroClient(config["url"], key)
         return
-    from server.stack import Options, free_port, start
-
     options = Options(
         data_dir=Path(args.data_dir),
         port=free_port(),
@@ -58,11 +60,6 @@ def _saved_key(data_dir: Path) -> str:
 
 
 def bench_methods(args: argparse.Namespace) -> int:
-    # Imported here: matplotlib and the suite are not needed by every `gro` command.
-    from server.validation.report import write_report
-    from server.validation.runner import run_suite
-    from server.validation.suite import FULL, QUICK
-
     out = Path(args.out)
     results_path = out / "validation" / "results.json"
     if args.report_only:
@@ -81,7 +78,8 @@ def bench_methods(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_bench_verb(sub: argparse._SubParsersAction) -> None:
+def add_verbs(sub: argparse._SubParsersAction) -> None:
+    """Register `gro bench methods` on gro's parser (the `gro.cli` entry point)."""
     bench = sub.add_parser("bench", help="reproducible experiments")
     bench_sub = bench.add_subparsers(dest="bench_cmd", required=True)
     methods = bench_sub.add_parser(

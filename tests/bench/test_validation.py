@@ -12,9 +12,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from server.validation.report import write_report
-from server.validation.stats import auc, curve_band, summarize
-from server.validation.suite import QUICK, offline_comparison, online_comparison
+from bench.validation.report import write_report
+from bench.validation.stats import auc, curve_band, summarize
+from bench.validation.suite import QUICK, offline_comparison, online_comparison
 
 ROOT = Path(__file__).resolve().parents[2]
 

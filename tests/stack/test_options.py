@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from server.stack import worker_threads
+from stack.up import worker_threads
 
 
 def test_one_worker_keeps_torch_default_threads() -> None:

@@ -1,4 +1,5 @@
-"""Server-sent events of a job: new events as they are written, then `end` once it finished."""
+"""Server-sent events of a job (the wire format of GET /v1/jobs/{id}/events/stream): new events
+as they are written, then `end` once the job has finished."""
 
 from __future__ import annotations
 
@@ -6,11 +7,11 @@ import asyncio
 import json
 from collections.abc import AsyncIterator
 
-from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
-from server.db.models import FINISHED_STATUSES, Job
+from server.db.jobs import job_status
+from server.db.models import FINISHED_STATUSES
 from server.db.outputs import list_events
 from server.db.session import new_session
 from server.schemas.jobs import EventOut
@@ -22,7 +23,7 @@ KEEPALIVE_S = 15.0
 def _poll(url: str, job_id: str, after: int | None) -> tuple[list[EventOut], bool]:
     """Events after `after`, and whether the job has finished (read in one session)."""
     with new_session(url) as session:
-        status = session.scalar(select(Job.status).where(Job.id == job_id))
+        status = job_status(session, job_id)
         rows = [EventOut.model_validate(e) for e in list_events(session, job_id, after, 500)]
     return rows, status in FINISHED_STATUSES or status is None
 

