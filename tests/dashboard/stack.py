@@ -331,7 +331,14 @@ def seed_comparison(
     for job in comparison["jobs"]:
         fill_run(stack, job, names=names, sample_every=sample_every)
     with stack.http() as http:  # as it is now: finished, with final metrics and a summary
-        return _ok(http.get(f"/v1/comparisons/{comparison['id']}"))
+        comparison = _ok(http.get(f"/v1/comparisons/{comparison['id']}"))
+    # The API lists a comparison's jobs by id, and ids order creation only to the millisecond
+    # (random within one): a few jobs share one, so the list can come out of order (grpo seed
+    # 2 after rloo seed 0). Keep the order they were created in (variant by variant, seed by
+    # seed), so that jobs[0] is always the first method's first seed.
+    created = [(m, s) for m in methods for s in seeds]
+    comparison["jobs"].sort(key=lambda j: created.index((j["variant"], j["seed"])))
+    return comparison
 
 
 PAIRS = [{"prompt": f"rev {w}=", "chosen": w[::-1], "rejected": w} for w in ("abc", "hello", "gro")]

@@ -15,10 +15,12 @@ from tests.dashboard.browser import (
     CHROMIUM,
     SUBMIT,
     browser_page,
+    drawn_charts,
     exceptions,
     open_page,
     settle,
     tour,
+    wait_for_charts,
 )
 from tests.dashboard.stack import Stack, running_stack, seed_demo
 from tests.processes import missing
@@ -27,11 +29,17 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Stack, dict[str, Any]]]:
+def chromium() -> None:
     if not CHROMIUM.exists():
         missing("Chromium (/usr/bin/chromium)")
     if importlib.util.find_spec("playwright") is None:
         missing("the playwright package (pip install -e '.[dev]')")
+
+
+@pytest.fixture(scope="module")
+def live(
+    chromium: None, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[Stack, dict[str, Any]]]:
     with running_stack(tmp_path_factory.mktemp("live"), dashboard=True) as stack:
         yield stack, seed_demo(stack)
 
@@ -95,3 +103,28 @@ def select_options(page: Any, label: str) -> list[str]:
     page.get_by_label(label).click()
     page.wait_for_selector("[role='option']")
     return page.get_by_role("option").all_inner_texts()
+
+
+CHARTS_IN_TABS = """
+<div data-testid="stVegaLiteChart"><svg></svg></div>
+<div data-testid="stVegaLiteChart"></div>
+<div style="display: none"><div data-testid="stVegaLiteChart"><svg></svg></div></div>
+"""
+
+
+def test_only_charts_in_view_count_as_drawn(chromium):
+    # A chart in a hidden tab is drawn when its tab is shown: waits count what is in view.
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    with browser_page() as page:
+        page.set_content(CHARTS_IN_TABS)
+        assert drawn_charts(page) == 1
+        with pytest.raises(PlaywrightTimeout):
+            wait_for_charts(page, 2, timeout_s=0.5)
+
+
+def test_an_exception_ends_a_chart_wait_with_its_text(chromium):
+    with browser_page() as page:
+        page.set_content(CHARTS_IN_TABS + '<div data-testid="stException">KeyError: x</div>')
+        with pytest.raises(AssertionError, match="KeyError: x"):
+            wait_for_charts(page, 5, timeout_s=30)
