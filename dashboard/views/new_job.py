@@ -146,7 +146,7 @@ def arg_field(method: str, arg: dict[str, Any]) -> Any:
 def method_args_section(method: dict[str, Any]) -> Any:
     """method_args: the arguments the user changed from their defaults, then the YAML keys."""
     args = method["args"]
-    values = {}
+    values: dict[str, Any] = {}
     for i, column in enumerate(st.columns(4) if args else []):
         for arg in args[i::4]:
             with column:
@@ -206,34 +206,39 @@ def build() -> dict[str, Any]:
             )
             spec["rewards"] = parse_yaml(rewards, "rewards", [])
     with st.expander("Evaluation, checkpoints, LoRA and other keys"):
-        cols = st.columns(3)
-        with cols[0]:
-            every = field(
-                "eval.every", st.number_input, "Evaluate every (steps)", value=20, step=10
-            )
-        with cols[1]:
-            ckpt = field(
-                "checkpoint.every", st.number_input, "Checkpoint every (steps)", value=50, step=10
-            )
-        with cols[2]:
-            lora = field("lora", st.checkbox, "LoRA adapters (r=8, alpha=16)")
-        spec |= {
-            "eval": {"every": every},
-            "checkpoint": {"every": ckpt},
-            "lora": {"r": 8, "alpha": 16} if lora else None,
-        }
-        extra = field(
-            "overrides",
-            st.text_area,
-            "More keys (YAML, dotted)",
-            placeholder="train.max_length: 512",
+        spec |= other_sections()
+        overrides = parse_yaml(
+            field(
+                "overrides",
+                st.text_area,
+                "More keys (YAML, dotted)",
+                placeholder="train.max_length: 512",
+            ),
+            "More keys",
+            {},
         )
-        overrides = parse_yaml(extra, "More keys", {})
     try:
         return forms.merge(spec, overrides or {})
     except ValueError as exc:
         st.error(f"More keys: {exc}")
         return spec
+
+
+def other_sections() -> dict[str, Any]:
+    cols = st.columns(3)
+    with cols[0]:
+        every = field("eval.every", st.number_input, "Evaluate every (steps)", value=20, step=10)
+    with cols[1]:
+        ckpt = field(
+            "checkpoint.every", st.number_input, "Checkpoint every (steps)", value=50, step=10
+        )
+    with cols[2]:
+        lora = field("lora", st.checkbox, "LoRA adapters (r=8, alpha=16)")
+    return {
+        "eval": {"every": every},
+        "checkpoint": {"every": ckpt},
+        "lora": {"r": 8, "alpha": 16} if lora else None,
+    }
 
 
 def submit(spec: dict[str, Any]) -> None:
