@@ -38,6 +38,8 @@ DETAIL_POINTS = 600
 """Points per series on the Job detail page (one run per chart: room for more)."""
 LIST_TTL_S = 2.0
 """Lists that change as jobs run: long enough to serve one rerun's repeated reads."""
+REGISTRY_TTL_S = 300.0
+"""The methods and built-in tasks change only when the API is upgraded."""
 
 
 class UnreachableError(RuntimeError):
@@ -96,6 +98,22 @@ def parallel(fn: Callable[[T], R], items: Iterable[T]) -> list[R]:
 def check(conn: Conn) -> None:
     """Raise UnreachableError or ApiError (401) unless the API answers and accepts the key."""
     request(conn, "GET", "/v1/jobs", params={"limit": 1})
+
+
+# --- methods and tasks ---------------------------------------------------------------------
+
+
+@st.cache_data(ttl=REGISTRY_TTL_S, show_spinner=False)
+def methods(conn: Conn) -> list[dict[str, Any]]:
+    """The method registry, in its order: each method's kinds, whether it runs online, and
+    its arguments (name, type, default, doc)."""
+    return request(conn, "GET", "/v1/methods")["data"]
+
+
+@st.cache_data(ttl=REGISTRY_TTL_S, show_spinner=False)
+def tasks(conn: Conn) -> list[dict[str, Any]]:
+    """The built-in tasks (`builtin:<name>`) with the dataset kind of their rows."""
+    return request(conn, "GET", "/v1/tasks")["data"]
 
 
 # --- jobs ----------------------------------------------------------------------------------

@@ -1,7 +1,8 @@
 """Pure shaping of API answers into DataFrames for the pages and charts (no I/O, no Streamlit).
 
 Metric frames are long: one row per (run, name, step) with a `value`; the x-axis a chart
-draws is the column `x`, added by `with_x` (steps, samples seen or wall-clock seconds).
+draws is the column `x`, added by `with_x` (steps, or the trainer's own samples-seen and
+wall-clock series).
 """
 
 from __future__ import annotations
@@ -13,14 +14,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from gro_core.tasks import TASKS
-
 METRIC_COLUMNS = ["run", "name", "step", "value"]
 ELAPSED = "time/elapsed_s"
-"""The worker's per-step wall-clock metric (seconds since the run started)."""
-ONLINE_ONLY = frozenset({"rloo", "remax", "grpo", "reinforce_pp"})
-ONLINE_ON_PROMPTS = frozenset({"awr", "gro"})
-"""Methods that sample rollouts on prompt data and train offline on pairs."""
+"""The trainer's per-step wall clock: seconds of training since the run started."""
+SAMPLES = "train/samples"
+"""The trainer's cumulative count of examples trained on (completions, rows or pairs)."""
+AXIS_METRICS = {"samples": SAMPLES, "wall": ELAPSED}
+"""The x-axes read from a metric series of each run, and that series."""
 FINAL_REWARD_KEYS = ("eval/reward", "eval/accuracy", "eval/pref_accuracy", "reward/mean")
 """What "final reward" means in the jobs table, in order of preference."""
 
@@ -67,47 +67,37 @@ def smooth(frame: pd.DataFrame, weight: float, by: Sequence[str] = ("run", "name
     return out.assign(value=smoothed.where(out["value"].notna()))
 
 
-def samples_per_step(spec: Mapping[str, Any], dataset_kind: str | None = None) -> int:
-    """Examples one optimizer step consumes: prompts × generations for online methods,
-    batch_size rows (pairs, examples) for offline ones."""
-    batch = int(spec.get("train", {}).get("batch_size", 1))
-    method, data = spec.get("method"), spec.get("data", {})
-    task = data.get("task")
-    kind = TASKS[task.removeprefix("builtin:")].kind if task else dataset_kind
-    online = method in ONLINE_ONLY or (method in ONLINE_ON_PROMPTS and kind == "prompt")
-    generations = int(spec.get("rollout", {}).get("num_generations", 1))
-    return batch * generations if online else batch
-
-
-def with_x(
-    frame: pd.DataFrame, axis: str, per_step: Mapping[str, int] | None = None
-) -> tuple[pd.DataFrame, list[str]]:
+def with_x(frame: pd.DataFrame, axis: str) -> tuple[pd.DataFrame, list[str]]:
     """`frame` with an `x` column for `axis` (step | samples | wall), and the runs dropped
-    because they lack what that axis needs (wall time without `time/elapsed_s`).
+    because they lack the series that axis reads (`train/samples`, `time/elapsed_s`).
 
-    Wall time is the run's elapsed seconds at each point's step, interpolated between the
-    steps where elapsed time was recorded (downsampling keeps different steps per series).
+    Samples seen and wall time are the run's value of that series at each point's step,
+    interpolated between the steps where it was recorded (downsampling keeps different
+    steps per series). The axis series themselves are not drawn.
     """
-    out = frame[frame["name"] != ELAPSED].copy()
+    out = frame[~frame["name"].isin(AXIS_METRICS.values())].copy()
     if axis == "step":
         out["x"] = out["step"].astype("float64")
         return out, []
-    if axis == "samples":
-        sizes = out["run"].map(dict(per_step or {})).fillna(1)
-        out["x"] = out["step"] * sizes
-        return out, []
+    axis_rows = frame[frame["name"] == AXIS_METRICS[axis]]
     parts, missing = [], []
-    elapsed = frame[frame["name"] == ELAPSED]
     for run, rows in out.groupby("run", sort=False):
-        clock = elapsed[elapsed["run"] == run].dropna(subset=["value"]).sort_values("step")
-        if clock.empty:
+        known = axis_rows[axis_rows["run"] == run].dropna(subset=["value"]).sort_values("step")
+        if known.empty:
             missing.append(str(run))
             continue
         rows = rows.copy()
-        rows["x"] = np.interp(rows["step"], clock["step"], clock["value"])
+        rows["x"] = np.interp(rows["step"], known["step"], known["value"])
         parts.append(rows)
     columns = [*frame.columns, "x"]
     return (pd.concat(parts) if parts else pd.DataFrame(columns=columns)), missing
+
+
+def plotted(frame: pd.DataFrame, axis: str, weight: float) -> tuple[pd.DataFrame, list[str]]:
+    """What a chart draws: `with_x` on the raw series, then the values smoothed. In that
+    order, so the axis is not: an EMA of a cumulative count or a clock lags behind it."""
+    out, missing = with_x(frame, axis)
+    return smooth(out, weight), missing
 
 
 # --- across seeds --------------------------------------------------------------------------

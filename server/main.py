@@ -11,7 +11,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from server.api.errors import install_error_handlers
-from server.api.routes import checkpoints, comparisons, datasets, evaluations, health, jobs
+from server.api.routes import checkpoints, comparisons, datasets, evaluations, health, jobs, methods
 from server.config import Settings, get_settings
 from server.queue import CeleryQueue, JobQueue
 from server.telemetry import LatencyMiddleware, Telemetry
@@ -94,7 +94,7 @@ def create_app(settings: Settings | None = None, queue: JobQueue | None = None) 
     app.state.telemetry = Telemetry()
     install_error_handlers(app)
     # Each router carries its full /v1/... prefix: route templates (metric labels) are whole.
-    for module in (datasets, jobs, comparisons, evaluations, checkpoints, health):
+    for module in (datasets, jobs, comparisons, evaluations, checkpoints, methods, health):
         app.include_router(module.router)
     app.add_middleware(LatencyMiddleware, telemetry=app.state.telemetry)
     app.add_middleware(UploadLimit, limit=settings.max_upload_bytes)

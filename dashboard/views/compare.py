@@ -28,6 +28,7 @@ PREFERRED = (
     "gro/zero_var_groups",
 )
 AXES = {"step": "step", "samples": "samples seen", "wall": "wall time (s)"}
+MISSING = {"samples": "sample counts", "wall": "wall-clock times"}
 EACH = "each run"
 
 
@@ -147,25 +148,13 @@ def load(conn: data.Conn, runs: list[dict[str, Any]], names: tuple[str, ...]) ->
     )
 
 
-def samples_per_step(conn: data.Conn, runs: list[dict[str, Any]]) -> dict[str, int]:
-    needs_kind = any(r["job"]["spec"]["data"].get("train") for r in runs)
-    kinds = {d["id"]: d["kind"] for d in data.datasets(conn)} if needs_kind else {}
-    return {
-        r["label"]: frames.samples_per_step(
-            r["job"]["spec"], kinds.get(r["job"]["spec"]["data"].get("train"))
-        )
-        for r in runs
-    }
-
-
 def draw(frame: pd.DataFrame, runs: list[dict[str, Any]], options: dict[str, Any]) -> None:
-    frame = frames.smooth(frame, options["weight"])
-    per_step = samples_per_step(ui.conn(), runs) if options["axis"] == "samples" else None
-    frame, missing = frames.with_x(frame, options["axis"], per_step)
+    frame, missing = frames.plotted(frame, options["axis"], options["weight"])
     if missing:
+        what = MISSING[options["axis"]]
         st.info(
-            f"No wall-clock times (`{frames.ELAPSED}`) recorded for: {', '.join(missing)}; "
-            "those runs are left out of these charts."
+            f"No {what} (`{frames.AXIS_METRICS[options['axis']]}`) recorded for: "
+            f"{', '.join(missing)}; those runs are left out of these charts."
         )
     groups = {r["label"]: group_of(r, options["group_by"]) for r in runs}
     x_title = AXES[options["axis"]]
@@ -285,10 +274,10 @@ def page() -> None:
         if not names:
             st.info("No metrics yet: the runs have not logged a step.")
             return
-        options = controls([n for n in names if n != frames.ELAPSED], from_comparison)
-        wanted = tuple(options["metrics"]) + (
-            (frames.ELAPSED,) if options["axis"] == "wall" else ()
-        )
+        axes = set(frames.AXIS_METRICS.values())
+        options = controls([n for n in names if n not in axes], from_comparison)
+        axis_metric = frames.AXIS_METRICS.get(options["axis"])
+        wanted = tuple(options["metrics"]) + ((axis_metric,) if axis_metric else ())
         draw(load(conn, runs, wanted), runs, options)
         final_metrics(runs, options["group_by"])
         spec_diff(runs, options["group_by"])

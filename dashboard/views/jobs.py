@@ -12,7 +12,6 @@ import streamlit as st
 
 from dashboard import data, frames, ui
 from dashboard.data import ApiError, UnreachableError
-from gro_core.methods import METHODS
 
 STATUSES = ("queued", "running", "succeeded", "failed", "cancelled")
 ALL = "all"
@@ -29,10 +28,19 @@ COLUMNS = {
 }
 
 
+def method_names() -> list[str]:
+    """The registry's methods (GET /v1/methods), for the filter; none when it cannot be read."""
+    try:
+        return [m["name"] for m in data.methods(ui.conn())]
+    except (ApiError, UnreachableError) as exc:
+        ui.show_error(exc, "could not list the methods")
+        return []
+
+
 def filters() -> dict[str, Any]:
     status_col, method_col, name_col = st.columns([1, 1, 2])
     status = status_col.selectbox("Status", (ALL, *STATUSES), key="jobs-status")
-    method = method_col.selectbox("Method", (ALL, *METHODS), key="jobs-method")
+    method = method_col.selectbox("Method", (ALL, *method_names()), key="jobs-method")
     name = name_col.text_input("Name contains", key="jobs-name")
     return {
         "status": None if status == ALL else status,

@@ -1,6 +1,8 @@
 """New job: a form that builds a job spec from a method preset and a dataset (or a built-in
-task), shows the spec, and submits it. The API validates: its errors appear under the field
-they name (`train.lr`), the rest above the submit button.
+task), shows the spec, and submits it. The methods, their arguments and the tasks come from
+the API (GET /v1/methods, GET /v1/tasks), so a method added to the registry shows here with
+its arguments. The API validates: its errors appear under the field they name (`train.lr`),
+the rest above the submit button.
 """
 
 from __future__ import annotations
@@ -11,18 +13,12 @@ from typing import Any
 import streamlit as st
 import yaml
 
-from dashboard import data, ui
+from dashboard import data, forms, ui
 from dashboard.data import ApiError, UnreachableError
-from gro_core.methods import METHODS as _REGISTRY
-from gro_core.spec import apply_overrides
-from gro_core.tasks import TASKS
-
-METHODS = tuple(_REGISTRY)
-ACCEPTED_KINDS = {n: m.kinds for n, m in _REGISTRY.items()}
-ONLINE_METHODS = {n for n, m in _REGISTRY.items() if m.online}
 
 ERRORS = "new-job-errors"
 NONE = "none"
+DEFAULT_METHOD = "grpo"
 
 
 def problems_at(path: str) -> list[str]:
@@ -61,13 +57,13 @@ def parse_yaml(text: str, what: str, default: Any) -> Any:
         return default
 
 
-def data_section(method: str) -> dict[str, Any]:
-    kinds = ACCEPTED_KINDS[method]
+def data_section(method: dict[str, Any]) -> dict[str, Any]:
+    name, kinds = method["name"], set(method["kinds"])
     source = st.radio(
         "Data", ["built-in task", "uploaded dataset"], horizontal=True, key="new-source"
     )
     if source == "built-in task":
-        tasks = [f"builtin:{t.name}" for t in TASKS.values() if t.kind in kinds]
+        tasks = forms.tasks_for(data.tasks(ui.conn()), kinds)
         task = field(
             "data.task", st.selectbox, "Task", tasks, help="generated rows and their rule reward"
         )
@@ -75,7 +71,7 @@ def data_section(method: str) -> dict[str, Any]:
     listed = [d for d in data.datasets(ui.conn()) if d["kind"] in kinds]
     if not listed:
         st.info(
-            f"No uploaded dataset of a kind {method} trains on "
+            f"No uploaded dataset of a kind {name} trains on "
             f"({', '.join(sorted(kinds))}): upload one on **Datasets**."
         )
     # The id too: Streamlit tells options apart by their labels, and file names repeat.
@@ -128,33 +124,78 @@ def rollout_section() -> dict[str, Any]:
     return {"num_generations": n, "max_new_tokens": tokens, "temperature": temperature}
 
 
-def build() -> dict[str, Any]:
-    """The spec the form describes (not validated here: the API is the judge)."""
+def arg_field(method: str, arg: dict[str, Any]) -> Any:
+    """A widget for one of the method's arguments, starting at its default, its doc as help;
+    keyed by method, so switching methods starts each from its own defaults."""
+    key = f"new-method_args.{method}.{arg['name']}"
+    default = arg["default"]
+    shown = "null" if default is None else forms.arg_text(default)
+    help_text = f"{arg['doc']} ({arg['type']}, default {shown})"
+    if arg["type"] == "bool":
+        value = st.checkbox(arg["name"], value=bool(default), help=help_text, key=key)
+    else:
+        text = st.text_input(
+            arg["name"], value=forms.arg_text(default), help=help_text, key=key, placeholder=shown
+        )
+        value = forms.parse_arg(text, arg)
+    for message in problems_at(f"method_args.{arg['name']}"):
+        st.error(message, icon=":material/error:")
+    return value
+
+
+def method_args_section(method: dict[str, Any]) -> Any:
+    """method_args: the arguments the user changed from their defaults, then the YAML keys."""
+    args = method["args"]
+    values: dict[str, Any] = {}
+    for i, column in enumerate(st.columns(4) if args else []):
+        for arg in args[i::4]:
+            with column:
+                values[arg["name"]] = arg_field(method["name"], arg)
+    extra = parse_yaml(
+        field(
+            "method_args",
+            st.text_input,
+            "Preset overrides (method_args, YAML)",
+            placeholder="{aggregation: token_mean}",
+            help="any argument above, or any field of the preset's objective config",
+        ),
+        "method_args",
+        {},
+    )
+    chosen = forms.changed_args(args, values)
+    return chosen | extra if isinstance(extra, dict) else extra
+
+
+def method_section(methods: list[dict[str, Any]]) -> tuple[dict[str, Any], str, str]:
+    """The top row (name, method, model): the chosen method's record, the name, the model."""
+    names = [m["name"] for m in methods]
     top = st.columns([2, 1, 2])
     with top[0]:
         name = field("name", st.text_input, "Name", placeholder="optional")
     with top[1]:
-        method = field(
-            "method", st.selectbox, "Method (preset)", METHODS, index=METHODS.index("grpo")
-        )
+        index = names.index(DEFAULT_METHOD) if DEFAULT_METHOD in names else 0
+        chosen = field("method", st.selectbox, "Method (preset)", names, index=index)
     with top[2]:
         model = field("model", st.text_input, "Model", value="builtin:tiny-llama")
-    args_text = field(
-        "method_args",
-        st.text_input,
-        "Preset overrides (method_args, YAML)",
-        placeholder="{beta: 0.1}",
-    )
+    method = methods[names.index(chosen)]
+    cited = f" {method['citation']}." if method["citation"] else ""
+    st.caption(f"{method['summary']} Trains on {', '.join(method['kinds'])} rows.{cited}")
+    return method, name, model
+
+
+def build() -> dict[str, Any]:
+    """The spec the form describes (not validated here: the API is the judge)."""
+    method, name, model = method_section(data.methods(ui.conn()))
     spec: dict[str, Any] = {
         "model": model,
-        "method": method,
-        "method_args": parse_yaml(args_text, "method_args", {}),
+        "method": method["name"],
+        "method_args": method_args_section(method),
         "data": data_section(method),
         "train": train_section(),
     }
     if name.strip():
         spec["name"] = name.strip()
-    if method in ONLINE_METHODS:
+    if method["online"]:
         with st.expander("Rollouts and rewards (online methods)", expanded=True):
             spec["rollout"] = rollout_section()
             rewards = field(
@@ -165,34 +206,39 @@ def build() -> dict[str, Any]:
             )
             spec["rewards"] = parse_yaml(rewards, "rewards", [])
     with st.expander("Evaluation, checkpoints, LoRA and other keys"):
-        cols = st.columns(3)
-        with cols[0]:
-            every = field(
-                "eval.every", st.number_input, "Evaluate every (steps)", value=20, step=10
-            )
-        with cols[1]:
-            ckpt = field(
-                "checkpoint.every", st.number_input, "Checkpoint every (steps)", value=50, step=10
-            )
-        with cols[2]:
-            lora = field("lora", st.checkbox, "LoRA adapters (r=8, alpha=16)")
-        spec |= {
-            "eval": {"every": every},
-            "checkpoint": {"every": ckpt},
-            "lora": {"r": 8, "alpha": 16} if lora else None,
-        }
-        extra = field(
-            "overrides",
-            st.text_area,
-            "More keys (YAML, dotted)",
-            placeholder="train.max_length: 512",
+        spec |= other_sections()
+        overrides = parse_yaml(
+            field(
+                "overrides",
+                st.text_area,
+                "More keys (YAML, dotted)",
+                placeholder="train.max_length: 512",
+            ),
+            "More keys",
+            {},
         )
-        overrides = parse_yaml(extra, "More keys", {})
     try:
-        return apply_overrides(spec, overrides or {})
-    except (ValueError, AttributeError) as exc:
+        return forms.merge(spec, overrides or {})
+    except ValueError as exc:
         st.error(f"More keys: {exc}")
         return spec
+
+
+def other_sections() -> dict[str, Any]:
+    cols = st.columns(3)
+    with cols[0]:
+        every = field("eval.every", st.number_input, "Evaluate every (steps)", value=20, step=10)
+    with cols[1]:
+        ckpt = field(
+            "checkpoint.every", st.number_input, "Checkpoint every (steps)", value=50, step=10
+        )
+    with cols[2]:
+        lora = field("lora", st.checkbox, "LoRA adapters (r=8, alpha=16)")
+    return {
+        "eval": {"every": every},
+        "checkpoint": {"every": ckpt},
+        "lora": {"r": 8, "alpha": 16} if lora else None,
+    }
 
 
 def submit(spec: dict[str, Any]) -> None:

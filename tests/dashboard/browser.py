@@ -22,9 +22,12 @@ ARGS = [
     "--no-first-run",
 ]
 CHART = "[data-testid='stVegaLiteChart']"
-DRAWN = f"{CHART} canvas, {CHART} svg"
 EXCEPTION = "[data-testid='stException']"
 RUNNING = "[data-testid='stStatusWidget']"
+# Charts in view: a chart in a hidden tab is not drawn until its tab is shown, so counts are
+# of the visible charts only (a count over every tab depends on what was drawn before a click).
+VISIBLE_DRAWN = f"""() => [...document.querySelectorAll("{CHART}")].filter(
+    c => c.checkVisibility() && c.querySelector("canvas, svg")).length"""
 
 
 @contextmanager
@@ -42,8 +45,8 @@ def browser_page(width: int = 1400, height: int = 1000) -> Iterator[Any]:
 
 
 def drawn_charts(page: Any) -> int:
-    """Charts whose canvas (or svg) Vega has drawn."""
-    return page.locator(DRAWN).count()
+    """Charts in view (not in a hidden tab) whose canvas (or svg) Vega has drawn."""
+    return page.evaluate(VISIBLE_DRAWN)
 
 
 def open_page(page: Any, url: str, ready: str, charts: int = 0, timeout_s: float = 90.0) -> float:
@@ -78,12 +81,17 @@ TABLE = "[data-testid='stDataFrame']"
 SUBMIT = "button:has-text('Submit')"
 
 
+GRO_CHARTS = 7
+"""The GRO quantities tab of a grpo run: 3 heatmaps, 2 bands, 2 curves (one is clip_frac)."""
+
+
 def stops(seeded: dict[str, Any]) -> list[tuple[str, str, str, int]]:
     """(name, path, ready selector, charts drawn in view) for every page of the demo."""
-    job = seeded["comparison"]["jobs"][0]["id"]  # a finished grpo run
+    job = seeded["comparison"]["jobs"][0]  # the first variant's first seed
+    assert (job["method"], job["seed"]) == ("grpo", 0), "seed_comparison keeps creation order"
     return [
         ("jobs", "/", TABLE, 0),
-        ("job", f"/job?id={job}", "h1", 4),
+        ("job", f"/job?id={job['id']}", "h1", 5),  # the Curves tab: a band and 4 curves
         ("compare", f"/compare?comparison={seeded['comparison']['id']}", "h1", 1),  # faceted
         ("datasets", "/datasets", TABLE, 0),
         ("new_job", "/new_job", SUBMIT, 0),
@@ -112,7 +120,7 @@ def tour(page: Any, base_url: str, seeded: dict[str, Any], out: Path) -> dict[st
         page.screenshot(path=str(out / f"{name}.png"))
         if name == "job":
             page.get_by_role("tab", name="GRO quantities").click()
-            wait_for_charts(page, charts + 7)  # 3 heatmaps, 2 bands, 2 curves
+            wait_for_charts(page, GRO_CHARTS)
             settle(page)
             assert not exceptions(page), ("job/GRO quantities", exceptions(page))
             page.screenshot(path=str(out / "job-gro.png"))
@@ -121,5 +129,8 @@ def tour(page: Any, base_url: str, seeded: dict[str, Any], out: Path) -> dict[st
 
 
 def wait_for_charts(page: Any, n: int, timeout_s: float = 90.0) -> None:
-    script = f"n => document.querySelectorAll({DRAWN!r}).length >= n"
+    """Wait until `n` charts in view are drawn. An exception box ends the wait at once and
+    fails with its text: a page that raised must not read as a chart that timed out."""
+    script = f"n => ({VISIBLE_DRAWN})() >= n || !!document.querySelector({EXCEPTION!r})"
     page.wait_for_function(script, arg=n, timeout=timeout_s * 1000)
+    assert not exceptions(page), exceptions(page)

@@ -25,6 +25,7 @@ from typing import Any
 import httpx
 import numpy as np
 
+from gro_core.methods import get_method
 from server.db import jobs as db_jobs
 from server.db import outputs
 from server.db.ids import new_id
@@ -142,6 +143,7 @@ SIX_METRICS = (
     "gro/weight/mean",
     "gro/zero_var_groups",
 )
+SAMPLES = "train/samples"
 PROMPTS = [f"{a}+{b}=" for a, b in ((3, 4), (12, 7), (5, 9), (20, 13), (8, 8), (6, 1))]
 
 
@@ -195,6 +197,15 @@ def curves(
     return out
 
 
+def samples_per_step(spec: dict[str, Any]) -> int:
+    """What the trainer counts per step for the seeded runs: a batch of prompts times the
+    generations of each when it samples rollouts (the online methods on builtin:arithmetic),
+    a batch of rows (pairs) otherwise."""
+    rollouts = get_method(spec["method"]).online and "task" in spec["data"]
+    generations = spec["rollout"]["num_generations"] if rollouts else 1
+    return spec["train"]["batch_size"] * generations
+
+
 def samples_for(method: str, seed: int, step: int, steps: int, group: int = 4) -> list[dict]:
     """A step's rollouts: each prompt sampled `group` times, exact-match reward, advantages
     normalised within the prompt's group, anchor distances drifting, weights σ(−d)."""
@@ -236,13 +247,17 @@ def fill_run(
     clock: bool = True,
 ) -> None:
     """Write what a worker would have for `job` up to step `upto` (default: all its steps),
-    then finish it with `finish` (None: leave it running); `clock`: write time/elapsed_s."""
+    then finish it with `finish` (None: leave it running); `clock`: write the trainer's own
+    axes, time/elapsed_s and train/samples."""
     steps = job["progress"]["total_steps"]
     upto = upto or steps
     method, seed = job["method"], job["spec"]["train"]["seed"]
     series = curves(method, seed, steps, names)
+    if names is None or SAMPLES in names:
+        series[SAMPLES] = samples_per_step(job["spec"]) * np.arange(1, steps + 1.0)
     if not clock:
         series.pop("time/elapsed_s", None)
+        series.pop(SAMPLES, None)
     points = [
         (s + 1, n, float(v[s])) for n, v in series.items() for s in range(upto) if v[s] == v[s]
     ]  # NaN != NaN: steps a series skips
@@ -316,7 +331,14 @@ def seed_comparison(
     for job in comparison["jobs"]:
         fill_run(stack, job, names=names, sample_every=sample_every)
     with stack.http() as http:  # as it is now: finished, with final metrics and a summary
-        return _ok(http.get(f"/v1/comparisons/{comparison['id']}"))
+        comparison = _ok(http.get(f"/v1/comparisons/{comparison['id']}"))
+    # The API lists a comparison's jobs by id, and ids order creation only to the millisecond
+    # (random within one): a few jobs share one, so the list can come out of order (grpo seed
+    # 2 after rloo seed 0). Keep the order they were created in (variant by variant, seed by
+    # seed), so that jobs[0] is always the first method's first seed.
+    created = [(m, s) for m in methods for s in seeds]
+    comparison["jobs"].sort(key=lambda j: created.index((j["variant"], j["seed"])))
+    return comparison
 
 
 PAIRS = [{"prompt": f"rev {w}=", "chosen": w[::-1], "rejected": w} for w in ("abc", "hello", "gro")]

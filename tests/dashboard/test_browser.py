@@ -4,13 +4,24 @@ Chromium: charts drawn, no exception box, a screenshot of each."""
 from __future__ import annotations
 
 import importlib.util
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.dashboard.browser import CHROMIUM, browser_page, exceptions, open_page, tour
+from tests.dashboard.browser import (
+    CHROMIUM,
+    SUBMIT,
+    browser_page,
+    drawn_charts,
+    exceptions,
+    open_page,
+    settle,
+    tour,
+    wait_for_charts,
+)
 from tests.dashboard.stack import Stack, running_stack, seed_demo
 from tests.processes import missing
 
@@ -18,11 +29,17 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Stack, dict[str, Any]]]:
+def chromium() -> None:
     if not CHROMIUM.exists():
         missing("Chromium (/usr/bin/chromium)")
     if importlib.util.find_spec("playwright") is None:
         missing("the playwright package (pip install -e '.[dev]')")
+
+
+@pytest.fixture(scope="module")
+def live(
+    chromium: None, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[Stack, dict[str, Any]]]:
     with running_stack(tmp_path_factory.mktemp("live"), dashboard=True) as stack:
         yield stack, seed_demo(stack)
 
@@ -47,3 +64,67 @@ def test_a_bad_key_shows_the_sign_in_box_not_a_traceback(live, monkeypatch):
         page.get_by_role("button", name="Connect").click()
         page.wait_for_selector("text=refused the key")
         assert not exceptions(page)
+
+
+def test_new_job_form_is_built_from_the_method_registry(live):
+    """In the browser: the method list is the API's (GET /v1/methods), a method's arguments
+    show with their defaults, and a changed argument is submitted as method_args."""
+    stack, _ = live
+    with stack.http() as http:
+        methods = {m["name"]: m for m in http.get("/v1/methods").json()["data"]}
+    with browser_page() as page:
+        open_page(page, stack.dashboard_url + "/new_job", SUBMIT)
+        page.get_by_label("Name").fill("browser-dpo")
+        page.get_by_label("Name").press("Enter")
+        settle(page)
+        assert page.get_by_label("epsilon", exact=True).count() == 1  # grpo's, the default
+        assert select_options(page, "Method (preset)") == list(methods)
+        page.get_by_role("option", name="dpo", exact=True).click()
+        settle(page)
+        (beta,) = methods["dpo"]["args"]
+        assert page.get_by_label(beta["name"], exact=True).input_value() == str(beta["default"])
+        page.get_by_label("beta", exact=True).fill("0.3")
+        page.get_by_label("beta", exact=True).press("Enter")
+        settle(page)
+        assert not page.get_by_label("epsilon", exact=True).count()  # dpo has none
+        page.get_by_role("button", name="Submit").click()
+        page.wait_for_selector("text=Submitted")
+        assert not exceptions(page)
+        message = page.locator("[data-testid='stAlertContentSuccess']").inner_text()
+    (job_id,) = re.findall(r"job-[0-9a-z]+", message)
+    with stack.http() as http:
+        spec = http.get(f"/v1/jobs/{job_id}").json()["spec"]
+    assert (spec["name"], spec["method"]) == ("browser-dpo", "dpo")
+    assert spec["method_args"] == {"beta": 0.3}
+
+
+def select_options(page: Any, label: str) -> list[str]:
+    """The options of the selectbox called `label`, as its open dropdown lists them."""
+    page.get_by_label(label).click()
+    page.wait_for_selector("[role='option']")
+    return page.get_by_role("option").all_inner_texts()
+
+
+CHARTS_IN_TABS = """
+<div data-testid="stVegaLiteChart"><svg></svg></div>
+<div data-testid="stVegaLiteChart"></div>
+<div style="display: none"><div data-testid="stVegaLiteChart"><svg></svg></div></div>
+"""
+
+
+def test_only_charts_in_view_count_as_drawn(chromium):
+    # A chart in a hidden tab is drawn when its tab is shown: waits count what is in view.
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    with browser_page() as page:
+        page.set_content(CHARTS_IN_TABS)
+        assert drawn_charts(page) == 1
+        with pytest.raises(PlaywrightTimeout):
+            wait_for_charts(page, 2, timeout_s=0.5)
+
+
+def test_an_exception_ends_a_chart_wait_with_its_text(chromium):
+    with browser_page() as page:
+        page.set_content(CHARTS_IN_TABS + '<div data-testid="stException">KeyError: x</div>')
+        with pytest.raises(AssertionError, match="KeyError: x"):
+            wait_for_charts(page, 5, timeout_s=30)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import pandas as pd
 import pytest
+from streamlit.dataframe_util import convert_arrow_bytes_to_pandas_df
 
+from dashboard import data
 from tests.dashboard.conftest import chart_specs, job_id, no_exception, opener, texts
 from tests.dashboard.stack import base_spec, fill_run
 
@@ -82,6 +85,51 @@ def test_wall_time_leaves_out_runs_without_a_clock(app, seeded):
     no_exception(at)
     assert "No wall-clock times (`time/elapsed_s`) recorded for: dpo-live" in texts(at)
     assert chart_specs(at)  # the run with a clock is still drawn
+
+
+def chart_rows(at) -> pd.DataFrame:
+    """The rows of the page's one chart (they travel as Arrow, beside the spec)."""
+    (chart,) = at.get("vega_lite_chart")
+    return convert_arrow_bytes_to_pandas_df(chart.proto.data.data)
+
+
+def test_samples_axis_is_the_trainers_own_count(app, seeded):
+    at = app("compare", comparison=seeded["comparison"]["id"])
+    at.radio(key="compare-mode").set_value("every run")
+    at.radio(key="compare-axis").set_value("samples").run()
+    no_exception(at)
+    rows = chart_rows(at)
+    assert set(rows["name"]) == set(DEFAULT_METRICS)  # train/samples is the axis, not a panel
+    # The seeded runs count 8 prompts x 4 generations a step; the API downsampled each series.
+    reward = rows[rows["name"] == "reward/mean"]
+    steps = reward["x"] / 32
+    assert len(reward) > 100 and steps.to_numpy() == pytest.approx(steps.round().to_numpy())
+    assert (steps.min(), steps.max()) == pytest.approx((1, 300))
+
+
+def test_samples_axis_asks_for_no_dataset(app, seeded, monkeypatch):
+    asked: list[str] = []
+    real = data.request
+
+    def spy(conn, method, path, **kwargs):
+        asked.append(path)
+        return real(conn, method, path, **kwargs)
+
+    monkeypatch.setattr(data, "request", spy)
+    offline, online = job_id(seeded, "to-resume"), seeded["comparison"]["jobs"][0]["id"]
+    at = app("compare", jobs=f"{offline},{online}")  # kto trains on an uploaded dataset
+    at.radio(key="compare-axis").set_value("samples").run()
+    no_exception(at)
+    assert chart_specs(at) and not [p for p in asked if p.startswith("/v1/datasets")]
+
+
+def test_samples_axis_leaves_out_runs_without_a_count(app, seeded):
+    live, finished = job_id(seeded, "dpo-live"), seeded["comparison"]["jobs"][0]["id"]
+    at = app("compare", jobs=f"{live},{finished}")
+    at.radio(key="compare-axis").set_value("samples").run()
+    no_exception(at)
+    assert "No sample counts (`train/samples`) recorded for: dpo-live" in texts(at)
+    assert chart_specs(at)
 
 
 def test_final_metrics_match_the_api_summary(app, seeded):

@@ -51,34 +51,20 @@ def test_smooth_keeps_runs_and_names_apart():
     assert out[out["run"] == "b"]["value"].tolist() == pytest.approx([100.0, 100.0])
 
 
-@pytest.mark.parametrize(
-    ("spec", "kind", "expected"),
-    [
-        ({"method": "grpo", "data": {"task": "builtin:arithmetic"}}, None, 8 * 4),
-        ({"method": "dpo", "data": {"task": "builtin:reverse-preference"}}, None, 8),
-        ({"method": "gro", "data": {"task": "builtin:arithmetic"}}, None, 32),
-        ({"method": "gro", "data": {"task": "builtin:reverse-preference"}}, None, 8),
-        ({"method": "awr", "data": {"train": "ds-1"}}, "prompt", 32),
-        ({"method": "awr", "data": {"train": "ds-1"}}, "unpaired", 8),
-        ({"method": "rloo", "data": {"train": "ds-1"}}, None, 32),
-    ],
-)
-def test_samples_per_step_counts_generations_only_for_rollouts(spec, kind, expected):
-    full = {**spec, "train": {"batch_size": 8}, "rollout": {"num_generations": 4}}
-    assert frames.samples_per_step(full, kind) == expected
-
-
 def test_with_x_samples_and_wall_time():
     frame = pd.concat(
         [
             long("a", "m", [1, 5, 10], [1.0, 2.0, 3.0]),
             long("a", frames.ELAPSED, [1, 10], [2.0, 20.0]),
+            long("a", frames.SAMPLES, [1, 5, 10], [32.0, 160.0, 320.0]),
             long("b", "m", [1, 2], [0.0, 0.0]),
+            long("b", frames.SAMPLES, [1, 2], [8.0, 16.0]),
         ]
     )
     by_step, dropped = frames.with_x(frame, "step")
-    assert dropped == [] and frames.ELAPSED not in set(by_step["name"])
-    samples, _ = frames.with_x(frame, "samples", {"a": 32, "b": 8})
+    assert dropped == [] and set(by_step["name"]) == {"m"}  # the axes are not drawn
+    samples, dropped = frames.with_x(frame, "samples")
+    assert dropped == [] and set(samples["name"]) == {"m"}
     assert samples[samples["run"] == "a"]["x"].tolist() == [32, 160, 320]
     assert samples[samples["run"] == "b"]["x"].tolist() == [8, 16]
     wall, dropped = frames.with_x(frame, "wall")
@@ -87,6 +73,47 @@ def test_with_x_samples_and_wall_time():
     assert wall["x"].tolist() == pytest.approx([2.0, 2.0 + 18 * 4 / 9, 20.0])
     none, dropped = frames.with_x(frame[frame["name"] != frames.ELAPSED], "wall")
     assert none.empty and dropped == ["a", "b"] and "x" in none.columns
+
+
+def test_samples_axis_reads_the_trainers_count_between_its_points():
+    # Downsampled series keep different steps: the count at step 3 lies between its
+    # recorded points, and a run whose batches changed size is not a straight line.
+    frame = pd.concat(
+        [
+            long("r", "reward/mean", [1, 3, 4, 6], [0.1, 0.2, 0.3, 0.4]),
+            long("r", frames.SAMPLES, [1, 2, 4, 6], [8.0, 16.0, 48.0, 112.0]),
+        ]
+    )
+    out, dropped = frames.with_x(frame, "samples")
+    assert dropped == [] and out["x"].tolist() == [8.0, 32.0, 48.0, 112.0]
+
+
+def test_samples_axis_leaves_out_runs_without_the_count():
+    frame = pd.concat(
+        [
+            long("counted", "m", [1, 2], [1.0, 2.0]),
+            long("counted", frames.SAMPLES, [1, 2], [4.0, 8.0]),
+            long("old", "m", [1, 2], [1.0, 2.0]),
+            long("old", frames.SAMPLES, [1, 2], [float("nan")] * 2),  # JSON nulls only
+        ]
+    )
+    out, dropped = frames.with_x(frame, "samples")
+    assert dropped == ["old"] and set(out["run"]) == {"counted"}
+    assert out["x"].tolist() == [4.0, 8.0]
+
+
+def test_plotted_smooths_the_values_not_the_axis():
+    frame = pd.concat(
+        [
+            long("r", "m", [1, 2, 3], [0.0, 10.0, 10.0]),
+            long("r", frames.SAMPLES, [1, 2, 3], [32.0, 64.0, 96.0]),
+            long("r", frames.ELAPSED, [1, 2, 3], [1.0, 2.0, 3.0]),
+        ]
+    )
+    for axis, x in (("samples", [32.0, 64.0, 96.0]), ("wall", [1.0, 2.0, 3.0])):
+        out, _ = frames.plotted(frame, axis, 0.9)
+        assert out["x"].tolist() == x  # an EMA of a count would lag behind it
+        assert out["value"].tolist() == pytest.approx(frames.ema([0.0, 10.0, 10.0], 0.9))
 
 
 def test_aggregate_mean_and_t_interval_across_runs():
