@@ -46,7 +46,7 @@ from transformers import PreTrainedTokenizerBase
 from gro_core.methods import get_method
 from gro_core.models import Reference, load_policy, load_reference, load_tokenizer
 from gro_core.rewards import RewardResult, RewardScorer, build_scorer
-from gro_core.rollout import RolloutSettings, sample
+from gro_core.rollout.sampling import RolloutSettings, sample
 from gro_core.spec import JobSpec, SpecError, format_validation_error, load_spec
 
 if TYPE_CHECKING:

@@ -17,7 +17,7 @@ from transformers import PreTrainedTokenizerBase
 from gro_core.methods import get_preset
 from gro_core.objective.config import GROConfig
 from gro_core.objective.loss import gro_loss
-from gro_core.rollout import RolloutSettings, sample
+from gro_core.rollout.sampling import RolloutSettings, sample
 from gro_core.trainers.encode import (
     Example,
     TokenBatch,

@@ -22,8 +22,8 @@ from gro_core.methods import get_preset
 from gro_core.models import Reference
 from gro_core.objective.loss import gro_loss
 from gro_core.rewards import build_scorer
-from gro_core.rollout import RolloutSettings
-from gro_core.rollout_backends import rollout_backend
+from gro_core.rollout.backends import rollout_backend
+from gro_core.rollout.sampling import RolloutSettings
 from gro_core.spec import JobSpec
 from gro_core.trainers.chunking import grouped_logprobs, overhead_tokens
 from gro_core.trainers.datasets import DataError

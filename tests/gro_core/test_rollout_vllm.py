@@ -22,8 +22,8 @@ if os.environ.get("GRO_REQUIRE_VLLM") != "1":
     )
 
 from gro_core.models import LoraSettings, load_policy, load_tokenizer
-from gro_core.rollout import Rollouts, RolloutSettings, sample
-from gro_core.rollout_vllm import VLLMRollout
+from gro_core.rollout.sampling import Rollouts, RolloutSettings, sample
+from gro_core.rollout.vllm_engine import VLLMRollout
 from gro_core.spec import load_spec
 from gro_core.trainers import JsonlWriter, Trainer
 from gro_core.trainers.encode import Sequence, collate, completion_logprobs
