@@ -130,9 +130,9 @@ def scorer() -> Any:
 @torch.no_grad()
 def held_out_reward(model: torch.nn.Module, tokenizer: Any) -> float:
     """Mean greedy exact-match reward on EVAL_PROMPTS held-out prompts."""
+    from gro_core.data.encode import encode_prompt
     from gro_core.rollout.sampling import RolloutSettings, sample
     from gro_core.tasks import generate
-    from gro_core.trainers.encode import encode_prompt
 
     rows = generate(TASK, EVAL_PROMPTS, seed=SEED, split="eval")
     prompts = [encode_prompt(tokenizer, r["prompt"]) for r in rows]

@@ -190,7 +190,7 @@ def run_evaluation_job(settings: Settings, job_id: str, worker: str) -> str:
     request = claimed.job.spec["request"]
 
     def work(writer: DbWriter) -> dict[str, Any]:
-        from gro_core.evaluation import evaluate_run
+        from gro_core.evaluation.runs import evaluate_run
 
         completions: list[dict[str, Any]] = []
         with tempfile.TemporaryDirectory() as tmp:

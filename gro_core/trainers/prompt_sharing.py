@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import torch
 
-from gro_core.trainers.encode import (
+from gro_core.data.encode import (
     Example,
     Sequence,
     TokenBatch,

@@ -10,10 +10,10 @@ from __future__ import annotations
 import pytest
 import torch
 
+from gro_core.data.encode import Sequence, collate, completion_logprobs
 from gro_core.models import LoraSettings, load_policy, load_tokenizer
 from gro_core.rollout import static_decode
 from gro_core.rollout.sampling import RolloutSettings, left_pad, sample, sample_categorical
-from gro_core.trainers.encode import Sequence, collate, completion_logprobs
 
 TINY = "builtin:tiny-llama"
 
