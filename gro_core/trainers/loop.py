@@ -6,6 +6,10 @@ AdamW with linear warm-up and cosine decay, gradient accumulation and clipping, 
 length-bucketed batches, evaluation every N steps, atomic checkpoints every M steps, and a
 resume that continues bit-identically on CPU. Everything that leaves the loop goes through
 callbacks, so the CLI, the worker and tests drive the same code.
+
+Besides the objective's metrics, every step logs the run's own axes: `time/elapsed_s` (wall
+seconds since the run started) and `train/samples` (examples trained on, summed over ranks).
+Both are kept in each checkpoint's trainer state, so a resumed run continues them.
 """
 
 from __future__ import annotations
