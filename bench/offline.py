@@ -71,8 +71,8 @@ def read_pairs(path: Path) -> list[dict[str, str]]:
 
 def encoded_pairs(model: str, data: Path) -> list[tuple[tuple[int, ...], ...]]:
     """(prompt, chosen, rejected) token ids of every pair, as gro encodes them."""
+    from gro_core.data.encode import encode_records
     from gro_core.models import load_tokenizer
-    from gro_core.trainers.encode import encode_records
 
     examples = encode_records(
         load_tokenizer(f"builtin:{model}"), "preference", read_pairs(data), MAX_LENGTH

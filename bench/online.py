@@ -130,9 +130,9 @@ def scorer() -> Any:
 @torch.no_grad()
 def held_out_reward(model: torch.nn.Module, tokenizer: Any) -> float:
     """Mean greedy exact-match reward on EVAL_PROMPTS held-out prompts."""
-    from gro_core.rollout import RolloutSettings, sample
+    from gro_core.data.encode import encode_prompt
+    from gro_core.rollout.sampling import RolloutSettings, sample
     from gro_core.tasks import generate
-    from gro_core.trainers.encode import encode_prompt
 
     rows = generate(TASK, EVAL_PROMPTS, seed=SEED, split="eval")
     prompts = [encode_prompt(tokenizer, r["prompt"]) for r in rows]
@@ -194,7 +194,7 @@ def gro_spec(model: str, checkpoint: Path, prompts: Path) -> dict[str, Any]:
 
 
 def gro_worker(model: str, checkpoint: Path, prompts: Path, out: Path) -> Result:
-    import gro_core.rollout_backends as backends
+    import gro_core.rollout.backends as backends
     import gro_core.trainers.online as online
     from gro_core.models import load_policy, load_tokenizer
     from gro_core.spec import load_spec

@@ -63,6 +63,11 @@ class Method:
         return bool(self.kinds - {"prompt"})
 
     @property
+    def generates(self) -> bool:
+        """Its model is a policy that generates completions; a reward model only scores them."""
+        return self.trains_with != "reward_model"
+
+    @property
     def args(self) -> tuple[Arg, ...]:
         if self.preset is None:
             return ()

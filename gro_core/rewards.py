@@ -20,14 +20,19 @@ from __future__ import annotations
 
 import importlib
 import math
+import os
 import re
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import torch
 from pydantic import TypeAdapter
 
+from gro_core.data.encode import Sequence as TokenSequence
+from gro_core.data.encode import collate, encode_pair
+from gro_core.models import load_reward_model, load_tokenizer
 from gro_core.spec import RewardSpec
 from gro_core.tasks import extract_answer, numeric_equal, task_reward
 
@@ -38,12 +43,18 @@ __all__ = [
     "RewardScorer",
     "ScoredFunction",
     "build_scorer",
+    "python_rewards_allowed",
 ]
 
 RewardFn = Callable[[list[str], list[dict]], list[float | None]]
 """(completions, rows) -> one reward per completion, None where the function does not apply."""
 
 ALLOW_PYTHON_SETTING = "GRO_ALLOW_PYTHON_REWARDS"
+
+
+def python_rewards_allowed() -> bool:
+    """The operator's switch (an environment setting, never the job spec) for python rewards."""
+    return os.environ.get(ALLOW_PYTHON_SETTING, "").lower() in ("1", "true", "yes")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -141,22 +152,15 @@ class _RewardModel:
         self._tokenizer: Any = None
 
     def _load(self) -> None:
-        # Imported here: torch and transformers are slow to import and rule rewards need neither.
-        from gro_core.models import load_reward_model, load_tokenizer
-
         self._model = load_reward_model(self.name).eval()
         self._tokenizer = load_tokenizer(self.name)
 
     def __call__(self, completions: list[str], rows: list[dict]) -> list[float | None]:
-        import torch
-
-        from gro_core.trainers.encode import Sequence, collate, encode_pair
-
         if self._model is None:
             self._load()
         max_length = getattr(self._model.config, "max_position_embeddings", None) or 1 << 20
         sequences = [
-            Sequence(*encode_pair(self._tokenizer, row["prompt"], c, max_length))
+            TokenSequence(*encode_pair(self._tokenizer, row["prompt"], c, max_length))
             for c, row in zip(completions, rows, strict=True)
         ]
         scores: list[float | None] = []

@@ -22,7 +22,7 @@ import yaml
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
-from gro_core.evaluation import evaluate_run
+from gro_core.evaluation.runs import evaluate_run
 from gro_core.spec import SpecError, format_validation_error, load_spec
 from gro_core.trainers import DataError, TrainingError, run
 from gro_core.trainers.checkpoint import latest_checkpoint

@@ -1,4 +1,5 @@
-"""Models for gro: builtins, loading with device and dtype, LoRA, the reference, reward models.
+"""Models for gro: builtins, loading with device and dtype, LoRA, the reference, reward models,
+and the model a run trains (`load_run_model`: a spec's starting model or one of its checkpoints).
 
 path = resolve_model("builtin:tiny-llama")          # a local directory, built on first use
 tokenizer = load_tokenizer(path)
@@ -25,7 +26,8 @@ from gro_core.models.loading import (
     pick_device,
     pick_dtype,
 )
-from gro_core.models.reference import Reference, load_reference
+from gro_core.models.reference_model import Reference, load_reference
+from gro_core.models.run_model import load_run_model
 
 __all__ = [
     "BUILTIN_MODELS",
@@ -39,6 +41,7 @@ __all__ = [
     "load_policy",
     "load_reference",
     "load_reward_model",
+    "load_run_model",
     "load_tokenizer",
     "pick_device",
     "pick_dtype",

@@ -12,24 +12,7 @@ from pydantic import BaseModel, ValidationError
 from gro_core.spec.base import SpecError
 from gro_core.spec.job import JobSpec
 from gro_core.spec.rewards import REWARD_TYPES, RewardSpec, reward_type
-from gro_core.spec.sections import (
-    CheckpointSpec,
-    DataSpec,
-    EvalSpec,
-    LoraSpec,
-    RolloutSpec,
-    TrainSpec,
-)
 
-_SECTION_MODELS: dict[str, type[BaseModel]] = {
-    "": JobSpec,
-    "data": DataSpec,
-    "rollout": RolloutSpec,
-    "train": TrainSpec,
-    "lora": LoraSpec,
-    "eval": EvalSpec,
-    "checkpoint": CheckpointSpec,
-}
 _REWARD_MODELS: dict[str, type[BaseModel]] = {
     reward_type(v): v for v in get_args(get_args(RewardSpec)[0])
 }
@@ -44,11 +27,30 @@ def _path_parts(loc: tuple[int | str, ...]) -> list[str]:
     ]
 
 
-def _unknown_key_message(loc: tuple[int | str, ...]) -> str:
+def _section(root: type[BaseModel], parts: list[str]) -> type[BaseModel] | None:
+    """The section model at dotted `parts` of a `root` document (`lora` in a JobSpec: LoraSpec)."""
+    model = root
+    for part in parts:
+        field = model.model_fields.get(part)
+        if field is None:
+            return None
+        annotation = field.annotation
+        inner = [a for a in (annotation, *get_args(annotation)) if _is_model(a)]
+        if not inner:
+            return None
+        model = inner[0]
+    return model
+
+
+def _is_model(annotation: Any) -> bool:
+    return isinstance(annotation, type) and issubclass(annotation, BaseModel)
+
+
+def _unknown_key_message(loc: tuple[int | str, ...], root: type[BaseModel]) -> str:
     """ "unknown key 'lrr'; did you mean 'lr'?", or the keys allowed where it was found."""
     key = str(loc[-1])
     parent = loc[-2] if len(loc) > 1 else ""
-    model = _REWARD_MODELS.get(str(parent)) or _SECTION_MODELS.get(".".join(_path_parts(loc[:-1])))
+    model = _REWARD_MODELS.get(str(parent)) or _section(root, _path_parts(loc[:-1]))
     if model is None:
         return f"unknown key {key!r}"
     allowed = list(model.model_fields)
@@ -57,12 +59,13 @@ def _unknown_key_message(loc: tuple[int | str, ...]) -> str:
     return f"unknown key {key!r}; {hint}"
 
 
-def _message(error: Mapping[str, Any]) -> str:
+def _message(error: Mapping[str, Any], root: type[BaseModel]) -> str:
     kind, ctx = error["type"], error.get("ctx", {})
     if kind == "extra_forbidden":
-        return _unknown_key_message(error["loc"])
+        return _unknown_key_message(error["loc"], root)
     if kind == "model_type" and not error["loc"]:
-        return "a job spec is a mapping of keys: " + ", ".join(JobSpec.model_fields)
+        document = "a job spec" if root is JobSpec else root.__name__
+        return f"{document} is a mapping of keys: " + ", ".join(root.model_fields)
     if kind == "union_tag_invalid":
         return f"unknown reward type {ctx['tag']!r}; one of: {', '.join(REWARD_TYPES)}"
     if kind == "union_tag_not_found":
@@ -70,8 +73,13 @@ def _message(error: Mapping[str, Any]) -> str:
     return str(error["msg"]).removeprefix("Value error, ")
 
 
-def format_validation_error(exc: ValidationError | SpecError) -> list[dict[str, str]]:
-    """[{"path": "train.lr", "message": ...}], one per problem; path "" is the whole document."""
+def format_validation_error(
+    exc: ValidationError | SpecError, root: type[BaseModel] = JobSpec
+) -> list[dict[str, str]]:
+    """[{"path": "train.lr", "message": ...}], one per problem; path "" is the whole document.
+
+    `root` is the document validated (a JobSpec, or e.g. an EvaluationSpec): an unknown key's
+    message lists the keys allowed where it was found."""
     if isinstance(exc, SpecError):
         return [{"path": exc.path, "message": exc.message}]
     report = []
@@ -79,5 +87,5 @@ def format_validation_error(exc: ValidationError | SpecError) -> list[dict[str, 
         parts = _path_parts(error["loc"])
         if error["type"] in ("union_tag_invalid", "union_tag_not_found"):
             parts.append("type")  # the location of a bad tag is the item; the culprit its type
-        report.append({"path": ".".join(parts), "message": _message(error)})
+        report.append({"path": ".".join(parts), "message": _message(error, root)})
     return report

@@ -1,7 +1,8 @@
 """Checkpoints: written atomically, the last K kept, everything a bit-identical resume needs.
 
     DIR/checkpoints/step-N/            a save_pretrained model (and tokenizer) directory
-    DIR/checkpoints/step-N/trainer.pt  optimizer, scheduler, RNG states, step
+    DIR/checkpoints/step-N/trainer.pt  optimizer, scheduler, RNG states, step, the job spec,
+                                       and the run's clock and sample count at that step
 
 A checkpoint is built in a temporary sibling directory and renamed into place, so a crash
 mid-write leaves the previous checkpoint intact and never a half-written one.

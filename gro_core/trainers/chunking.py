@@ -28,8 +28,8 @@ import torch
 from torch import Tensor
 from transformers import DynamicCache
 
-from gro_core.rollout import cache_kwarg, left_pad
-from gro_core.trainers.encode import Sequence, completion_logprobs
+from gro_core.data.encode import Sequence, completion_logprobs
+from gro_core.rollout.sampling import cache_kwarg, left_pad
 from gro_core.trainers.prompt_sharing import collate_shared
 
 # What one more forward costs beyond its tokens, in tokens' worth of compute (measured on a

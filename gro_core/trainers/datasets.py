@@ -2,22 +2,35 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from transformers import PreTrainedTokenizerBase
 
 from gro_core.data import DatasetError, load_rows
+from gro_core.data.encode import Example, encode_prompts, encode_records
 from gro_core.spec import JobSpec, SpecError, check_train_data
 from gro_core.tasks import generate, get_task
-from gro_core.trainers.encode import encode_prompts, encode_records
-from gro_core.trainers.offline import Data
 
 
 class DataError(ValueError):
     """A dataset that cannot be trained on; the message names the file, line and field."""
 
 
-def _read(path: str, kind: str | None = None) -> tuple[str, list[dict]]:
+@dataclass
+class Data:
+    """Encoded train and held-out examples, and what they came from."""
+
+    kind: str
+    train: list[Example]
+    eval: list[Example]
+    task: str | None = None  # builtin task whose rule reward scores generations
+    offline: list[Example] = field(default_factory=list)  # mixed into online batches
+
+
+def read_rows(path: str, kind: str | None = None) -> tuple[str, list[dict]]:
+    """(kind, rows) of a dataset file; `kind` given, rows of another kind are refused.
+    Raises DataError naming the file (and its line and field)."""
     if not Path(path).exists():
         raise DataError(f"data file not found: {path}")
     try:
@@ -45,7 +58,7 @@ def load_records(spec: JobSpec) -> tuple[str, list[dict], list[dict]]:
         _, held_out = _task_rows(spec, "eval", spec.eval.num_prompts)
         return "prompt", train, held_out
     if spec.data.train:
-        kind, train = _read(spec.data.train)
+        kind, train = read_rows(spec.data.train)
     else:
         size = spec.data.task_size or spec.train.steps * spec.train.batch_size
         kind, train = _task_rows(spec, "train", size)
@@ -54,7 +67,7 @@ def load_records(spec: JobSpec) -> tuple[str, list[dict], list[dict]]:
     except SpecError as exc:
         raise DataError(str(exc)) from exc
     if spec.data.eval:
-        _, held_out = _read(spec.data.eval, kind)
+        _, held_out = read_rows(spec.data.eval, kind)
     elif spec.data.task and get_task(spec.data.task).kind == kind:
         _, held_out = _task_rows(spec, "eval", spec.eval.num_prompts)
     else:
@@ -68,7 +81,7 @@ def load_offline(spec: JobSpec) -> tuple[str, list[dict]]:
         return "", []
     if not spec.data.train:
         raise DataError("data.offline_mix needs offline rows in data.train (preference or sft)")
-    kind, rows = _read(spec.data.train)
+    kind, rows = read_rows(spec.data.train)
     if kind not in ("preference", "sft"):
         raise DataError(f"data.train: offline_mix mixes preference or sft rows, not {kind} rows")
     return kind, rows

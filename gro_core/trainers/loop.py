@@ -6,6 +6,10 @@ AdamW with linear warm-up and cosine decay, gradient accumulation and clipping, 
 length-bucketed batches, evaluation every N steps, atomic checkpoints every M steps, and a
 resume that continues bit-identically on CPU. Everything that leaves the loop goes through
 callbacks, so the CLI, the worker and tests drive the same code.
+
+Besides the objective's metrics, every step logs the run's own axes: `time/elapsed_s` (wall
+seconds since the run started) and `train/samples` (examples trained on, summed over ranks).
+Both are kept in each checkpoint's trainer state, so a resumed run continues them.
 """
 
 from __future__ import annotations
@@ -21,9 +25,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from gro_core.methods import get_method
-from gro_core.models import LoraSettings, load_policy, load_reward_model, load_tokenizer
+from gro_core.models import load_run_model, load_tokenizer
 from gro_core.spec import JobSpec
+from gro_core.trainers.build import build_objective
 from gro_core.trainers.callbacks import Callback, CallbackList
 from gro_core.trainers.checkpoint import (
     latest_checkpoint,
@@ -34,7 +38,7 @@ from gro_core.trainers.checkpoint import (
 )
 from gro_core.trainers.datasets import load_data
 from gro_core.trainers.distributed import init_ranks
-from gro_core.trainers.objectives import build_objective
+from gro_core.trainers.protocol import Collected
 from gro_core.trainers.sampler import StepSampler
 
 
@@ -95,26 +99,14 @@ def weighted_metrics(parts: list[tuple[dict[str, Any], float]]) -> dict[str, flo
     return sums
 
 
-def load_run_model(spec: JobSpec, checkpoint: Path | None, device: str = "auto") -> torch.nn.Module:
-    """The model a run trains: the spec's starting model, or a checkpoint of the run."""
-    lora = LoraSettings(**spec.lora.model_dump()) if spec.lora else None
-    if get_method(spec.method).trains_with == "reward_model":
-        return load_reward_model(checkpoint or spec.model, device=device)
-    if checkpoint is not None and lora is None:
-        return load_policy(checkpoint, device=device)  # a full checkpoint: a model like any
-    model = load_policy(spec.model, lora=lora, device=device)
-    if checkpoint is not None:  # LoRA: the base, then the saved adapters
-        from peft import set_peft_model_state_dict
-        from safetensors.torch import load_file
-
-        set_peft_model_state_dict(model, load_file(checkpoint / "adapter_model.safetensors"))
-    return model
-
-
 class Trainer:
     """One run: model, objective, optimizer, schedule, and the step loop."""
 
     def __init__(self, spec: JobSpec, out_dir: Path, callbacks: list[Callback], resume: bool):
+        # The run's clock: wall seconds of this attempt (loading included), on top of those
+        # of the attempts before the checkpoint it resumes from.
+        self.clock_started, self.elapsed_before = time.perf_counter(), 0.0
+        self.samples_seen = 0  # train/samples: examples trained on so far, on all ranks
         self.spec, self.out_dir = spec, Path(out_dir)
         self.out_dir.mkdir(parents=True, exist_ok=True)
         self.ranks = init_ranks()
@@ -136,7 +128,7 @@ class Trainer:
         self.sampler = StepSampler(lengths, spec.train.batch_size, spec.train.seed)
         epochs = spec.train.epochs
         self.total_steps = epochs * self.sampler.per_epoch if epochs else spec.train.steps
-        self.iterations = getattr(self.objective, "iterations", 1)
+        self.iterations = self.objective.iterations
         self.params = [p for p in self.model.parameters() if p.requires_grad]
         # fused: one pass over all parameters per step. The default per-tensor loop is ~4x
         # slower on CPU (71 vs 16 ms per step on small-llama, 23% of a DPO run's time).
@@ -156,17 +148,23 @@ class Trainer:
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         set_rng_state(state["rng"])
+        # Checkpoints written before the trainer kept its own axes hold neither: start at 0.
+        self.elapsed_before = float(state.get("elapsed_s", 0.0))
+        self.samples_seen = int(state.get("samples", 0))
         self.cb.on_resume(self.start_step)
         self.cb.on_event(self.start_step, "resumed", f"resumed from {checkpoint.name}")
 
     # --- one optimizer step -----------------------------------------------------------------
 
-    def _items(self, step: int) -> list[Any]:
+    def _collect(self, step: int) -> Collected[Any]:
         """What one step trains on: examples, or for online methods their scored rollouts."""
         batch = self.ranks.shard(self.sampler.batch(step))
         examples = [self.data.train[i] for i in batch]
-        collect = getattr(self.objective, "collect", None)
-        return collect(self.model, step, examples) if collect else examples
+        return self.objective.collect(self.model, step, examples)
+
+    def elapsed(self) -> float:
+        """Training wall seconds since the run started, across resumes."""
+        return self.elapsed_before + time.perf_counter() - self.clock_started
 
     def _micro_batches(self, items: list[Any]) -> list[list[Any]]:
         parts = min(self.spec.train.grad_accum, len(items))
@@ -176,22 +174,33 @@ class Trainer:
     def train_step(self, step: int) -> dict[str, float]:
         """One batch: `iterations` optimizer updates on it (1 offline; num_iterations online)."""
         started = time.perf_counter()
-        items = self._items(step)
+        collected = self._collect(step)
+        items = collected.items
         if not self.model.training:  # evaluation and scoring restore the mode they found
             self.model.train()
         out: dict[str, float] = {}
         for iteration in range(self.iterations):
-            out = self._update(step, self._micro_batches(items), emit_samples=iteration == 0)
+            micro = self._micro_batches(items)
+            out = self._update(step, micro, collected.metrics, emit_samples=iteration == 0)
         elapsed = time.perf_counter() - started
-        total = sum(len(getattr(i, "sequences", ())) for i in items)
+        self.samples_seen += round(self.ranks.total(collected.samples))
+        sequences = sum(len(i.sequences) for i in items)
         tokens = sum(s.length for i in items for s in i.sequences)
         return out | {
             "train/epoch": self.sampler.epoch_of(step),
-            "perf/samples_per_s": total / elapsed,
+            "train/samples": self.samples_seen,
+            "perf/samples_per_s": sequences / elapsed,
             "perf/tokens_per_s": tokens / elapsed,
+            "time/elapsed_s": self.elapsed(),
         }
 
-    def _update(self, step: int, micro: list[list[Any]], emit_samples: bool) -> dict[str, float]:
+    def _update(
+        self,
+        step: int,
+        micro: list[list[Any]],
+        collected: dict[str, float],
+        emit_samples: bool,
+    ) -> dict[str, float]:
         # Each micro-batch's loss is a mean over its own units (tokens, sequences or pairs):
         # weighted by its share of all units on all ranks, the accumulated and averaged
         # gradient is the gradient of the whole batch's loss.
@@ -213,7 +222,8 @@ class Trainer:
         grad_norm = self._clip_and_step(step)
         if samples and emit_samples:
             self.cb.on_samples(step, samples)
-        out = self.ranks.average_metrics(weighted_metrics(parts))
+        # The collect-time metrics are averaged over ranks in the same all-reduce.
+        out = self.ranks.average_metrics(weighted_metrics(parts) | collected)
         return out | {"train/lr": self.scheduler.get_last_lr()[0], "train/grad_norm": grad_norm}
 
     def _clip_and_step(self, step: int) -> float:
@@ -246,6 +256,8 @@ class Trainer:
             "scheduler": self.scheduler.state_dict(),
             "step": step,
             "spec": self.spec.model_dump(mode="json"),
+            "elapsed_s": self.elapsed(),
+            "samples": self.samples_seen,
         }
         path = save_checkpoint(
             self.out_dir, step, self.model, self.tokenizer, state, self.spec.checkpoint.keep

@@ -6,7 +6,6 @@ held-out examples; the loop in gro_core.trainers.loop does everything else.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -14,35 +13,23 @@ import torch.nn.functional as F
 from torch import Tensor
 from transformers import PreTrainedTokenizerBase
 
-from gro_core.methods import get_preset
-from gro_core.objective.config import GROConfig
-from gro_core.objective.loss import gro_loss
-from gro_core.rollout import RolloutSettings, sample
-from gro_core.trainers.encode import (
+from gro_core.data.encode import (
     Example,
     TokenBatch,
     collate,
     completion_logprobs,
     mismatched,
-    scored_samples,
 )
+from gro_core.methods import get_preset
+from gro_core.objective.config import GROConfig
+from gro_core.objective.loss import GROOutput, gro_loss
+from gro_core.rollout.sampling import RolloutSettings, sample
+from gro_core.tasks import task_reward
+from gro_core.trainers.datasets import Data
 from gro_core.trainers.prompt_sharing import collate_shared, shareable
-from gro_core.trainers.reference import ReferenceCache
-
-# A step's metrics: tensors (fetched by the loop in one transfer) or plain floats.
-Metrics = dict[str, Tensor | float]
-StepResult = tuple[Tensor, Metrics, list[dict[str, Any]]]
-
-
-@dataclass
-class Data:
-    """Encoded train and held-out examples, and what they came from."""
-
-    kind: str
-    train: list[Example]
-    eval: list[Example]
-    task: str | None = None  # builtin task whose rule reward scores generations
-    offline: list[Example] = field(default_factory=list)  # mixed into online batches
+from gro_core.trainers.protocol import Collected, Metrics, StepResult
+from gro_core.trainers.reference_cache import ReferenceCache
+from gro_core.trainers.samples import scored_samples
 
 
 def _sequences_batch(
@@ -60,7 +47,20 @@ def _chunks(items: list[Example], size: int) -> list[list[Example]]:
     return [items[i : i + size] for i in range(0, len(items), size)]
 
 
-class SFTObjective:
+class OfflineObjective:
+    """What the offline objectives share: each step trains on the sampled examples themselves,
+    once (one optimizer update per batch)."""
+
+    iterations = 1
+
+    def collect(
+        self, model: torch.nn.Module, step: int, examples: list[Example]
+    ) -> Collected[Example]:
+        """The examples as they are; each counts once for train/samples (a pair too)."""
+        return Collected(examples, samples=len(examples))
+
+
+class SFTObjective(OfflineObjective):
     """Cross-entropy on completion tokens, the token mean over the batch."""
 
     def __init__(self, tokenizer: PreTrainedTokenizerBase, data: Data, device: torch.device):
@@ -98,8 +98,6 @@ def task_accuracy(
     model: torch.nn.Module, tokenizer: PreTrainedTokenizerBase, examples: list[Example], task: str
 ) -> float:
     """Share of held-out prompts whose greedy completion the task's rule reward accepts."""
-    from gro_core.tasks import task_reward
-
     longest = max(len(s.completion_ids) for e in examples for s in e.sequences)
     settings = RolloutSettings(max_new_tokens=max(8, longest + 4), greedy=True)
     completions = []
@@ -111,7 +109,7 @@ def task_accuracy(
     return sum(scores) / len(scores)
 
 
-class RewardModelObjective:
+class RewardModelObjective(OfflineObjective):
     """Bradley–Terry on pairs (the paper's eq. 1): −log σ(r(x, y_w) − r(x, y_l))."""
 
     def __init__(self, tokenizer: PreTrainedTokenizerBase, data: Data, device: torch.device):
@@ -160,7 +158,7 @@ class RewardModelObjective:
         }
 
 
-class OfflineGROObjective:
+class OfflineGROObjective(OfflineObjective):
     """A GRO preset (dpo, kto, cpl, awr, gro) on preference or unpaired data.
 
     Reference log-probs come from a cache filled once before training. Unpaired data has
@@ -197,7 +195,10 @@ class OfflineGROObjective:
         ref = self.reference.batch(f"{split}_kl", pairs, batch.mask.shape[1]).to(self.device)
         return (policy - ref.sum(dim=1)).mean().clamp(min=0)
 
-    def _score(self, model: torch.nn.Module, examples: list[Example], split: str):
+    def _score(
+        self, model: torch.nn.Module, examples: list[Example], split: str
+    ) -> tuple[TokenBatch, Tensor, Tensor | None, GROOutput]:
+        """The examples' batch, (B, K) log-probs, reference log-probs and gro_loss output."""
         pad = self.tokenizer.pad_token_id
         batch = _sequences_batch(examples, pad, self.device, self.share_prompts)
         logprobs = completion_logprobs(model, batch)
@@ -278,7 +279,7 @@ def _margins(x: Tensor, batch: TokenBatch, kind: str) -> Tensor:
     return x * batch.rewards
 
 
-def _samples(examples: list[Example], out: Any, limit: int = 4) -> list[dict[str, Any]]:
+def _samples(examples: list[Example], out: GROOutput, limit: int = 4) -> list[dict[str, Any]]:
     """A few scored completions of the step, as samples.jsonl records (docs/jobspec.md)."""
     entries = [
         (example.row.get("prompt"), example.row.get(name), seq.reward)

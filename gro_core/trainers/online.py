@@ -8,7 +8,6 @@ own log-probs (detached) are the old ones, as gro_loss assumes by default.
 
 from __future__ import annotations
 
-import os
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -17,25 +16,21 @@ import torch
 from torch import Tensor
 from transformers import PreTrainedTokenizerBase
 
-from gro_core.evaluation import evaluate_policy
+from gro_core.data.encode import Example, Sequence, right_align, unpad_rows
+from gro_core.evaluation.policy import evaluate_policy
 from gro_core.methods import get_preset
 from gro_core.models import Reference
-from gro_core.objective.loss import gro_loss
-from gro_core.rewards import build_scorer
-from gro_core.rollout import RolloutSettings
-from gro_core.rollout_backends import rollout_backend
+from gro_core.objective.loss import GROOutput, gro_loss
+from gro_core.rewards import build_scorer, python_rewards_allowed
+from gro_core.rollout.backends import rollout_backend
+from gro_core.rollout.sampling import RolloutSettings
 from gro_core.spec import JobSpec
 from gro_core.trainers.chunking import grouped_logprobs, overhead_tokens
-from gro_core.trainers.datasets import DataError
-from gro_core.trainers.encode import (
-    Example,
-    Sequence,
-    right_align,
-    scored_samples,
-    unpad_rows,
-)
-from gro_core.trainers.offline import Data, StepResult, aggregation_units
+from gro_core.trainers.datasets import Data, DataError
+from gro_core.trainers.offline import aggregation_units
 from gro_core.trainers.prompt_sharing import scores_shared_rows
+from gro_core.trainers.protocol import Collected, StepResult
+from gro_core.trainers.samples import scored_samples
 
 # (dataset row, its completions, whether the rewards score them)
 Pending = tuple[dict[str, Any], list[Sequence], bool]
@@ -53,13 +48,8 @@ class RolloutGroup:
     baseline: float | None = None  # ReMax: reward of this prompt's greedy completion
 
 
-def python_rewards_allowed() -> bool:
-    """The operator's switch (an environment setting, never the job spec) for python rewards."""
-    return os.environ.get("GRO_ALLOW_PYTHON_REWARDS", "").lower() in ("1", "true", "yes")
-
-
 class OnlineObjective:
-    """rloo, remax, grpo, reinforce_pp, awr, gro on prompts with reward functions."""
+    """A gro_loss method on rollouts of prompts, scored by the reward functions."""
 
     def __init__(
         self,
@@ -85,7 +75,6 @@ class OnlineObjective:
         self.settings = RolloutSettings(
             r.max_new_tokens, r.temperature, r.top_p, r.top_k, stop=tuple(r.stop)
         )
-        self.last_metrics: dict[str, float] = {}
         self.sample = rollout_backend(spec, device)  # hf or vllm; a missing vllm fails here
         self._overhead: dict[bool, int] = {}  # a forward's fixed cost in tokens, w/o backward
         self._shares: dict[int, bool] = {}  # by id(model): it scores shared-prompt rows right
@@ -126,7 +115,7 @@ class OnlineObjective:
 
     def collect(
         self, model: torch.nn.Module, step: int, prompts: list[Example]
-    ) -> list[RolloutGroup]:
+    ) -> Collected[RolloutGroup]:
         """Scored groups for `step`'s prompts (G rollouts each), plus offline rows when
         `data.offline_mix` > 0. Seeded by (seed, step), so a resume redraws the same batch."""
         started = time.perf_counter()
@@ -145,19 +134,21 @@ class OnlineObjective:
             for e in offline
             if len(e.sequences) == 2
         ]
-        groups = self._score(pending + pairs)
+        groups, metrics = self._score(pending + pairs)
         rollout_s = time.perf_counter() - started
         if self.cfg.needs_baseline_rewards:
             self._add_baselines(model, groups)
         started = time.perf_counter()
         self._add_logprobs(model, groups)
         lengths = [len(s.completion_ids) for grp in groups for s in grp.sequences]
-        self.last_metrics |= {
+        metrics |= {
             "perf/rollout_s": rollout_s,
             "perf/logprobs_s": time.perf_counter() - started,  # reference (and old) log-probs
             "completion/length": sum(lengths) / len(lengths),
         }
-        return groups
+        # Every completion counts (a demonstration too), an offline pair once.
+        samples = sum(len(seqs) for _, seqs, _ in pending) + len(pairs)
+        return Collected(groups, samples, metrics)
 
     def _offline_examples(self, step: int, n: int) -> list[Example]:
         if n == 0:
@@ -193,9 +184,10 @@ class OnlineObjective:
             pending.append((example.row, seqs, True))
         return pending
 
-    def _score(self, pending: list[Pending]) -> list[RolloutGroup]:
-        """Rewards for all scored completions in one scorer call; group ids in batch order.
-        Unscored ones (offline pairs whose rows lack what the rewards read) keep their ±1."""
+    def _score(self, pending: list[Pending]) -> tuple[list[RolloutGroup], dict[str, float]]:
+        """Rewards for all scored completions in one scorer call; group ids in batch order;
+        the mean of each reward function. Unscored ones (offline pairs whose rows lack what
+        the rewards read) keep their ±1."""
         seqs = [seq for _, group, _ in pending for seq in group]
         texts = self.tokenizer.batch_decode(
             [s.completion_ids for s in seqs], skip_special_tokens=True
@@ -206,7 +198,6 @@ class OnlineObjective:
             [t for t, f in zip(texts, scored, strict=True) if f],
             [r for r, f in zip(rows, scored, strict=True) if f],
         )
-        self.last_metrics = dict(result.per_function)
         totals = iter(result.total)
         rewards = [next(totals) if f else s.reward for s, f in zip(seqs, scored, strict=True)]
         groups, i = [], 0
@@ -217,7 +208,7 @@ class OnlineObjective:
             ]
             groups.append(RolloutGroup(members, texts[i : i + len(group)], row))
             i += len(group)
-        return groups
+        return groups, dict(result.per_function)
 
     def _add_baselines(self, model: torch.nn.Module, groups: list[RolloutGroup]) -> None:
         """ReMax: each group's baseline is the reward of its prompt's greedy completion."""
@@ -269,7 +260,6 @@ class OnlineObjective:
             baseline_rewards=None if baseline is None else baseline.to(self.device),
         )
         metrics = {k: torch.tensor(v) for k, v in out.stats.items()}
-        metrics |= {k: torch.tensor(v) for k, v in self.last_metrics.items()}
         return out.loss, metrics, _samples(groups, out)
 
     # --- evaluation ------------------------------------------------------------------------
@@ -305,7 +295,7 @@ def _store(groups: list[RolloutGroup], rows: list[Tensor], name: str) -> None:
         start += len(group.sequences)
 
 
-def _samples(groups: list[RolloutGroup], out: Any, limit: int = 8) -> list[dict[str, Any]]:
+def _samples(groups: list[RolloutGroup], out: GROOutput, limit: int = 8) -> list[dict[str, Any]]:
     entries = [
         (group.row.get("prompt"), text, seq.reward)
         for group in groups

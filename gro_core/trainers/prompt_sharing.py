@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import torch
 
-from gro_core.trainers.encode import (
+from gro_core.data.encode import (
     Example,
     Sequence,
     TokenBatch,
@@ -75,17 +75,7 @@ def collate_shared(groups: list[tuple[Sequence, ...]], pad_id: int) -> TokenBatc
         real.append(seen)
         positions.append(pos)
         targets.append(row_targets)
-    length = prompt + scored
-    segment = torch.zeros(length, dtype=torch.long)  # 0 prompt, s + 1 slot s
-    for s, (start, width) in enumerate(zip(starts, widths, strict=True)):
-        segment[start : start + width] = s + 1
-    causal = torch.ones((length, length), dtype=torch.bool).tril()
-    # Key column j is visible from query column i: causal, from the prompt or i's own slot.
-    visible = causal & ((segment[None, :] == 0) | (segment[None, :] == segment[:, None]))
-    attention = visible & torch.tensor(real, dtype=torch.bool)[:, None, :]  # (R, L, L)
-    # Padding queries see themselves, so no softmax row is empty (NaN would reach the
-    # weights' gradients through 0 · NaN).
-    attention |= torch.eye(length, dtype=torch.bool)
+    attention = _shared_attention(real, starts, widths, prompt + scored)
     keep = [
         column
         for start, width in zip(starts, widths, strict=True)
@@ -102,6 +92,26 @@ def collate_shared(groups: list[tuple[Sequence, ...]], pad_id: int) -> TokenBatc
         keep=torch.tensor(keep),
         place=torch.tensor(place),
     )
+
+
+def _shared_attention(
+    real: list[list[int]], starts: list[int], widths: list[int], length: int
+) -> torch.Tensor:
+    """(R, L, L) bool: which key column each query column of a shared row attends to.
+
+    real: (R, L) 1 where a row holds a token; slot s spans columns starts[s] onwards,
+    widths[s] wide, after the prompt's columns.
+    """
+    segment = torch.zeros(length, dtype=torch.long)  # 0 prompt, s + 1 slot s
+    for s, (start, width) in enumerate(zip(starts, widths, strict=True)):
+        segment[start : start + width] = s + 1
+    causal = torch.ones((length, length), dtype=torch.bool).tril()
+    # Key column j is visible from query column i: causal, from the prompt or i's own slot.
+    visible = causal & ((segment[None, :] == 0) | (segment[None, :] == segment[:, None]))
+    attention = visible & torch.tensor(real, dtype=torch.bool)[:, None, :]  # (R, L, L)
+    # Padding queries see themselves, so no softmax row is empty (NaN would reach the
+    # weights' gradients through 0 · NaN).
+    return attention | torch.eye(length, dtype=torch.bool)
 
 
 def shares_prompts(model: torch.nn.Module, examples: list[Example], pad_id: int) -> bool:

@@ -2,8 +2,8 @@
 
 bench/offline.py and bench/online.py patch and time gro's trainer from the outside; an engine
 change can break them without any other test noticing (the online one did when rollouts moved
-behind `rollout_backends`). TRL is not installed in CI (the `bench` extra), so only gro's worker
-runs here, on tiny-llama, exactly as the benchmark's parent launches it.
+behind `gro_core.rollout.backends`). TRL is not installed in CI (the `bench` extra), so only
+gro's worker runs here, on tiny-llama, exactly as the benchmark's parent launches it.
 """
 
 from __future__ import annotations

@@ -8,6 +8,7 @@ import random
 import pytest
 import torch
 
+from gro_core.data.encode import Sequence, collate, completion_logprobs
 from gro_core.models import load_policy
 from gro_core.trainers import chunking
 from gro_core.trainers.chunking import (
@@ -17,7 +18,6 @@ from gro_core.trainers.chunking import (
     overhead_tokens,
     shared_rows_cheaper,
 )
-from gro_core.trainers.encode import Sequence, collate, completion_logprobs
 from gro_core.trainers.prompt_sharing import scores_shared_rows
 
 TINY = "builtin:tiny-llama"

@@ -80,6 +80,23 @@ def test_two_processes_reach_the_weights_of_one(tmp_path: Path, method: str) -> 
     assert len({m["step"] for m in losses}) == 4, "rank 0 alone reports, once per step"
 
 
+def test_two_processes_count_the_samples_of_both(tmp_path: Path) -> None:
+    spec = tmp_path / "job.yaml"
+    doc = {
+        "model": "builtin:tiny-llama",
+        "method": "sft",
+        "data": {"task": "builtin:arithmetic-sft"},
+        "train": {"steps": 2, "batch_size": 8, "lr": 1e-3, "warmup_steps": 0},
+        "eval": {"every": 0},
+        "checkpoint": {"every": 0, "keep": 1},
+    }
+    spec.write_text(json.dumps(doc))
+    two = _train(tmp_path, "two", 2, spec)
+    lines = [json.loads(x) for x in (two / "metrics.jsonl").read_text().splitlines()]
+    # Each rank trains on 4 rows a step; rank 0 reports the sum over both.
+    assert [m["value"] for m in lines if m["name"] == "train/samples"] == [8, 16]
+
+
 @pytest.fixture(autouse=True)
 def _cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("GRO_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "gro-cache"))

@@ -11,20 +11,15 @@ import pytest
 import torch
 
 from gro_core.cli import main as gro
-from gro_core.evaluation import (
-    bigram_jaccard,
-    distinct_n,
-    evaluate_policy,
-    evaluate_run,
-    pairwise_similarity,
-    pass_at_k,
-)
+from gro_core.data.encode import encode_prompts
+from gro_core.evaluation.metrics import bigram_jaccard, distinct_n, pairwise_similarity, pass_at_k
+from gro_core.evaluation.policy import evaluate_policy
+from gro_core.evaluation.runs import evaluate_run
 from gro_core.models import load_policy, load_tokenizer
 from gro_core.rewards import RewardScorer, ScoredFunction, build_scorer
 from gro_core.spec import load_spec
 from gro_core.tasks import generate
 from gro_core.trainers import run
-from gro_core.trainers.encode import encode_prompts
 
 TINY = "builtin:tiny-llama"
 METRICS = {

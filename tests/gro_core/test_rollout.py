@@ -1,7 +1,8 @@
 """The hf rollout backend: exact greedy decoding, seeded sampling, recorded log-probs, stops.
 
 Every behaviour is checked on both decoding loops: the static-KV-cache loop that Llama-
-architecture models take (gro_core.static_decode) and the generic loop every other model takes.
+architecture models take (gro_core.rollout.static_decode) and the generic loop every other
+model takes.
 """
 
 from __future__ import annotations
@@ -9,10 +10,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from gro_core import static_decode
+from gro_core.data.encode import Sequence, collate, completion_logprobs
 from gro_core.models import LoraSettings, load_policy, load_tokenizer
-from gro_core.rollout import RolloutSettings, left_pad, sample, sample_categorical
-from gro_core.trainers.encode import Sequence, collate, completion_logprobs
+from gro_core.rollout import static_decode
+from gro_core.rollout.sampling import RolloutSettings, left_pad, sample, sample_categorical
 
 TINY = "builtin:tiny-llama"
 

@@ -15,9 +15,9 @@ import torch
 
 from gro_core.cli import main as gro
 from gro_core.models import LoraSettings, load_policy, load_tokenizer
-from gro_core.rollout import RolloutSettings, sample
-from gro_core.rollout_backends import HFBackend, rollout_backend
-from gro_core.rollout_vllm import trainer_weights
+from gro_core.rollout.backends import HFBackend, rollout_backend
+from gro_core.rollout.sampling import RolloutSettings, sample
+from gro_core.rollout.vllm_engine import trainer_weights
 from gro_core.spec import SpecError, load_spec
 from gro_core.trainers import Trainer
 

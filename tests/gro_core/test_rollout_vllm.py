@@ -21,12 +21,12 @@ if os.environ.get("GRO_REQUIRE_VLLM") != "1":
         "vllm", reason="vllm is not installed; bash scripts/test-vllm runs these in .venv-vllm/"
     )
 
+from gro_core.data.encode import Sequence, collate, completion_logprobs
 from gro_core.models import LoraSettings, load_policy, load_tokenizer
-from gro_core.rollout import Rollouts, RolloutSettings, sample
-from gro_core.rollout_vllm import VLLMRollout
+from gro_core.rollout.sampling import Rollouts, RolloutSettings, sample
+from gro_core.rollout.vllm_engine import VLLMRollout
 from gro_core.spec import load_spec
 from gro_core.trainers import JsonlWriter, Trainer
-from gro_core.trainers.encode import Sequence, collate, completion_logprobs
 
 TINY, SMALL = "builtin:tiny-llama", "builtin:small-llama"
 PROMPTS = ["12+7=", "rev abcd=", "1="]

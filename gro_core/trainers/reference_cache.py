@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from gro_core.trainers.encode import Example, collate, completion_logprobs
+from gro_core.data.encode import Example, collate, completion_logprobs
 from gro_core.trainers.prompt_sharing import collate_shared, shareable, shares_prompts
 
 

@@ -291,21 +291,3 @@ def right_align(rows: list[Tensor], width: int) -> Tensor:
     for i, row in enumerate(rows):
         out[i, width - len(row) :] = row
     return out
-
-
-def scored_samples(
-    entries: list[tuple[Any, Any, float]], out: Any, limit: int
-) -> list[dict[str, Any]]:
-    """samples.jsonl records (docs/jobspec.md) for the first `limit` (prompt, completion, reward)
-    entries, with the GRO quantities gro_loss gave each: `out` is its GROOutput."""
-    return [
-        {
-            "prompt": prompt,
-            "completion": completion,
-            "reward": reward,
-            "advantage": float(out.advantages[i]),
-            "anchor_distance": float(out.anchor_distances[i]),
-            "weight": float(out.weights[i]),
-        }
-        for i, (prompt, completion, reward) in enumerate(entries[:limit])
-    ]

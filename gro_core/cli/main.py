@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import Callable, Sequence
 from importlib.metadata import entry_points
+
+# Each handler imports its verb's module when called, so parsing never loads torch.
 
 
 def _cmd_data_validate(args: argparse.Namespace) -> int:
@@ -27,7 +28,7 @@ def _add_data(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from gro_core.train_cli import train_command
+    from gro_core.cli.train import train_command
 
     return train_command(args.spec, args.out, resume=args.resume, quiet=args.quiet)
 
@@ -69,7 +70,7 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:
-    from gro_core.evaluation import eval_command
+    from gro_core.cli.evaluate import eval_command
 
     return eval_command(
         args.targets,
@@ -128,7 +129,3 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     return int(args.handler(args) or 0)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -17,7 +17,7 @@ import torch
 from torch import Tensor
 from transformers import DynamicCache, PreTrainedTokenizerBase
 
-from gro_core import static_decode
+from gro_core.rollout import static_decode
 
 
 @dataclass(frozen=True)
@@ -116,7 +116,7 @@ def sample(
     completions = [c for c, _ in trimmed]
     logprobs = [lp for _, lp in trimmed]
     if settings.stop:
-        completions, logprobs = _apply_stops(tokenizer, completions, logprobs, settings.stop)
+        completions, logprobs = apply_stops(tokenizer, completions, logprobs, settings.stop)
     groups = torch.arange(len(prompts)).repeat_interleave(num_generations)
     return Rollouts(repeated, completions, logprobs, groups)
 
@@ -137,7 +137,7 @@ def _static_decode(
     pad: int,
     generator: torch.Generator | None,
 ) -> tuple[list[list[int]], Tensor]:
-    """The Llama-architecture loop over a static KV cache (gro_core.static_decode), each of the
+    """The Llama-architecture loop over a static KV cache (`static_decode`), each of the
     (P, width) prompts prefilled once for its `repeats` rows."""
     was_training = model.training
     model.eval()
@@ -207,7 +207,7 @@ def _trim(tokens: list[int], logps: Tensor, eos: int | None) -> tuple[list[int],
     return tokens, logps.clone()
 
 
-def _apply_stops(
+def apply_stops(
     tokenizer: PreTrainedTokenizerBase,
     completions: list[list[int]],
     logprobs: list[Tensor],

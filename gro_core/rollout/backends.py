@@ -4,8 +4,8 @@
     backend.sync(model)                        # once per batch, after the updates before it
     out = backend(model, tokenizer, prompts, G, settings, generator)   # a Rollouts
 
-hf decodes with the training model itself (`gro_core.rollout.sample`), so `sync` has nothing
-to do; vllm samples from its own engine, which `sync` loads with the training weights.
+hf decodes with the training model itself (`gro_core.rollout.sampling.sample`), so `sync`
+has nothing to do; vllm samples from its own engine, which `sync` loads with the training weights.
 """
 
 from __future__ import annotations
@@ -16,7 +16,8 @@ import torch
 from transformers import PreTrainedTokenizerBase
 
 from gro_core.models import pick_dtype
-from gro_core.rollout import Rollouts, RolloutSettings, sample
+from gro_core.rollout.sampling import Rollouts, RolloutSettings, sample
+from gro_core.rollout.vllm_engine import VLLMRollout
 from gro_core.spec import JobSpec
 
 
@@ -59,8 +60,6 @@ def rollout_backend(spec: JobSpec, device: torch.device) -> RolloutBackend:
     installed this raises a SpecError on `rollout.backend` saying how to install it."""
     if spec.rollout.backend == "hf":
         return HFBackend()
-    from gro_core.rollout_vllm import VLLMRollout
-
     return VLLMRollout(
         spec.model,
         # The dtype load_policy gives the training model, so both compute alike.

@@ -2,26 +2,17 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
+from pydantic import ValidationError
+
+from gro_core.cli.quiet import quiet_libraries
 from gro_core.spec import SpecError, format_validation_error, load_spec
-
-
-def quiet_libraries() -> None:
-    """transformers prints load reports and progress bars on every model load."""
-    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
-    from transformers.utils import logging
-
-    logging.set_verbosity_error()
-    logging.disable_progress_bar()
 
 
 def train_command(spec_path: str, out: str, *, resume: bool = False, quiet: bool = False) -> int:
     """Exit code 0 on success, 1 when the run failed, 2 when the spec is invalid."""
-    from pydantic import ValidationError
-
     try:
         spec = load_spec(Path(spec_path))
     except (ValidationError, SpecError) as exc:
@@ -34,6 +25,7 @@ def train_command(spec_path: str, out: str, *, resume: bool = False, quiet: bool
         print(f"{spec_path}: no such file", file=sys.stderr)
         return 2
     quiet_libraries()
+    # Imported once the spec is valid: an invalid one is reported without loading torch.
     from gro_core.trainers import DataError, JsonlWriter, ProgressBar, TrainingError, run
 
     out_dir = Path(out)

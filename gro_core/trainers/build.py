@@ -1,39 +1,74 @@
-"""Pick the objective for a job's method and give it what it needs (a reference cache)."""
+"""Build a run's objective from its method's registry record, with the reference it needs."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any
 
 import torch
 from transformers import PreTrainedTokenizerBase
 
-from gro_core.methods import get_method
+from gro_core.data.encode import mismatched
+from gro_core.methods import TrainsWith, get_method
 from gro_core.models import Reference, load_reference
 from gro_core.spec import JobSpec
-from gro_core.trainers.encode import Example, mismatched
-from gro_core.trainers.offline import (
-    Data,
-    OfflineGROObjective,
-    RewardModelObjective,
-    SFTObjective,
-    StepResult,
-)
+from gro_core.trainers.datasets import Data
+from gro_core.trainers.offline import OfflineGROObjective, RewardModelObjective, SFTObjective
 from gro_core.trainers.online import OnlineObjective
 from gro_core.trainers.prompt_sharing import shares_prompts
-from gro_core.trainers.reference import ReferenceCache, fingerprint
+from gro_core.trainers.protocol import Objective
+from gro_core.trainers.reference_cache import ReferenceCache, fingerprint
 
 REFERENCE_FILE = "reference_logprobs.pt"
 
 
-class Objective(Protocol):
-    def units(self, examples: list[Example]) -> float:
-        """What the step's loss is a mean over (tokens, sequences, pairs), counted."""
-        ...
+@dataclass(frozen=True)
+class RunParts:
+    """What an objective is built from: the run's spec, model, tokenizer, data and place."""
 
-    def step(self, model: torch.nn.Module, examples: list[Example]) -> StepResult: ...
+    spec: JobSpec
+    model: torch.nn.Module
+    tokenizer: PreTrainedTokenizerBase
+    data: Data
+    device: torch.device
+    out_dir: Path
 
-    def evaluate(self, model: torch.nn.Module, max_examples: int) -> dict[str, float]: ...
+
+def _sft(run: RunParts) -> Objective[Any]:
+    return SFTObjective(run.tokenizer, run.data, run.device)
+
+
+def _reward_model(run: RunParts) -> Objective[Any]:
+    return RewardModelObjective(run.tokenizer, run.data, run.device)
+
+
+def _gro(run: RunParts) -> Objective[Any]:
+    """gro_loss on rollouts of prompts (online) or on a fixed dataset (offline)."""
+    spec, model, data = run.spec, run.model, run.data
+    cfg = spec.objective_config()
+    assert cfg is not None  # a gro_loss method has a preset
+    if data.kind == "prompt":
+        live = live_reference(spec, model, run.out_dir) if cfg.needs_reference else None
+        return OnlineObjective(spec, run.tokenizer, data, run.device, live)
+    share = shares_prompts(model, data.train, run.tokenizer.pad_token_id)
+    cache = None
+    if cfg.needs_reference:
+        cache = reference_cache(
+            spec, model, run.tokenizer, data, run.device, run.out_dir, share=share
+        )
+    return OfflineGROObjective(
+        spec.method, spec.method_args, run.tokenizer, data, run.device, cache, share_prompts=share
+    )
+
+
+# The objective each kind of method record trains with (`Method.trains_with`).
+_BUILDERS: dict[TrainsWith, Callable[[RunParts], Objective[Any]]] = {
+    "sft": _sft,
+    "reward_model": _reward_model,
+    "gro": _gro,
+}
 
 
 def build_objective(
@@ -43,25 +78,11 @@ def build_objective(
     data: Data,
     device: torch.device,
     out_dir: Path,
-) -> Objective:
-    trains_with = get_method(spec.method).trains_with
-    if trains_with == "sft":
-        return SFTObjective(tokenizer, data, device)
-    if trains_with == "reward_model":
-        return RewardModelObjective(tokenizer, data, device)
-    cfg = spec.objective_config()
-    assert cfg is not None  # a gro_loss method has a preset
-    needs_reference = cfg.needs_reference
-    if data.kind == "prompt":
-        live = live_reference(spec, model, out_dir) if needs_reference else None
-        return OnlineObjective(spec, tokenizer, data, device, live)
-    share = shares_prompts(model, data.train, tokenizer.pad_token_id)
-    cache = None
-    if needs_reference:
-        cache = reference_cache(spec, model, tokenizer, data, device, out_dir, share)
-    return OfflineGROObjective(
-        spec.method, spec.method_args, tokenizer, data, device, cache, share_prompts=share
-    )
+) -> Objective[Any]:
+    """The objective the spec's method trains with (its registry record's `trains_with`),
+    with the reference it needs: a live one online, cached log-probs offline."""
+    run = RunParts(spec, model, tokenizer, data, device, out_dir)
+    return _BUILDERS[get_method(spec.method).trains_with](run)
 
 
 def live_reference(spec: JobSpec, model: torch.nn.Module, out_dir: Path) -> Reference:

@@ -2,7 +2,7 @@
 
     engine = VLLMRollout("builtin:tiny-llama", dtype=torch.float32, device=torch.device("cpu"))
     engine.sync(model)                                   # after every optimizer update
-    out = engine(model, tokenizer, prompts, 8, settings, generator)   # a rollout.Rollouts
+    out = engine(model, tokenizer, prompts, 8, settings, generator)   # a sampling.Rollouts
 
 The engine is built once from the model's directory, then every `sync` copies the training
 model's current weights into it (vLLM's in-place `reload_weights`, run in this process, so
@@ -28,7 +28,7 @@ from torch import Tensor
 from transformers import AutoConfig, PreTrainedTokenizerBase
 
 from gro_core.models import resolve_model
-from gro_core.rollout import Rollouts, RolloutSettings, _apply_stops
+from gro_core.rollout.sampling import Rollouts, RolloutSettings, apply_stops
 from gro_core.spec import SpecError
 
 INSTALL_HINT = (
@@ -198,6 +198,6 @@ class VLLMRollout:
             )
         if settings.stop:
             # vLLM stopped at the stop string; cut exactly where the hf backend cuts.
-            completions, logprobs = _apply_stops(tokenizer, completions, logprobs, settings.stop)
+            completions, logprobs = apply_stops(tokenizer, completions, logprobs, settings.stop)
         groups = torch.arange(len(prompts)).repeat_interleave(num_generations)
         return Rollouts(repeated, completions, logprobs, groups)

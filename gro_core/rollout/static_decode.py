@@ -58,7 +58,7 @@ def supports(model: torch.nn.Module) -> bool:
 
 
 @dataclass
-class _Batch:
+class _DecodeState:
     """The rows still decoding: their index in the full batch, cache, mask and next position."""
 
     rows: Tensor  # (b,) indices into the full batch
@@ -68,9 +68,9 @@ class _Batch:
     position: Tensor  # (b,) rotary position of the next token (real tokens before it)
     done: Tensor  # (b,) finished (eos seen)
 
-    def keep(self, alive: Tensor) -> _Batch:
+    def keep(self, alive: Tensor) -> _DecodeState:
         """Only the rows in `alive` (indices into this batch): one copy of their cache."""
-        return _Batch(
+        return _DecodeState(
             self.rows.index_select(0, alive),
             [k.index_select(0, alive) for k in self.keys],
             [v.index_select(0, alive) for v in self.values],
@@ -104,7 +104,7 @@ def _start_batch(
     repeats: int,
     max_new_tokens: int,
     cache_kwarg: str,
-) -> tuple[_Batch, Tensor]:
+) -> tuple[_DecodeState, Tensor]:
     """Each distinct prompt through the model's own forward once, then its cache, mask and
     last logits repeated for its `repeats` rows: (the batch's buffers, logits (P·G, V))."""
     width = ids.shape[1]
@@ -125,7 +125,7 @@ def _start_batch(
     done = torch.zeros(batch, dtype=torch.bool, device=ids.device)
     position = (positions[:, -1] + 1).repeat_interleave(repeats)
     logits = out.logits[:, -1].repeat_interleave(repeats, dim=0)
-    return _Batch(rows, keys, values, mask, position, done), logits
+    return _DecodeState(rows, keys, values, mask, position, done), logits
 
 
 def _layer_step(
