@@ -40,11 +40,12 @@ class DbWriter(Callback):
     """The engine's callback for one attempt at one job. It keeps the base's no-op `on_resume`:
     the claim already dropped what was written after the checkpoint the run continues from."""
 
-    def __init__(self, settings: Settings, job_id: str, attempt: int, elapsed_offset: float = 0.0):
+    def __init__(self, settings: Settings, job_id: str, attempt: int):
         self.url, self.storage = settings.database_url, Path(settings.storage_dir)
         self.job_id, self.attempt = job_id, attempt
         self.heartbeat_s = settings.heartbeat_s
-        self.started = time.monotonic() - elapsed_offset
+        self.started = time.monotonic()
+        self.first_step: int | None = None  # the step this attempt started from
         self.points: list[tuple[int, str, float]] = []
         self.samples: list[tuple[int, list[dict[str, Any]]]] = []
         self.latest: dict[str, float] = {}
@@ -84,9 +85,12 @@ class DbWriter(Callback):
             db_jobs.add_event(session, self.job_id, "checkpoint", f"saved {path.name}", step=step)
 
     def on_step_end(self, step: int, total: int, metrics: dict[str, float]) -> None:
-        elapsed = time.monotonic() - self.started
-        self.points.append((step, "time/elapsed_s", elapsed))
-        rate = step / elapsed if elapsed > 0 else 0.0
+        # The run's clock (time/elapsed_s) is the trainer's metric; the ETA is this attempt's
+        # own pace, which a resumed attempt must not average with an earlier worker's.
+        if self.first_step is None:
+            self.first_step = step - 1
+        seconds = time.monotonic() - self.started
+        rate = (step - self.first_step) / seconds if seconds > 0 else 0.0
         eta = (total - step) / rate if rate > 0 else None
         self.progress = {"step": step, "total_steps": total, "eta_seconds": eta}
         if time.monotonic() - self.last_flush >= FLUSH_S or len(self.points) >= FLUSH_POINTS:

@@ -11,18 +11,17 @@ and record how it ended. Celery tasks call these; so do tests, without Celery.
 from __future__ import annotations
 
 import logging
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
-import yaml
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
-from gro_core.evaluation.runs import evaluate_run
+from gro_core.evaluation.job import run_evaluation
+from gro_core.evaluation.spec import EvaluationSpec
 from gro_core.spec import SpecError, format_validation_error, load_spec
 from gro_core.trainers import DataError, TrainingError, run
 from gro_core.trainers.checkpoint import latest_checkpoint
@@ -62,18 +61,22 @@ def failure(exc: BaseException) -> tuple[str, str]:
 @dataclass
 class Claimed:
     """A job this worker now owns: its resolved spec, stored row and attempt number, and for a
-    training job the step it continues from and the training seconds spent before it."""
+    training job the step it continues from."""
 
     document: dict[str, Any]
     job: Job
     attempt: int
-    step: int = 0
-    elapsed_s: float = 0.0
+    checkpoint: tuple[int, Path] | None = None
+    """(step, directory) a training job continues from."""
+
+    @property
+    def step(self) -> int:
+        return self.checkpoint[0] if self.checkpoint else 0
 
 
 def _resolved(session: Session, settings: Settings, job: Job) -> dict[str, Any] | str:
     """The stored spec with every id replaced by a local path, or WAITING / FAILED."""
-    stored = job.spec["data_spec"] if job.kind == "evaluation" else job.spec
+    stored = job.spec["evaluation_spec"] if job.kind == "evaluation" else job.spec
     try:
         return resolve_spec(session, Path(settings.storage_dir), stored)
     except NotReadyError as exc:
@@ -97,12 +100,8 @@ def _continue_from(session: Session, settings: Settings, claimed: Claimed, worke
     Outputs an earlier attempt wrote after it are dropped here, the only place that does."""
     job_id = claimed.job.id
     found = latest_checkpoint(job_dir(settings, job_id)) if claimed.job.resume else None
-    claimed.step = found[0] if found else 0
+    claimed.checkpoint = found
     outputs.delete_after(session, job_id, claimed.step)
-    if claimed.step:
-        # The elapsed-time axis goes on from where the earlier attempt left it.
-        seconds = outputs.metric_value(session, job_id, "time/elapsed_s", claimed.step)
-        claimed.elapsed_s = float(seconds or 0.0)
     where = f"from step {claimed.step}" if claimed.step else "from the start"
     message = f"attempt {claimed.attempt} on {worker}, {where}"
     db_jobs.add_event(session, job_id, "claimed", message)
@@ -148,7 +147,7 @@ def _run_claimed(
     job_id, attempt = claimed.job.id, claimed.attempt
     _use_threads(settings)
     try:
-        with DbWriter(settings, job_id, attempt, claimed.elapsed_s) as writer:
+        with DbWriter(settings, job_id, attempt) as writer:
             fields = work(writer)
     except JobLostError:
         return SKIPPED  # re-queued elsewhere while this attempt ran: its new owner finishes
@@ -173,7 +172,7 @@ def run_train_job(settings: Settings, job_id: str, worker: str) -> str:
 
     def work(writer: DbWriter) -> dict[str, Any]:
         spec = load_spec(claimed.document)
-        result = run(spec, job_dir(settings, job_id), [writer], resume=claimed.step > 0)
+        result = run(spec, job_dir(settings, job_id), [writer], resume=claimed.checkpoint or False)
         status = SUCCEEDED if result.status == "succeeded" else CANCELLED
         return {
             "status": status,
@@ -189,25 +188,11 @@ def run_evaluation_job(settings: Settings, job_id: str, worker: str) -> str:
     claimed = claim(settings, job_id, "evaluation", worker)
     if isinstance(claimed, str):
         return claimed
-    document = claimed.document
-    request = claimed.job.spec["request"]
 
     def work(writer: DbWriter) -> dict[str, Any]:
-        completions: list[dict[str, Any]] = []
-        with tempfile.TemporaryDirectory() as tmp:
-            # evaluate_run reads targets from files: the model is the spec's, or a checkpoint.
-            spec_file = Path(tmp) / "spec.yaml"
-            spec_file.write_text(yaml.safe_dump(document))
-            model = document["model"]
-            target = model if Path(model).is_dir() else str(spec_file)
-            metrics = evaluate_run(
-                target,
-                spec_path=spec_file,
-                with_reference=request["with_reference"],
-                samples=completions,
-            )
-        writer.on_samples(0, completions)
-        writer.on_metrics(0, metrics)
-        return {"status": SUCCEEDED, "final_metrics": _final(metrics)}
+        result = run_evaluation(EvaluationSpec.model_validate(claimed.document))
+        writer.on_samples(0, result.completions)
+        writer.on_metrics(0, result.metrics)
+        return {"status": SUCCEEDED, "final_metrics": _final(result.metrics)}
 
     return _run_claimed(settings, claimed, work)

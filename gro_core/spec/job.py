@@ -6,7 +6,7 @@ its record in gro_core.methods; nothing here keeps its own list of methods.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any, Literal
 
 from pydantic import Field, ValidationError, model_validator
@@ -192,9 +192,10 @@ def check_train_data(spec: JobSpec, dataset_kind: str) -> None:
         raise SpecError("rewards", problem)
 
 
-def check_rewards_allowed(spec: JobSpec, allow_python: bool) -> None:
-    """Refuse (SpecError) python rewards unless the operator enabled them: they run user code."""
-    for i, reward in enumerate(spec.rewards):
+def check_rewards_allowed(rewards: Sequence[RewardSpec], allow_python: bool) -> None:
+    """Refuse (SpecError) python rewards unless the operator enabled them: they run user code.
+    `rewards` is a job's or an evaluation's list."""
+    for i, reward in enumerate(rewards):
         if reward.type == "python" and not allow_python:
             raise SpecError(
                 f"rewards.{i}",

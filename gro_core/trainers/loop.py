@@ -99,10 +99,14 @@ def weighted_metrics(parts: list[tuple[dict[str, Any], float]]) -> dict[str, flo
     return sums
 
 
+Resume = bool | tuple[int, Path]
+"""False: start at step 0; True: the latest checkpoint of out_dir; (step, path): that one."""
+
+
 class Trainer:
     """One run: model, objective, optimizer, schedule, and the step loop."""
 
-    def __init__(self, spec: JobSpec, out_dir: Path, callbacks: list[Callback], resume: bool):
+    def __init__(self, spec: JobSpec, out_dir: Path, callbacks: list[Callback], resume: Resume):
         # The run's clock: wall seconds of this attempt (loading included), on top of those
         # of the attempts before the checkpoint it resumes from.
         self.clock_started, self.elapsed_before = time.perf_counter(), 0.0
@@ -113,7 +117,7 @@ class Trainer:
         # Rank 0 reports for all: the others' metrics reach it through all-reduce.
         self.cb = CallbackList(list(callbacks) if self.ranks.main else [])
         seed_everything(spec.train.seed)
-        found = latest_checkpoint(self.out_dir) if resume else None
+        found = latest_checkpoint(self.out_dir) if resume is True else resume or None
         self.start_step, checkpoint = found if found else (0, None)
         self.tokenizer = load_tokenizer(spec.model)
         self.data = load_data(spec, self.tokenizer)
@@ -311,9 +315,11 @@ def run(
     spec: JobSpec,
     out_dir: Path | str,
     callbacks: list[Callback] | None = None,
-    resume: bool = False,
+    resume: Resume = False,
 ) -> RunResult:
-    """Train `spec` into `out_dir`; with `resume`, continue from its latest checkpoint."""
+    """Train `spec` into `out_dir`. resume=True continues from its latest checkpoint; a
+    (step, checkpoint dir) pair, as `latest_checkpoint` gives it, from that one (a caller that
+    looked it up already, the worker, hands it over instead of the trainer looking again)."""
     trainer = Trainer(spec, Path(out_dir), callbacks or [], resume)
     result = trainer.run()
     # Only after success: a failed rank exits and torchrun stops its peers; a barrier here

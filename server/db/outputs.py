@@ -167,14 +167,6 @@ def iter_samples(session: Session, job_id: str, batch: int = 500) -> Iterator[Sa
     yield from session.scalars(query).yield_per(batch)
 
 
-def metric_value(session: Session, job_id: str, name: str, step: int) -> float | None:
-    """One point of a series (None where the job has no point there)."""
-    query = select(Metric.value).where(
-        Metric.job_id == job_id, Metric.name == name, Metric.step == step
-    )
-    return session.scalar(query)
-
-
 def list_checkpoints(session: Session, job_id: str) -> list[Checkpoint]:
     query = select(Checkpoint).where(Checkpoint.job_id == job_id).order_by(Checkpoint.step)
     return list(session.scalars(query))

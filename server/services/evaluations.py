@@ -1,7 +1,7 @@
 """Evaluations: a model on held-out prompts, run by a worker on the light queue.
 
 The request becomes a job of kind `evaluation` whose stored spec holds the request and the
-data spec gro_core's evaluation reads (prompts, rewards, rollout settings).
+gro_core EvaluationSpec the worker runs (prompts, rewards, sampling settings).
 """
 
 from __future__ import annotations
@@ -10,33 +10,27 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
+from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
-from gro_core.tasks import get_task
+from gro_core.evaluation.spec import EvaluationSpec
+from gro_core.spec import SpecError, check_rewards_allowed, format_validation_error
 from server.config import Settings
 from server.db.datasets import get_dataset
 from server.db.jobs import create_job
-from server.db.models import Job, Owner
+from server.db.models import Dataset, Job, Owner
 from server.db.outputs import iter_samples
 from server.db.session import new_session
 from server.queue import JobQueue
 from server.schemas.evaluations import EvaluationIn, EvaluationOut
 from server.services.jobs import enqueue, job_error
-from server.services.specs import check_model_ref, check_references, invalid, parse_spec
+from server.services.specs import check_model_ref, check_reward_fields, invalid
 
 
-def _data(session: Session, owner: Owner, dataset: str) -> dict[str, Any]:
+def _data(session: Session, owner: Owner, dataset: str) -> tuple[dict[str, Any], Dataset | None]:
+    """The evaluation's `data` section and the dataset it reads, if any."""
     if dataset.startswith("builtin:"):
-        try:
-            task = get_task(dataset)
-        except ValueError as exc:
-            raise invalid("dataset", str(exc)) from exc
-        if task.kind != "prompt":
-            raise invalid(
-                "dataset",
-                f"evaluations sample completions of prompts: {dataset} is a {task.kind} task",
-            )
-        return {"task": dataset}
+        return {"task": dataset}, None
     found = get_dataset(session, owner, dataset) if dataset.startswith("ds-") else None
     if found is None:
         raise invalid("dataset", f"no dataset {dataset!r}", "not_found")
@@ -45,43 +39,66 @@ def _data(session: Session, owner: Owner, dataset: str) -> dict[str, Any]:
             "dataset",
             f"evaluations sample completions of prompts: {dataset} holds {found.kind} rows",
         )
-    return {"train": dataset, "eval": dataset}
+    return {"eval": dataset}, found
 
 
-def data_spec(request: EvaluationIn, data: dict[str, Any]) -> dict[str, Any]:
-    """A job spec carrying what evaluation reads. The method is any online one without groups
-    (remax): the spec's checks then apply to the prompts and rewards as they would in training."""
+def evaluation_document(request: EvaluationIn, data: dict[str, Any]) -> dict[str, Any]:
+    """The request as gro_core's EvaluationSpec (what the worker runs)."""
     return {
+        "name": request.name,
         "model": request.model,
-        "method": "remax",
         "data": data,
         "rewards": [r.model_dump() for r in request.rewards],
-        "rollout": {
-            "num_generations": request.num_generations,
-            "max_new_tokens": request.max_new_tokens,
-            "temperature": request.temperature,
-        },
-        "eval": {"num_prompts": request.num_prompts},
-        "train": {"seed": request.seed},
+        "num_prompts": request.num_prompts,
+        "num_generations": request.num_generations,
+        "max_new_tokens": request.max_new_tokens,
+        "temperature": request.temperature,
+        "seed": request.seed,
+        "with_reference": request.with_reference,
     }
+
+
+def _parse(document: dict[str, Any]) -> EvaluationSpec:
+    """The validated spec; its first problem as a 422 named by the request's field."""
+    try:
+        return EvaluationSpec.model_validate(document)
+    except ValidationError as exc:
+        problem = format_validation_error(exc, EvaluationSpec)[0]
+        path = "dataset" if problem["path"].startswith("data") else problem["path"]
+        raise invalid(path, problem["message"]) from exc
+
+
+def _check(session: Session, owner: Owner, spec: EvaluationSpec, settings: Settings) -> None:
+    try:
+        check_rewards_allowed(spec.rewards, settings.allow_python_rewards)
+    except SpecError as exc:
+        raise invalid(exc.path, exc.message, "python_rewards_disabled") from exc
+    check_model_ref(session, owner, spec.model, "model")
+    for i, reward in enumerate(spec.rewards):
+        if reward.type == "reward_model":
+            check_model_ref(session, owner, reward.model, f"rewards.{i}.model")
 
 
 def submit_evaluation(
     session: Session, owner: Owner, request: EvaluationIn, settings: Settings
 ) -> Job:
     check_model_ref(session, owner, request.model, "model")
-    spec = parse_spec(data_spec(request, _data(session, owner, request.dataset)))
-    if not spec.rewards and spec.data.task is None:
-        raise invalid("rewards", "a dataset needs rewards to score completions (e.g. exact_match)")
-    datasets = check_references(session, owner, spec, settings)
-    stored = {"request": request.model_dump(mode="json"), "data_spec": spec.model_dump(mode="json")}
+    data, dataset = _data(session, owner, request.dataset)
+    spec = _parse(evaluation_document(request, data))
+    _check(session, owner, spec, settings)
+    if dataset is not None:
+        check_reward_fields(spec.rewards, dataset)
+    stored = {
+        "request": request.model_dump(mode="json"),
+        "evaluation_spec": spec.model_dump(mode="json"),
+    }
     return create_job(
         session,
         owner,
         stored,
         kind="evaluation",
         method="evaluate",
-        datasets=datasets,
+        datasets=[dataset.id] if dataset is not None else [],
         name=request.name,
     )
 

@@ -8,6 +8,7 @@ python rewards are allowed, and that model references (a job or checkpoint id) r
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from gro_core.spec import (
     JobSpec,
+    RewardSpec,
     SpecError,
     check_rewards_allowed,
     check_train_data,
@@ -97,13 +99,13 @@ def _check_train(spec: JobSpec, train: Dataset) -> None:
     except SpecError as exc:
         raise invalid(exc.path, exc.message) from exc
     if train.kind == "prompt" and is_online(spec, train.kind):
-        _check_reward_fields(spec, train)
+        check_reward_fields(spec.rewards, train)
 
 
-def _check_reward_fields(spec: JobSpec, train: Dataset) -> None:
+def check_reward_fields(rewards: Sequence[RewardSpec], train: Dataset) -> None:
     """Rewards that read a row field need it in the dataset (found at submit, not mid-run)."""
     fields = set(train.stats.get("extra_fields", [])) | {"prompt"}
-    for i, reward in enumerate(spec.rewards):
+    for i, reward in enumerate(rewards):
         field = getattr(reward, "field", None)
         if field and field not in fields:
             have = ", ".join(sorted(fields))
@@ -124,7 +126,7 @@ def check_references(
     if spec.data.eval:
         datasets.append(_dataset(session, owner, spec.data.eval, "data.eval").id)
     try:
-        check_rewards_allowed(spec, settings.allow_python_rewards)
+        check_rewards_allowed(spec.rewards, settings.allow_python_rewards)
     except SpecError as exc:
         raise invalid(exc.path, exc.message, "python_rewards_disabled") from exc
     check_model_ref(session, owner, spec.model, "model")

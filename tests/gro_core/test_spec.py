@@ -312,9 +312,9 @@ def test_every_reward_type_loads_with_weight_one_by_default():
 
 def test_python_rewards_need_the_operator_flag():
     spec = load_spec(with_(rewards=[{"type": "python", "path": "pkg.mod:fn"}]))
-    check_rewards_allowed(spec, allow_python=True)
+    check_rewards_allowed(spec.rewards, allow_python=True)
     with pytest.raises(SpecError) as info:
-        check_rewards_allowed(spec, allow_python=False)
+        check_rewards_allowed(spec.rewards, allow_python=False)
     assert info.value.path == "rewards.0"
 
 

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import json
 
+from gro_core.evaluation.spec import EvaluationSpec
 from server.config import Settings
 from server.db import jobs as db_jobs
 from server.db import outputs
+from server.db.models import Job
 from server.db.session import session_scope
 from server.queue import RecordingQueue
 from tests.server.conftest import PAIRS, PROMPTS, Api
@@ -27,6 +29,25 @@ def test_evaluation_of_a_builtin_task_is_queued_on_the_light_queue(
     assert body["request"]["num_prompts"] == 64
     assert alice.get("/v1/jobs").json()["data"] == []  # evaluations are not training jobs
     assert [e["id"] for e in alice.get("/v1/evaluations").json()["data"]] == [body["id"]]
+
+
+def test_an_evaluation_is_stored_as_an_evaluation_spec_not_a_training_job(
+    alice: Api, settings: Settings
+):
+    response = alice.post(
+        "/v1/evaluations",
+        json={"model": "builtin:tiny-llama", "dataset": "builtin:arithmetic", "seed": 3},
+    )
+    assert response.status_code == 201, response.text
+    with session_scope(settings.database_url) as session:
+        stored = session.get(Job, response.json()["id"]).spec
+    spec = EvaluationSpec.model_validate(stored["evaluation_spec"])
+    assert "method" not in stored["evaluation_spec"]  # no training method posing as one
+    assert (spec.model, spec.data.task, spec.seed) == (
+        "builtin:tiny-llama",
+        "builtin:arithmetic",
+        3,
+    )
 
 
 def test_bad_evaluations_name_the_field(alice: Api, bob: Api):
