@@ -34,135 +34,36 @@ last quarter of the steps (each step scores 64 fresh completions).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import _common as common
 import torch
-
-PROMPTS, G, MAX_NEW_TOKENS, TEMPERATURE, EPSILON, KL_COEF, SEED = 8, 8, 32, 1.0, 0.2, 0.04, 0
-TASK = "reverse"
-EVAL_PROMPTS = 256
-MODELS = ("tiny-llama", "small-llama")
-WORKER_ENV = {"HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", "TQDM_DISABLE": "1"}
-REWARDS = [{"type": "exact_match", "field": "answer"}]
-
-Result = dict[str, Any]
-
-
-@dataclass(frozen=True)
-class Setting:
-    """What one model trains with: its online run and the SFT warm-up before it."""
-
-    steps: int  # online steps measured
-    lr: float
-    warmup_steps: int
-    sft_steps: int
-    sft_lr: float
-
-
-SETTINGS = {
-    "tiny-llama": Setting(steps=60, lr=3e-4, warmup_steps=4, sft_steps=250, sft_lr=1e-3),
-    "small-llama": Setting(steps=24, lr=3e-5, warmup_steps=2, sft_steps=150, sft_lr=3e-4),
-}
-
-
-# --- shared inputs: the warm-up, the prompts, the reward, the held-out score -----------------
-
-
-def warmup_checkpoint(model: str) -> Path:
-    """The SFT warm-up both trainers start from, trained once and cached: the acceptance test's
-    sloppy demonstrations (40% of words reversed, the rest copied), so that the policy is partly
-    right and the learning curves have somewhere to go."""
-    from gro_core.models.builtin import default_cache_dir
-    from gro_core.spec import load_spec
-    from gro_core.tasks import reverse_copy_demonstrations
-    from gro_core.trainers import run
-
-    s = SETTINGS[model]
-    out = default_cache_dir() / "bench" / f"online-{model}-reverse-copy-sft-{s.sft_steps}"
-    checkpoint = out / "checkpoints" / f"step-{s.sft_steps}"
-    if not checkpoint.is_dir():
-        print(f"  warm-up: SFT of {model}, {s.sft_steps} steps", file=sys.stderr, flush=True)
-        out.mkdir(parents=True, exist_ok=True)
-        demos = out / "demos.jsonl"
-        with demos.open("w", encoding="utf-8") as f:
-            for row in reverse_copy_demonstrations(s.sft_steps * 32, seed=SEED, reversed_share=0.4):
-                f.write(
-                    json.dumps({"prompt": row["prompt"], "completion": row["completion"]}) + "\n"
-                )
-        spec = {
-            "model": f"builtin:{model}",
-            "method": "sft",
-            "data": {"train": str(demos)},
-            "train": {"steps": s.sft_steps, "batch_size": 32, "lr": s.sft_lr, "seed": SEED},
-            "eval": {"every": 0},
-            "checkpoint": {"every": 0, "keep": 1},
-        }
-        run(load_spec(spec), out)
-    return checkpoint
-
-
-def write_prompts(path: Path, n: int) -> None:
-    from gro_core.tasks import generate
-
-    with path.open("w", encoding="utf-8") as f:
-        for row in generate(TASK, n, seed=SEED):
-            f.write(json.dumps({"prompt": row["prompt"], "answer": row["answer"]}) + "\n")
-
-
-def scorer() -> Any:
-    """gro's scorer for REWARDS: both trainers' rewards come from this same code."""
-    from gro_core.rewards import build_scorer
-    from gro_core.spec import load_spec
-
-    spec = load_spec({"model": "x", "method": "grpo", "data": {"train": "x"}, "rewards": REWARDS})
-    return build_scorer(spec.rewards)
-
-
-@torch.no_grad()
-def held_out_reward(model: torch.nn.Module, tokenizer: Any) -> float:
-    """Mean greedy exact-match reward on EVAL_PROMPTS held-out prompts."""
-    from gro_core.data.encode import encode_prompt
-    from gro_core.rollout.sampling import RolloutSettings, sample
-    from gro_core.tasks import generate
-
-    rows = generate(TASK, EVAL_PROMPTS, seed=SEED, split="eval")
-    prompts = [encode_prompt(tokenizer, r["prompt"]) for r in rows]
-    out = sample(model, tokenizer, prompts, 1, RolloutSettings(MAX_NEW_TOKENS, greedy=True))
-    texts = tokenizer.batch_decode(out.completion_ids, skip_special_tokens=True)
-    return sum(scorer()(texts, rows).total) / len(rows)
-
-
-class Timer:
-    """Seconds spent inside wrapped calls, and the tokens the sampling calls saw."""
-
-    def __init__(self) -> None:
-        self.seconds: dict[str, float] = {}
-        self.prompt_tokens = self.completion_tokens = self.completions = 0
-
-    def wrap(self, name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
-        def timed(*args: Any, **kwargs: Any) -> Any:
-            start = time.perf_counter()
-            try:
-                return fn(*args, **kwargs)
-            finally:
-                self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - start
-
-        return timed
-
-    def count(self, prompts: list[list[int]], completions: list[list[int]]) -> None:
-        self.prompt_tokens += sum(len(p) for p in prompts)
-        self.completion_tokens += sum(len(c) for c in completions)
-        self.completions += len(completions)
-
+from online_setup import (
+    EPSILON,
+    KL_COEF,
+    MAX_NEW_TOKENS,
+    MODELS,
+    PROMPTS,
+    REWARDS,
+    SEED,
+    SETTINGS,
+    TASK,
+    TEMPERATURE,
+    WORKER_ENV,
+    G,
+    Result,
+    Timer,
+    held_out_reward,
+    warmup_checkpoint,
+    write_prompts,
+)
+from online_trl import trl_worker
 
 # --- gro --------------------------------------------------------------------------------------
 
@@ -240,108 +141,6 @@ def gro_worker(model: str, checkpoint: Path, prompts: Path, out: Path) -> Result
         "rewards": clock.rewards,
         "timer": vars(timer),
         "held_out": held_out_reward(load_policy(final, device="cpu"), load_tokenizer(final)),
-    }
-
-
-# --- TRL --------------------------------------------------------------------------------------
-
-
-def trl_config(model: str, out: Path, gradient_checkpointing: bool) -> Any:
-    from trl import GRPOConfig
-
-    s = SETTINGS[model]
-    return GRPOConfig(
-        output_dir=str(out),
-        per_device_train_batch_size=PROMPTS * G,  # completions per step
-        num_generations=G,
-        max_completion_length=MAX_NEW_TOKENS,
-        temperature=TEMPERATURE,
-        top_p=1.0,
-        top_k=0,
-        beta=KL_COEF,  # TRL's default is 0 (no reference); gro's grpo preset uses 0.04
-        epsilon=EPSILON,
-        loss_type="grpo",  # the DeepSeekMath aggregation gro's grpo preset reproduces
-        scale_rewards="group",
-        num_iterations=1,
-        max_steps=s.steps,
-        learning_rate=s.lr,
-        lr_scheduler_type="cosine",
-        warmup_steps=s.warmup_steps,
-        weight_decay=0.0,
-        max_grad_norm=1.0,
-        use_cpu=True,
-        bf16=False,
-        fp16=False,
-        gradient_checkpointing=gradient_checkpointing,  # TRL's default: True
-        save_strategy="no",
-        eval_strategy="no",
-        report_to="none",
-        logging_steps=1,  # the per-step reward curve
-        disable_tqdm=True,
-        dataloader_num_workers=0,
-        seed=SEED,
-    )
-
-
-def trl_worker(
-    model: str, checkpoint: Path, prompts: Path, out: Path, gradient_checkpointing: bool
-) -> Result:
-    import datasets
-    from transformers import AutoModelForCausalLM, TrainerCallback
-    from trl import GRPOTrainer
-
-    from gro_core.models import load_tokenizer
-
-    datasets.disable_progress_bars()
-    score = scorer()
-
-    def exact_match(completions: list[str], answer: list[str], **_: Any) -> list[float]:
-        return score(completions, [{"answer": a} for a in answer]).total
-
-    class Clock(TrainerCallback):
-        def __init__(self) -> None:
-            self.rewards: list[float] = []
-
-        def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
-            self.started = time.perf_counter()
-
-        def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
-            self.ended = time.perf_counter()
-
-        def on_log(self, args: Any, state: Any, control: Any, logs: Any = None, **_: Any) -> None:
-            if logs and "reward" in logs:
-                self.rewards.append(logs["reward"])
-
-    base_rss, start = common.rss_mb(), time.perf_counter()
-    rows = [json.loads(line) for line in prompts.read_text(encoding="utf-8").splitlines()]
-    clock, timer = Clock(), Timer()
-    trainer = GRPOTrainer(
-        model=AutoModelForCausalLM.from_pretrained(checkpoint, dtype=torch.float32),
-        reward_funcs=exact_match,
-        args=trl_config(model, out, gradient_checkpointing),
-        train_dataset=datasets.Dataset.from_list(rows),
-        processing_class=load_tokenizer(checkpoint),
-        callbacks=[clock],
-    )
-    generate = trainer._generate_single_turn
-
-    def counted_generate(prompt_ids: list[list[int]], *args: Any, **kwargs: Any) -> Any:
-        completion_ids, logprobs = generate(prompt_ids, *args, **kwargs)
-        timer.count(prompt_ids, completion_ids)
-        return completion_ids, logprobs
-
-    trainer._generate_single_turn = timer.wrap("generate", counted_generate)
-    batch = trainer._generate_and_score_completions
-    trainer._generate_and_score_completions = timer.wrap("batch", batch)
-    trainer.train()
-    return {
-        "steps": trainer.state.global_step,
-        "loop_s": clock.ended - clock.started,
-        "setup_s": clock.started - start,
-        "base_rss_mb": base_rss,
-        "rewards": clock.rewards,
-        "timer": vars(timer),
-        "held_out": held_out_reward(trainer.model.eval(), trainer.processing_class),
     }
 
 

@@ -149,3 +149,30 @@ def test_package_boundaries(package: str, forbidden: tuple[str, ...]) -> None:
         if any(_within(b, f) for f in forbidden)
     )
     assert not crossing, f"{package} must not import {', '.join(forbidden)}: {crossing}"
+
+
+# Small and flat: a module a reader can hold, functions that fit on a screen (docstrings aside).
+MAX_MODULE_LINES = 400
+MAX_FUNCTION_LINES = 60
+
+
+def _function_lines(node: ast.FunctionDef | ast.AsyncFunctionDef) -> int:
+    first = node.body[0]
+    has_doc = isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant)
+    start = node.body[1].lineno if has_doc and len(node.body) > 1 else node.lineno
+    return (node.end_lineno or node.lineno) - start + 1
+
+
+def test_modules_and_functions_stay_small() -> None:
+    too_big = []
+    for pkg in PACKAGES:
+        for path in sorted((ROOT / pkg).rglob("*.py")):
+            source = path.read_text()
+            name = path.relative_to(ROOT)
+            if (lines := source.count("\n")) > MAX_MODULE_LINES:
+                too_big.append(f"{name}: {lines} lines")
+            for node in ast.walk(ast.parse(source)):
+                is_function = isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+                if is_function and (n := _function_lines(node)) > MAX_FUNCTION_LINES:
+                    too_big.append(f"{name}:{node.lineno} {node.name}: {n} lines")
+    assert not too_big, "split by responsibility: " + "; ".join(too_big)
