@@ -24,7 +24,7 @@ from gro_core.evaluation.job import run_evaluation
 from gro_core.evaluation.spec import EvaluationSpec
 from gro_core.spec import SpecError, format_validation_error, load_spec
 from gro_core.trainers import DataError, TrainingError, run
-from gro_core.trainers.checkpoint import latest_checkpoint
+from gro_core.trainers.checkpoint import TRAINER_STATE, latest_checkpoint
 from server.config import Settings
 from server.db import jobs as db_jobs
 from server.db import outputs
@@ -94,13 +94,25 @@ def _note_waiting(session: Session, job: Job, message: str) -> None:
         db_jobs.add_event(session, job.id, "waiting", message)
 
 
+def _resume_point(session: Session, settings: Settings, job_id: str) -> tuple[int, Path] | None:
+    """The newest checkpoint the database lists whose files are whole. A worker records a
+    checkpoint only after writing the metrics before it, so one on disk but not listed (the
+    worker died in between) may lack its last steps' metrics: it is used only when no listed
+    one survives (a run keeping one checkpoint pruned the listed one first)."""
+    row = outputs.latest_checkpoint(session, job_id)
+    if row is not None:
+        path = Path(settings.storage_dir) / row.path
+        if (path / TRAINER_STATE).is_file():
+            return row.step, path
+    return latest_checkpoint(job_dir(settings, job_id))
+
+
 def _continue_from(session: Session, settings: Settings, claimed: Claimed, worker: str) -> None:
     """Where a claimed training job continues: its latest checkpoint when it resumes (the one
     lookup: the trainer, run with resume, continues from this same checkpoint), else the start.
     Outputs an earlier attempt wrote after it are dropped here, the only place that does."""
     job_id = claimed.job.id
-    found = latest_checkpoint(job_dir(settings, job_id)) if claimed.job.resume else None
-    claimed.checkpoint = found
+    claimed.checkpoint = _resume_point(session, settings, job_id) if claimed.job.resume else None
     outputs.delete_after(session, job_id, claimed.step)
     where = f"from step {claimed.step}" if claimed.step else "from the start"
     message = f"attempt {claimed.attempt} on {worker}, {where}"

@@ -248,3 +248,32 @@ def test_a_resumed_job_is_claimed_in_one_session_dropping_stale_outputs_once(
     assert clock[2] < clock[3] < clock[4]  # the elapsed-time axis went on from step 2
     claimed = [e.message for e in rows(settings, JobEvent, job["id"]) if e.kind == "claimed"]
     assert claimed[-1] == "attempt 2 on w2, from step 2"
+
+
+def test_a_checkpoint_saved_but_never_recorded_is_not_resumed_from(
+    alice: Api, settings: Settings, monkeypatch: pytest.MonkeyPatch
+):
+    # The worker dies after a checkpoint's files are written but before it records them (and
+    # the metrics buffered before them): resuming from those files would skip those metrics.
+    dataset = alice.dataset(PAIRS)
+    reference = alice.job(tiny_dpo(dataset))
+    assert run_train_job(settings, reference["id"], "w0") == "succeeded"
+    job = alice.job(tiny_dpo(dataset))
+    original = DbWriter.on_checkpoint
+
+    def die_recording_step_4(self: DbWriter, step: int, path: Path) -> None:
+        if step == 4:
+            raise Crash  # step-4 is on disk; its row and steps 3-4's metrics are not written
+        original(self, step, path)
+
+    monkeypatch.setattr(DbWriter, "on_checkpoint", die_recording_step_4)
+    with pytest.raises(Crash):
+        run_train_job(settings, job["id"], "w1")
+    monkeypatch.setattr(DbWriter, "on_checkpoint", original)
+    assert (runner.job_dir(settings, job["id"]) / "checkpoints" / "step-4").is_dir()
+    with session_scope(settings.database_url) as session:
+        db_jobs.requeue_dead(session, db_jobs.ago(-60))  # as the reconciler would
+    assert run_train_job(settings, job["id"], "w2") == "succeeded"
+    claimed = [e.message for e in rows(settings, JobEvent, job["id"]) if e.kind == "claimed"]
+    assert claimed[-1].endswith("from step 2")
+    assert loss_by_step(settings, job["id"]) == loss_by_step(settings, reference["id"])
