@@ -40,6 +40,9 @@ class Settings(BaseSettings):
     """Signs expiring download links (a browser link cannot carry a Bearer key)."""
     allow_python_rewards: bool = False
     """Let job specs run `python` reward functions (arbitrary code on the workers)."""
+    reward_timeout_s: float = Field(300.0, ge=0)
+    """Longest one call of one reward function may take (rule, reward model or python) before
+    the job fails with `reward_timeout`; 0: no bound."""
     heartbeat_s: float = Field(10.0, gt=0)
     """How often a running job's worker writes its heartbeat."""
     heartbeat_timeout_s: float = Field(120.0, gt=0)

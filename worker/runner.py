@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from gro_core.evaluation.job import run_evaluation
 from gro_core.evaluation.spec import EvaluationSpec
+from gro_core.reward_timeout import RewardTimeoutError
 from gro_core.spec import SpecError, format_validation_error, load_spec
 from gro_core.trainers import DataError, TrainingError, run
 from gro_core.trainers.checkpoint import TRAINER_STATE, latest_checkpoint
@@ -44,7 +45,7 @@ def job_dir(settings: Settings, job_id: str) -> Path:
 
 def failure(exc: BaseException) -> tuple[str, str]:
     """(code, message) a failed job shows: what went wrong, in the user's terms."""
-    if isinstance(exc, TrainingError):
+    if isinstance(exc, TrainingError | RewardTimeoutError):
         return exc.code, str(exc)
     if isinstance(exc, DataError | BadReferenceError):
         return "bad_data", str(exc)
