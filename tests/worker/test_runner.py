@@ -286,3 +286,18 @@ def test_a_checkpoint_saved_but_never_recorded_is_not_resumed_from(
     claimed = [e.message for e in rows(settings, JobEvent, job["id"]) if e.kind == "claimed"]
     assert claimed[-1].endswith("from step 2")
     assert loss_by_step(settings, job["id"]) == loss_by_step(settings, reference["id"])
+
+
+def test_weights_made_inf_by_a_huge_lr_are_never_listed_as_a_checkpoint(
+    alice: Api, settings: Settings
+):
+    spec = tiny_dpo(alice.dataset(PAIRS), lr=1e39)
+    job = alice.job({**spec, "checkpoint": {"every": 1, "keep": 2}})  # one after every step
+    assert run_train_job(settings, job["id"], "w1") == "failed"
+    done = job_row(settings, job["id"])
+    assert (
+        done.error_code == "non_finite" and "non-finite weights after step 1" in done.error_message
+    )
+    assert "no checkpoint was saved" in done.error_message
+    assert rows(settings, Checkpoint, job["id"]) == []
+    assert not (runner.job_dir(settings, job["id"]) / "checkpoints" / "step-1").exists()
