@@ -52,6 +52,10 @@ def child_main(payload: dict[str, Any], conn: Connection, beat: Any) -> None:
     """Entry point of the job's process: `payload` holds the settings (as JSON values) and the
     claimed attempt (kind, job id, attempt, resolved document, checkpoint)."""
     die_with_parent(payload["parent_pid"])
+    # Ctrl-C and SIGTERM reach the worker's whole process group; the worker decides what they
+    # mean (Celery's warm shutdown lets the job run on), so they must not end the job here.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     _pulse(beat)
     from server.config import Settings
 
