@@ -15,6 +15,19 @@ def _mark(name: str) -> None:
         (Path(folder) / f"{name}-{os.getpid()}").touch()
 
 
+def hostile(reward: str, **train: object) -> dict:
+    """An online job whose only reward is one of this module's."""
+    return {
+        "model": "builtin:tiny-llama",
+        "method": "grpo",
+        "data": {"task": "builtin:arithmetic"},
+        "rewards": [{"type": "python", "path": f"tests.worker.hostile:{reward}"}],
+        "train": {"steps": 4, "batch_size": 2, **train},
+        "rollout": {"num_generations": 2, "max_new_tokens": 4},
+        "eval": {"every": 0},
+    }
+
+
 def holds_the_gil(completions: list[str], rows: list[dict]) -> list[float]:
     """Backtracking regex in C: exponential time, and no other thread of its process runs."""
     _mark("gil")

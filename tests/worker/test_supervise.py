@@ -18,6 +18,7 @@ from server.db.session import new_session, session_scope
 from server.queue import RecordingQueue
 from tests.server.conftest import PAIRS, Api
 from tests.worker.conftest import tiny_dpo
+from tests.worker.hostile import hostile
 from worker.execute import failure
 from worker.reconcile import reconcile
 from worker.runner import run_train_job
@@ -31,19 +32,6 @@ def job_row(settings: Settings, job_id: str) -> Job:
 def events(settings: Settings, job_id: str) -> list[JobEvent]:
     with new_session(settings.database_url) as session:
         return list(session.query(JobEvent).filter_by(job_id=job_id).order_by(JobEvent.id))
-
-
-def hostile(reward: str, **train: object) -> dict:
-    """An online job whose only reward is one of tests.worker.hostile's."""
-    return {
-        "model": "builtin:tiny-llama",
-        "method": "grpo",
-        "data": {"task": "builtin:arithmetic"},
-        "rewards": [{"type": "python", "path": f"tests.worker.hostile:{reward}"}],
-        "train": {"steps": 4, "batch_size": 2, **train},
-        "rollout": {"num_generations": 2, "max_new_tokens": 4},
-        "eval": {"every": 0},
-    }
 
 
 def die(settings: Settings, job_id: str, worker: str) -> None:
