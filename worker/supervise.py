@@ -100,16 +100,13 @@ class Watch:
 
     def check(self) -> Outcome | None:
         now, s = time.monotonic(), self.settings
-        if now >= self.next_beat:
-            self.next_beat = now + s.heartbeat_s
-            with session_scope(s.database_url) as session:
-                if not db_jobs.beat(session, self.job_id, self.attempt):
-                    return Outcome("lost")
-        if now >= self.next_check:
-            self.next_check = now + CHECK_S
-            ended = self._limits(now)
-            if ended is not None:
-                return ended
+        try:
+            ended = self._timed(now)
+        except Exception:  # a transient database error: the next poll tries again
+            log.exception("watching job %s failed", self.job_id)
+            ended = None
+        if ended is not None:
+            return ended
         silent = time.time() - self.beat.value
         if silent > s.job_silent_s:
             return Outcome(
@@ -118,6 +115,18 @@ class Watch:
                 message=f"the job stopped responding for {silent:.0f}s (one call held the "
                 "interpreter lock, e.g. a reward or a native library); its process was ended",
             )
+        return None
+
+    def _timed(self, now: float) -> Outcome | None:
+        """The heartbeat (every heartbeat_s) and the limits (every CHECK_S) when due."""
+        if now >= self.next_beat:
+            self.next_beat = now + self.settings.heartbeat_s
+            with session_scope(self.settings.database_url) as session:
+                if not db_jobs.beat(session, self.job_id, self.attempt):
+                    return Outcome("lost")
+        if now >= self.next_check:
+            self.next_check = now + CHECK_S
+            return self._limits(now)
         return None
 
     def _limits(self, now: float) -> Outcome | None:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from sqlalchemy.exc import OperationalError
 
 from server.config import Settings
 from server.db import jobs as db_jobs
@@ -180,3 +181,21 @@ def test_a_job_over_its_memory_cap_fails_out_of_memory(alice: Api, settings: Set
     done = job_row(settings, job["id"])
     assert done.error_code == "out_of_memory" and "GRO_MAX_JOB_RSS_BYTES" in done.error_message
     assert list(marks.glob("memory-*"))  # it was the reward that grew, not the loading
+
+
+@pytest.mark.slow
+def test_a_database_hiccup_while_watching_a_job_does_not_end_it(
+    alice: Api, settings: Settings, monkeypatch: pytest.MonkeyPatch
+):
+    real, calls = db_jobs.beat, []
+
+    def flaky(session, job_id: str, attempt: int, **fields) -> bool:
+        calls.append(fields)
+        if len(calls) <= 2:  # the child's beats run in its own process: these are the worker's
+            raise OperationalError("UPDATE jobs", {}, Exception("database is locked"))
+        return real(session, job_id, attempt, **fields)
+
+    monkeypatch.setattr(db_jobs, "beat", flaky)  # in this process only: the worker's side
+    job = alice.job(tiny_dpo(alice.dataset(PAIRS), steps=2))
+    assert run_train_job(settings, job["id"], "w1") == "succeeded"
+    assert len(calls) >= 3
