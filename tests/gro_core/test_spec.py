@@ -342,6 +342,16 @@ EXPECTED_KINDS = {
     "remax": {"prompt"},
     "grpo": {"prompt"},
     "reinforce_pp": {"prompt"},
+    # TRL's GRPO loss types and RLOO-style variants: online.
+    **{m: {"prompt"} for m in ("dapo", "bnpo", "dr_grpo", "gspo", "cispo", "sapo")},
+    # TRL's DPO and CPO loss types: preference pairs.
+    **{
+        m: {"preference"}
+        for m in ("sigmoid_norm", "ipo", "hinge", "robust", "exo_pair", "discopop", "aot")
+        + ("bco_pair", "sppo_hard", "nca_pair", "apo_zero", "cpo", "simpo")
+    },
+    # KTO's unpaired loss type: either kind, as KTO.
+    "apo_zero_unpaired": {"unpaired", "preference"},
 }
 
 
