@@ -352,8 +352,10 @@ EXPECTED_KINDS = {
     # TRL's DPO and CPO loss types: preference pairs.
     **{
         m: {"preference"}
-        for m in "sigmoid_norm ipo hinge robust exo_pair discopop aot bco_pair sppo_hard "
-        "nca_pair apo_zero cpo simpo".split()
+        for m in (
+            *("sigmoid_norm", "ipo", "hinge", "robust", "exo_pair", "discopop", "aot"),
+            *("bco_pair", "sppo_hard", "nca_pair", "apo_zero", "cpo", "simpo"),
+        )
     },
     # KTO's unpaired loss type: either kind, as KTO.
     "apo_zero_unpaired": {"unpaired", "preference"},
