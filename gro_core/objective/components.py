@@ -188,7 +188,12 @@ WEIGHTS = _registry(
 AGGREGATIONS = _registry(
     Component("aggregation", "seq_mean", "aggregations:seq_mean"),
     Component("aggregation", "group_mean", "aggregations:group_mean", units="groups"),
-    Component("aggregation", "group_mean_token_mean", "aggregations:group_mean_token_mean"),
+    Component(
+        "aggregation",
+        "group_mean_token_mean",
+        "aggregations:group_mean_token_mean",
+        units="groups",
+    ),
     Component("aggregation", "seq_mean_token_mean", "aggregations:seq_mean_token_mean"),
     Component("aggregation", "token_mean", "aggregations:token_mean", units="tokens"),
     Component("aggregation", "seq_sum_norm", "aggregations:seq_sum_norm"),
