@@ -65,6 +65,7 @@ def _collect(tmp_path: Path, **rollout):
     return trainer._collect(1)
 
 
+@pytest.mark.slow
 def test_dynamic_sampling_drops_flat_groups_and_bounds_the_extra_rounds(tmp_path: Path) -> None:
     """An untrained model never reverses a word: every group scores 0 under the task's exact
     match, so all rounds run and the batch is filled back with flat groups."""
@@ -78,6 +79,7 @@ def test_dynamic_sampling_drops_flat_groups_and_bounds_the_extra_rounds(tmp_path
     assert ids == [{0}, {1}, {2}, {3}]  # renumbered after merging rounds
 
 
+@pytest.mark.slow
 def test_dynamic_sampling_keeps_groups_that_carry_signal(tmp_path: Path) -> None:
     doc = spec_for("dapo", "builtin:reverse", batch_size=4)
     doc["rollout"] |= {"dynamic_sampling": True}
@@ -87,6 +89,7 @@ def test_dynamic_sampling_keeps_groups_that_carry_signal(tmp_path: Path) -> None
     assert collected.metrics["sampling/flat_groups_kept"] == 0
 
 
+@pytest.mark.slow
 def test_overlong_buffer_lowers_the_rewards_of_long_completions(tmp_path: Path) -> None:
     plain = _collect(tmp_path / "a")
     shaped = _collect(tmp_path / "b", overlong_buffer=3)
@@ -99,6 +102,7 @@ def test_overlong_buffer_lowers_the_rewards_of_long_completions(tmp_path: Path) 
     assert any(len(s.completion_ids) > 3 for g in plain.items for s in g.sequences)
 
 
+@pytest.mark.slow
 def test_mask_truncated_takes_cut_completions_out_of_the_loss(tmp_path: Path) -> None:
     losses = {}
     for masked in (False, True):
