@@ -140,8 +140,8 @@ def _discopop_parts(z: Tensor, tau: float) -> tuple[Tensor, Tensor, Tensor]:
 
 
 def weight_discopop(d: Tensor, sign: Tensor, cfg: GROConfig) -> Tensor:
-    """DiscoPOP: w = −ℓ'(β·u)/1, ℓ(z) = −log σ(z)·(1 − g) + e^{−z}·g, g = σ(z/τ): the slope of
-    the log-ratio-modulated blend of the logistic and exponential losses."""
+    """DiscoPOP: w = −ℓ'(β·u), ℓ(z) = −log σ(z)·(1 − g) + e^{−z}·g with g = σ(z/τ): the slope
+    of the log-ratio-modulated blend of the logistic and exponential losses."""
     z = cfg.beta * _u(d, sign, cfg)
     logistic, exponential, gate = _discopop_parts(z, cfg.discopop_tau)
     slope = -torch.sigmoid(-z) * (1 - gate) - exponential * gate
