@@ -108,6 +108,8 @@ def _stats(out: GROOutput, parts: StatParts) -> dict[str, float]:
         # w = ρ > 0 except where clipping zeroed it; padding has ρ = 1, so it never counts.
         clipped = (parts.token_weight == 0).sum().to(batch.lengths.dtype)
         stats["gro/clip_frac"] = clipped / batch.mask.sum().clamp(min=1)
+    elif parts.cfg.weight == "clip":  # one ratio per completion (RLOO, GSPO): their share
+        stats["gro/clip_frac"] = (out.weights == 0).to(batch.lengths.dtype).mean()
     names = list(stats)
     values = torch.stack([stats[n].to(batch.lengths.dtype) for n in names]).tolist()
     return dict(zip(names, values, strict=True))

@@ -113,6 +113,7 @@ def test_rloo_equals_trl_with_old_logprobs(trl: ModuleType, seed: int, normalize
     leaf = _leaf(b)
     theirs = trl.rloo_loss(leaf, b.old, b.mask, out.advantages)
     assert (out.weights == 0).any() and (out.weights > 0).any()  # clipping active
+    assert out.stats["gro/clip_frac"] == float((out.weights == 0).double().mean())
     assert_exact(out, b, theirs, leaf)
 
 
