@@ -112,7 +112,10 @@ ONLINE: tuple[Method, ...] = (
             "delta": _DELTA,
             "scale_rewards": _SCALE,
             "use_bias_correction_kl": _BIAS,
-            "max_completion_length": "The constant L_max the token sums are divided by.",
+            "max_completion_length": (
+                "The constant L_max the token sums are divided by; online, rollout.max_new_tokens "
+                "unless given."
+            ),
         },
         trl="GRPOTrainer loss_type='dr_grpo'",
         citation=(

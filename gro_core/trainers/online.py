@@ -18,7 +18,7 @@ from transformers import PreTrainedTokenizerBase
 
 from gro_core.data.encode import Example, Sequence, right_align, unpad_rows
 from gro_core.evaluation.policy import evaluate_policy
-from gro_core.methods import get_preset
+from gro_core.methods import get_method, get_preset
 from gro_core.models import Reference
 from gro_core.objective.loss import GROOutput, gro_loss
 from gro_core.rewards import build_scorer, python_rewards_allowed
@@ -66,7 +66,7 @@ class OnlineObjective:
         device: torch.device,
         reference: Reference | None,
     ) -> None:
-        self.cfg = get_preset(spec.method, **spec.method_args)
+        self.cfg = get_preset(spec.method, **_method_args(spec))
         self.spec, self.tokenizer, self.data, self.device = spec, tokenizer, data, device
         self.reference = reference
         self.iterations = spec.train.num_iterations
@@ -348,6 +348,15 @@ class OnlineObjective:
             reference=self.reference,
             seed=self.spec.train.seed,
         )
+
+
+def _method_args(spec: JobSpec) -> dict[str, Any]:
+    """The spec's method_args; a preset's max_completion_length (TRL's name for the length
+    limit, Dr. GRPO's normaliser) defaults to the rollouts' max_new_tokens, as in TRL."""
+    args = dict(spec.method_args)
+    if "max_completion_length" in {a.name for a in get_method(spec.method).args}:
+        args.setdefault("max_completion_length", spec.rollout.max_new_tokens)
+    return args
 
 
 def _store(groups: list[RolloutGroup], rows: list[Tensor], name: str) -> None:

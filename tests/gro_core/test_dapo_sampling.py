@@ -121,3 +121,11 @@ def test_mask_truncated_takes_cut_completions_out_of_the_loss(tmp_path: Path) ->
         assert masked_loss == 0.0 and masked_value == 0.0
     else:
         assert masked_loss != plain
+
+
+@pytest.mark.slow
+def test_dr_grpo_divides_by_the_rollouts_length_limit_unless_told(tmp_path: Path) -> None:
+    doc = spec_for("dr_grpo", "builtin:reverse")
+    assert Trainer(load_spec(doc), tmp_path / "a", [], resume=False).objective.cfg.max_len == 6
+    doc["method_args"] = {"max_completion_length": 100}
+    assert Trainer(load_spec(doc), tmp_path / "b", [], resume=False).objective.cfg.max_len == 100
