@@ -207,7 +207,7 @@ def dr_grpo(
 def gspo(
     beta: float = 0.0,
     epsilon: float = 3e-4,
-    epsilon_high: float | None = 4e-4,
+    epsilon_high: float = 4e-4,
     scale_rewards: str = "group",
     use_bias_correction_kl: bool = True,
 ) -> dict[str, Any]:
