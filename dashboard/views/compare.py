@@ -20,7 +20,7 @@ PREFERRED = (
     "eval/reward",
     "eval/accuracy",
     "eval/pref_accuracy",
-    "loss/policy",
+    "loss/value",
     "kl/ref",
     "completion/length",
     "gro/weight/mean",

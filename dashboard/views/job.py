@@ -22,7 +22,9 @@ HEATMAP_STEPS = 40
 # (title, metric names drawn as overlaid lines); charts with none of their names are skipped.
 CURVES = [
     ("Eval", ("eval/reward", "eval/accuracy", "eval/pref_accuracy", "eval/loss")),
-    ("Loss", ("loss/policy", "loss/kl", "loss/sft", "loss/reward_model")),
+    # The method's own loss (what TRL or its paper reports), and its KL and NLL terms; the
+    # surrogate gro differentiates (loss/policy) is not a loss anyone compares.
+    ("Loss", ("loss/value", "loss/kl", "loss/nll", "loss/sft", "loss/reward_model")),
     ("KL to reference", ("kl/ref",)),
     ("Completion length", ("completion/length", "eval/length")),
 ]

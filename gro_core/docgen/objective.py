@@ -17,6 +17,7 @@ from gro_core.objective.config import GROConfig
 
 ROOT = Path(__file__).resolve().parents[2]
 PRESET_TESTS = "tests/gro_core/test_presets.py"
+TRL_TESTS = "tests/gro_core/objective/test_trl_exact.py"
 
 # How each fact of a component record reads in the "needs" column; a record field missing
 # here fails tests/test_docs.py, so a new fact cannot go undocumented.
@@ -31,6 +32,13 @@ FACTS: dict[str, Callable[[Any], str]] = {
     "needs_baseline_rewards": lambda v: "the reward of each prompt's greedy completion",
     "requires": lambda v: ", ".join(f"{k}={val}" for k, val in v.items()),
     "units": lambda v: f"counts {v} when weighting micro-batches",
+    "is_ratio": lambda v: "d is the log importance ratio",
+    "needs_ratio": lambda v: "an importance-ratio anchor (old, old_seq)",
+    "value_impl": lambda v: f"loss value from `{v.split(':')[1]}`",
+    "value_terms": lambda v: {
+        "each": "loss value: each completion's term",
+        "chosen": "loss value: the pair's term, from its chosen member",
+    }[v],
 }
 _RECORD_KEYS = ("kind", "name", "impl")
 _SHAPE = re.compile(r"^\((?:[A-Za-z]+(?:, ?[A-Za-z]*)*)?,?\)\s+|\s*->\s*\([^)]*\)\.?$")
@@ -95,16 +103,22 @@ def _x(cfg: GROConfig) -> str:
 
 
 def preset_table() -> str:
-    """One row per preset: its components with the method's default arguments."""
-    rows = []
+    """One row per preset: its components with the method's default arguments, its TRL
+    counterpart and the tests that prove it."""
+    found, rows = proofs(), []
     for name, method in METHODS.items():
         cfg = method.config()
         if cfg is None:
             continue
         row = [f"[{name}](#{name})", cfg.advantage, cfg.f, _x(cfg), cfg.anchor, cfg.weight]
-        rows.append([*row, cfg.aggregation, _kl(cfg), ", ".join(sorted(method.kinds))])
+        row += [cfg.aggregation, _kl(cfg), ", ".join(sorted(method.kinds))]
+        rows.append([*row, code(method.trl) if method.trl else "—", _tests(name, found)])
     header = ["preset", "advantage", "f", "x", "anchor", "weight", "aggregation", "KL", "data"]
-    return table(header, rows)
+    return table([*header, "TRL counterpart", "proved by"], rows)
+
+
+def _tests(name: str, found: dict[str, list[tuple[str, list[str]]]]) -> str:
+    return ", ".join(code(test.split("::")[-1]) for test, _ in found.get(name, []))
 
 
 def _perturbed(default: Any, annotation: str) -> Any:
@@ -150,7 +164,8 @@ def args_table(method: Method) -> str:
 
 
 def _calls(function: ast.FunctionDef) -> tuple[set[str], set[str]]:
-    """Presets a test builds through `ours("name", ...)`, reference losses it reads as `ref.x`."""
+    """Presets a test builds through `ours("name", ...)`, reference losses it reads as `ref.x`
+    and TRL losses as `trl.x`."""
     presets, references = set(), set()
     for node in ast.walk(function):
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.args:
@@ -158,19 +173,49 @@ def _calls(function: ast.FunctionDef) -> tuple[set[str], set[str]]:
             if node.func.id == "ours" and isinstance(first, ast.Constant):
                 presets.add(str(first.value))
         is_name = isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name)
-        if is_name and node.value.id == "ref":  # type: ignore[union-attr]
-            references.add(node.attr)  # type: ignore[union-attr]
+        if is_name and node.value.id in ("ref", "trl"):  # type: ignore[union-attr]
+            module = "reference_losses" if node.value.id == "ref" else "TRL's"  # type: ignore
+            references.add(f"{module} {node.attr}")  # type: ignore[union-attr]
     return presets, references
 
 
-def proofs(path: Path = ROOT / PRESET_TESTS) -> dict[str, list[tuple[str, list[str]]]]:
-    """{preset: [(test name, reference losses it compares with)]} from the preset tests."""
+def _case_presets(function: ast.FunctionDef, cases: dict[str, set[str]]) -> set[str]:
+    """Presets a test is parametrized over: the first items of a module-level *_CASES list."""
+    names = set()
+    for decorator in function.decorator_list:
+        if isinstance(decorator, ast.Call) and len(decorator.args) == 2:
+            values = decorator.args[1]
+            if isinstance(values, ast.Name) and values.id in cases:
+                names |= cases[values.id]
+    return names
+
+
+def _cases(module: ast.Module) -> dict[str, set[str]]:
+    """{NAME_CASES: the preset names its tuples start with}."""
+    found = {}
+    for node in module.body:
+        if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name):
+            name = node.targets[0].id
+            if name.endswith("_CASES") and isinstance(node.value, ast.List):
+                found[name] = {
+                    str(t.elts[0].value)
+                    for t in node.value.elts
+                    if isinstance(t, ast.Tuple) and isinstance(t.elts[0], ast.Constant)
+                }
+    return found
+
+
+def proofs(paths: tuple[str, ...] = (PRESET_TESTS, TRL_TESTS)) -> dict[str, list]:
+    """{preset: [(path::test, the references it compares with)]} from the preset tests."""
     found: dict[str, list[tuple[str, list[str]]]] = {}
-    for node in ast.parse(path.read_text()).body:
-        if isinstance(node, ast.FunctionDef) and node.name.startswith("test_"):
-            presets, references = _calls(node)
-            for name in presets:
-                found.setdefault(name, []).append((node.name, sorted(references)))
+    for path in paths:
+        module = ast.parse((ROOT / path).read_text())
+        cases = _cases(module)
+        for node in module.body:
+            if isinstance(node, ast.FunctionDef) and node.name.startswith("test_"):
+                presets, references = _calls(node)
+                for name in sorted(presets | _case_presets(node, cases)):
+                    found.setdefault(name, []).append((f"{path}::{node.name}", sorted(references)))
     return found
 
 
@@ -187,13 +232,21 @@ def _data(method: Method) -> str:
 def _proof(name: str, found: dict[str, list[tuple[str, list[str]]]]) -> str:
     tests = found.get(name)
     if not tests:
-        raise ValueError(f"{PRESET_TESTS} has no test building preset {name!r}")
-    said = [
-        f"{code(f'{PRESET_TESTS}::{test}')} against "
-        + ", ".join(code(f"reference_losses.{r}") for r in refs)
-        for test, refs in tests
-    ]
+        raise ValueError(f"neither {PRESET_TESTS} nor {TRL_TESTS} has a test building {name!r}")
+    said = []
+    for test, refs in tests:
+        against = ", ".join(_reference(r, name) for r in refs)
+        said.append(code(test) + (f" against {against}" if against else ""))
     return "Proven by " + "; ".join(said) + "."
+
+
+def _reference(reference: str, preset: str) -> str:
+    """`reference_losses.dpo_loss`, or TRL's loss code with the counterpart it runs."""
+    module, function = reference.split(" ")
+    if module == "reference_losses":
+        return code(f"reference_losses.{function}")
+    trl = METHODS[preset].trl
+    return f"TRL's own loss code ({code(trl)})" if trl else "TRL's own loss code"
 
 
 def preset_section(name: str, found: dict[str, list[tuple[str, list[str]]]]) -> str:

@@ -24,6 +24,12 @@ def group_mean(batch: GROBatch, cfg: GROConfig) -> float | Tensor:
     return 1.0 / batch.groups.num
 
 
+def group_mean_token_mean(batch: GROBatch, cfg: GROConfig) -> float | Tensor:
+    """1/(number of groups · |y_i|): per-token means added up, divided by the groups; the
+    chain rule of a per-token x (SimPO, IPO, length-normalised DPO)."""
+    return 1.0 / (batch.lengths * batch.groups.num)
+
+
 def seq_mean_token_mean(batch: GROBatch, cfg: GROConfig) -> float | Tensor:
     """1/(N·|y_i|): each completion's token mean, then the mean over completions."""
     return 1.0 / (batch.lengths * batch.size)

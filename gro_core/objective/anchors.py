@@ -50,6 +50,11 @@ def anchor_none(batch: GROBatch, sign: Tensor, cfg: GROConfig) -> Tensor:
     return torch.zeros_like(batch.seq_logprobs)
 
 
+def anchor_zero(batch: GROBatch, sign: Tensor, cfg: GROConfig) -> Tensor:
+    """d_i = x_i: each completion measured on its own, against 0 (SPPO, APO, NCA, BCO)."""
+    return anchor_x(batch, sign, cfg)
+
+
 def anchor_group_mean(batch: GROBatch, sign: Tensor, cfg: GROConfig) -> Tensor:
     """d_i = x_i − mean x of the other members of its group (0 for a group of one)."""
     x = anchor_x(batch, sign, cfg)
@@ -69,6 +74,22 @@ def anchor_pair(batch: GROBatch, sign: Tensor, cfg: GROConfig) -> Tensor:
     return 2 * x - batch.groups.sum(x)[batch.groups.index]
 
 
+def anchor_pair_sorted(batch: GROBatch, sign: Tensor, cfg: GROConfig) -> Tensor:
+    """AOT: d_i = s_i·(m_p − r_(k)), m_p = x⁺ − x⁻ the pair's margin under the policy, r_(k)
+    the reference margin of the same rank k among the batch's pairs (both sorted).
+
+    The policy's margins are matched to the reference's by rank, not by pair: AOT's
+    stochastic dominance of the policy's margin distribution over the reference's."""
+    assert batch.seq_ref is not None  # checked by gro_loss
+    g = batch.groups
+    x = anchor_x(batch, sign, cfg)
+    x_ref = batch.seq_ref / batch.lengths if cfg.x_token_mean else batch.seq_ref
+    margin, ref_margin = g.sum(sign * x), g.sum(sign * x_ref)  # (P,) chosen − rejected
+    rank = margin.argsort().argsort()
+    matched = ref_margin.sort().values[rank]
+    return sign * (margin - matched)[g.index]
+
+
 def anchor_opposite(batch: GROBatch, sign: Tensor, cfg: GROConfig) -> Tensor:
     """d_i = x_i − mean x of the group members whose advantage has the opposite sign; 0 when
     there is none, or A_i = 0."""
@@ -85,9 +106,14 @@ def anchor_opposite(batch: GROBatch, sign: Tensor, cfg: GROConfig) -> Tensor:
 
 
 def kl_point(batch: GROBatch) -> Tensor:
-    """() KTO's z0: the trainer's estimate if given, else max(0, mean_i Δ_i) of the batch."""
+    """() KTO's z0: the trainer's estimate if given, else TRL's estimator on the batch
+    itself: max(0, mean_i Δ(x_i, y_{i−1})), each prompt with the previous example's
+    completion, when those mismatched log-probs were given; else max(0, mean_i Δ_i)."""
     if batch.kl_ref_point is not None:
         return batch.kl_ref_point
+    if batch.kl_pairs is not None:
+        policy, ref = batch.kl_pairs
+        return (policy - ref).mean().clamp(min=0)
     assert batch.seq_ref is not None  # checked by gro_loss
     return (batch.seq_logprobs - batch.seq_ref).mean().clamp(min=0)
 
@@ -102,3 +128,10 @@ def anchor_old(batch: GROBatch, sign: Tensor, cfg: GROConfig) -> Tensor:
 
     Both are zero outside the mask, so d is too (ratio 1, never clipped)."""
     return batch.logprobs - batch.old_logprobs
+
+
+def anchor_old_seq(batch: GROBatch, sign: Tensor, cfg: GROConfig) -> Tensor:
+    """(B,) d_i = ℓ_i − ℓ^old_i, the completion's log importance ratio (RLOO's), or its
+    mean per token with x_token_mean (GSPO's)."""
+    d = batch.seq_logprobs - batch.seq_old
+    return d / batch.lengths if cfg.x_token_mean else d

@@ -34,6 +34,7 @@ class GROBatch:
     reward_kl_coef: float  # RLOO's KL-in-reward coefficient, 0 when off
     baseline_rewards: Tensor | None  # (B,) reward of the greedy completion (ReMax)
     kl_ref_point: Tensor | None  # () z0 for KTO, when the trainer estimated it
+    kl_pairs: tuple[Tensor, Tensor] | None  # (M,) policy and reference ℓ of mismatched pairs
     groups: Groups
 
     @property

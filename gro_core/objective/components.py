@@ -40,7 +40,7 @@ class Component:
     reads_x: bool = False
     """Anchors: it measures x (so needs a sequence-level sign, and x's reference if any)."""
     needs_reference: bool = False
-    """x: measuring it reads the reference model's log-probs."""
+    """x, anchors: measuring it reads the reference model's log-probs."""
     kl_needs_reference: bool = False
     """Advantages: a kl_coef > 0 enters it through the reference (REINFORCE++'s k1 return)."""
     needs_baseline_rewards: bool = False
@@ -49,6 +49,16 @@ class Component:
     """Other config fields it needs set to a value, e.g. {"anchor": "old"}."""
     units: Units = "sequences"
     """Aggregations: what the loss is a mean over, counted to weight micro-batches."""
+    is_ratio: bool = False
+    """Anchors: d is the log importance ratio log π_θ/π_old (per token or per completion)."""
+    needs_ratio: bool = False
+    """Weights: it reads d as a log importance ratio, so needs an anchor with is_ratio."""
+    value_impl: str = ""
+    """Weights: `module:function` of G(d, s) with ∂G/∂d = w, so the method's loss is
+    −Agg(f(A)·G(d, s)); empty when the method's loss is the surrogate itself."""
+    value_terms: Literal["", "each", "chosen"] = ""
+    """Anchors: whose G makes the loss value: every completion's ("each"), only the chosen
+    member's, which is the pair's term ("chosen"); empty: the value is the surrogate."""
 
     @property
     def function(self) -> Callable[..., Any]:
@@ -102,6 +112,7 @@ X_KINDS = _registry(
 
 ANCHORS = _registry(
     Component("anchor", "none", "anchors:anchor_none"),
+    Component("anchor", "zero", "anchors:anchor_zero", reads_x=True, value_terms="each"),
     Component(
         "anchor",
         "pair",
@@ -109,6 +120,18 @@ ANCHORS = _registry(
         exact_group=2,
         compares_in_group=True,
         reads_x=True,
+        value_terms="chosen",
+    ),
+    Component(
+        "anchor",
+        "pair_sorted",
+        "anchors:anchor_pair_sorted",
+        exact_group=2,
+        compares_in_group=True,
+        reads_x=True,
+        needs_reference=True,
+        requires={"x": "log_likelihood"},
+        value_terms="chosen",
     ),
     Component(
         "anchor", "group_mean", "anchors:anchor_group_mean", compares_in_group=True, reads_x=True
@@ -122,20 +145,55 @@ ANCHORS = _registry(
         "anchors:anchor_kl_point",
         reads_x=True,
         requires={"x": "log_ratio"},
+        value_terms="each",
     ),
-    Component("anchor", "old", "anchors:anchor_old", token_level=True),
+    Component(
+        "anchor", "old", "anchors:anchor_old", token_level=True, is_ratio=True, value_terms="each"
+    ),
+    Component("anchor", "old_seq", "anchors:anchor_old_seq", is_ratio=True, value_terms="each"),
 )
 
 WEIGHTS = _registry(
     Component("weight", "one", "weights:weight_one"),
-    Component("weight", "sigmoid", "weights:weight_sigmoid"),
-    Component("weight", "sigmoid_slope", "weights:weight_sigmoid_slope"),
-    Component("weight", "clip", "weights:weight_clip", requires={"anchor": "old"}),
+    Component("weight", "sigmoid", "weights:weight_sigmoid", value_impl="weights:value_sigmoid"),
+    Component("weight", "robust", "weights:weight_robust", value_impl="weights:value_robust"),
+    Component(
+        "weight",
+        "sigmoid_slope",
+        "weights:weight_sigmoid_slope",
+        value_impl="weights:value_sigmoid_slope",
+    ),
+    Component("weight", "linear", "weights:weight_linear", value_impl="weights:value_linear"),
+    Component("weight", "step", "weights:weight_step", value_impl="weights:value_step"),
+    Component("weight", "nca", "weights:weight_nca", value_impl="weights:value_nca"),
+    Component("weight", "exo", "weights:weight_exo", value_impl="weights:value_exo"),
+    Component("weight", "discopop", "weights:weight_discopop", value_impl="weights:value_discopop"),
+    Component(
+        "weight",
+        "clip",
+        "ratio_weights:weight_clip",
+        needs_ratio=True,
+        value_impl="ratio_weights:value_clip",
+    ),
+    Component("weight", "cispo", "ratio_weights:weight_cispo", needs_ratio=True),
+    Component(
+        "weight",
+        "sapo",
+        "ratio_weights:weight_sapo",
+        needs_ratio=True,
+        value_impl="ratio_weights:value_sapo",
+    ),
 )
 
 AGGREGATIONS = _registry(
     Component("aggregation", "seq_mean", "aggregations:seq_mean"),
     Component("aggregation", "group_mean", "aggregations:group_mean", units="groups"),
+    Component(
+        "aggregation",
+        "group_mean_token_mean",
+        "aggregations:group_mean_token_mean",
+        units="groups",
+    ),
     Component("aggregation", "seq_mean_token_mean", "aggregations:seq_mean_token_mean"),
     Component("aggregation", "token_mean", "aggregations:token_mean", units="tokens"),
     Component("aggregation", "seq_sum_norm", "aggregations:seq_sum_norm"),

@@ -23,6 +23,8 @@ class GROConfig:
     """raw | rloo | group_norm | remax | reinforce_pp."""
     adv_scale: str = "group"
     """group_norm's divisor: group std, batch std, or none (Dr. GRPO)."""
+    adv_normalize: bool = False
+    """Whiten the advantages over the batch: (A − mean)/(std + 1e-4) (RLOO's option)."""
     adv_baseline: bool = False
     """reinforce_pp: subtract the group mean reward before the return (REINFORCE++-baseline)."""
     kl_coef: float = 0.0
@@ -31,6 +33,11 @@ class GROConfig:
     """RLOO style: r ← r − kl_coef · Σ_t (old − ref) before advantages."""
     kl_in_loss: bool = False
     """GRPO style: add kl_coef · Agg(k3(ref, logprobs)) to the loss."""
+    kl_bias_correction: bool = False
+    """Multiply the k3 term by the importance ratio ρ (with its gradient): the unbiased
+    reverse-KL gradient off-policy (DeepSeek-V3.2; TRL's use_bias_correction_kl)."""
+    nll_coef: float = 0.0
+    """Add nll_coef · the mean NLL of the chosen (A > 0) completions' tokens (CPO's α)."""
     f: str = "identity"
     """identity (scale · A · side weight) or exp (min(exp(A/τ), max_weight))."""
     f_scale: float = 1.0
@@ -52,15 +59,27 @@ class GROConfig:
     x_neg_scale: float = 1.0
     """Scale x of completions with A < 0 (CPL's λ on the rejected member)."""
     weight: str = "sigmoid"
-    """one | sigmoid | sigmoid_slope | clip."""
+    """How w depends on d (see the weight table)."""
     beta: float = 1.0
     """Sharpness of the sigmoid weights."""
+    margin: float = 0.0
+    """Target margin γ of the sequence-level weights: they read u = s·d − margin."""
+    label_smoothing: float = 0.0
+    """ε of the sigmoid, robust, exo weights: the assumed rate of flipped labels."""
+    discopop_tau: float = 0.05
+    """Temperature of DiscoPOP's mixing gate."""
     epsilon_low: float = 0.2
     """clip weight: ε_low, how far below 1 the ratio may go for A < 0."""
     epsilon_high: float = 0.2
-    """clip weight: ε_high, how far above 1 the ratio may go for A > 0."""
+    """clip weight: ε_high, how far above 1 the ratio may go for A > 0; cispo: the cap of ρ."""
+    delta: float | None = None
+    """clip weight: two-sided clipping, w = 0 where ρ > δ whatever the sign (INTELLECT-2)."""
+    sapo_temperature_pos: float = 1.0
+    """sapo weight: gate temperature for A > 0."""
+    sapo_temperature_neg: float = 1.05
+    """sapo weight: gate temperature for A ≤ 0."""
     aggregation: str = "seq_mean"
-    """seq_mean | group_mean | seq_mean_token_mean | token_mean | seq_sum_norm."""
+    """What the loss is a mean over (see the aggregation table)."""
     max_len: int = 1024
     """L of seq_sum_norm."""
 
@@ -89,8 +108,9 @@ class GROConfig:
         uses_kl = self.kl_coef > 0 and (
             self.kl_in_reward or self.kl_in_loss or advantage.kl_needs_reference
         )
-        measures_x = self.component("anchor").reads_x and self.component("x").needs_reference
-        return uses_kl or measures_x
+        anchor = self.component("anchor")
+        measures_x = anchor.reads_x and self.component("x").needs_reference
+        return uses_kl or measures_x or anchor.needs_reference
 
     @property
     def needs_baseline_rewards(self) -> bool:
@@ -145,13 +165,21 @@ def _check_values(cfg: GROConfig) -> None:
         raise ValueError(f"beta must be >= 0, got {cfg.beta}; typical values are 0.1 to 1")
     if not cfg.kl_coef >= 0:
         raise ValueError(f"kl_coef must be >= 0, got {cfg.kl_coef}; use 0 to turn KL off")
-    for name in ("epsilon_low", "epsilon_high"):
-        eps = getattr(cfg, name)
-        if not 0 < eps < 1:
-            raise ValueError(f"{name} must be in (0, 1), got {eps}; the usual value is 0.2")
+    if not 0 < cfg.epsilon_low < 1:
+        raise ValueError(f"epsilon_low must be in (0, 1), got {cfg.epsilon_low}; usually 0.2")
+    if not cfg.epsilon_high > 0:
+        raise ValueError(f"epsilon_high must be > 0, got {cfg.epsilon_high}; usually 0.2")
+    if cfg.delta is not None and not cfg.delta > 1:
+        raise ValueError(f"delta must be > 1 (above 1 + epsilon_high), got {cfg.delta}")
+    if not 0 <= cfg.label_smoothing < 0.5:
+        raise ValueError(f"label_smoothing must be in [0, 0.5), got {cfg.label_smoothing}")
+    if cfg.weight == "exo" and not cfg.label_smoothing > 0:
+        raise ValueError("weight 'exo' needs label_smoothing > 0 (its target [1−ε, ε]); try 1e-3")
+    if not cfg.nll_coef >= 0:
+        raise ValueError(f"nll_coef must be >= 0, got {cfg.nll_coef}")
     # f must stay monotone increasing in A, so every scale on it is positive.
     _positive(cfg, "f_scale", "pos_weight", "neg_weight", "tau", "max_weight", "x_neg_scale")
-    _positive(cfg, "max_len")
+    _positive(cfg, "max_len", "discopop_tau", "sapo_temperature_pos", "sapo_temperature_neg")
 
 
 def _check_combinations(cfg: GROConfig) -> None:
@@ -163,6 +191,13 @@ def _check_combinations(cfg: GROConfig) -> None:
                     f"set {field}={needed!r} (got {getattr(cfg, field)!r})"
                 )
     advantage, anchor = ADVANTAGES[cfg.advantage], ANCHORS[cfg.anchor]
+    weight = cfg.component("weight")
+    if weight.needs_ratio and not anchor.is_ratio:
+        ratios = ", ".join(repr(n) for n, a in ANCHORS.items() if a.is_ratio)
+        raise ValueError(
+            f"weight {cfg.weight!r} reads the importance ratio: use anchor {ratios} "
+            f"(got {cfg.anchor!r})"
+        )
     if advantage.token_level and anchor.reads_x:
         # A sequence-level anchor needs the sign of a sequence-level advantage.
         raise ValueError(

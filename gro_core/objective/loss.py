@@ -11,48 +11,18 @@ hand-written loss for the same method (bench/objective.py).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cached_property
 
 import torch
 from torch import Tensor
 
+from gro_core.objective.advantages import STD_EPS
 from gro_core.objective.batch import GROBatch
 from gro_core.objective.config import GROConfig
 from gro_core.objective.groups import make_groups
+from gro_core.objective.output import GROOutput, StatParts, k3, make_output
+from gro_core.objective.values import policy_value
 
-
-@dataclass(eq=False)
-class GROOutput:
-    """The loss and the per-completion quantities behind it (all but `loss` detached).
-
-    `stats` is computed on first access, so a training step that does not log pays nothing.
-    """
-
-    loss: Tensor  # () with grad
-    advantages: Tensor  # (B,) A_i; the token mean for token-level advantages
-    anchor_distances: Tensor  # (B,) d_i; the token mean of log-ratios for anchor "old"
-    weights: Tensor  # (B,) w_i; the token mean for per-token weights
-    coefficients: Tensor  # (B,) w·f(A), the effective REINFORCE coefficient
-    rewards: Tensor  # (B,) rewards after any KL-in-reward penalty
-    token_advantages: Tensor | None  # (B, T) for token-level advantages
-    _parts: _StatParts
-
-    @cached_property
-    def stats(self) -> dict[str, float]:
-        """Scalar diagnostics (namespaced keys), gathered so a GPU syncs once."""
-        return _stats(self, self._parts)
-
-
-@dataclass(frozen=True)
-class _StatParts:
-    """What the diagnostics need beyond the output's own tensors."""
-
-    cfg: GROConfig
-    batch: GROBatch
-    policy_loss: Tensor
-    kl_loss: Tensor | None
-    token_weight: Tensor | None  # (B, T) per-token weights, for the clip fraction
-    token_kl_ref: Tensor | None  # (B, T) k3 to the reference, when the loss computed it
+__all__ = ["GROOutput", "gro_loss"]
 
 
 def gro_loss(
@@ -66,22 +36,26 @@ def gro_loss(
     ref_logprobs: Tensor | None = None,
     baseline_rewards: Tensor | None = None,
     kl_ref_point: Tensor | float | None = None,
+    kl_pairs: tuple[Tensor, Tensor] | None = None,
 ) -> GROOutput:
     """GRO loss for B completions of up to T tokens.
 
     logprobs (B, T) with grad; mask (B, T) bool or 0/1 marks completion tokens; rewards (B,);
     group_ids (B,) any integers, equal for completions of one prompt (None: each its own
     group); old_logprobs (B, T), None meaning "same as logprobs, detached"; ref_logprobs
-    (B, T); baseline_rewards (B,) for ReMax; kl_ref_point () KTO's z0, None to estimate it
-    from the batch. Values outside `mask` are ignored, even when not finite. bfloat16 and
-    float16 inputs are computed in float32; the gradient reaches `logprobs` in its dtype.
+    (B, T); baseline_rewards (B,) for ReMax; kl_ref_point () KTO's z0; kl_pairs, when z0 is
+    not given, the (M,) sequence log-likelihoods under the policy and the reference of
+    mismatched prompt/completion pairs, from which z0 = max(0, mean Δ) as TRL estimates it
+    (without either, z0 is estimated on the batch's own pairs). Values outside `mask` are
+    ignored, even when not finite. bfloat16 and float16 inputs are computed in float32; the
+    gradient reaches `logprobs` in its dtype.
     """
     _check_inputs(cfg, logprobs, mask, rewards, old_logprobs, ref_logprobs, baseline_rewards)
     assert rewards is not None
     mask = mask if mask.dtype == torch.bool else mask.bool()
     inputs = _Inputs(
         logprobs, mask, rewards, group_ids, old_logprobs, ref_logprobs, baseline_rewards,
-        kl_ref_point,
+        kl_ref_point, kl_pairs,
     )  # fmt: skip
     out = _gro_loss(cfg, inputs, safe=False)
     if not bool(torch.isfinite(out.loss)):
@@ -103,29 +77,66 @@ class _Inputs:
     ref_logprobs: Tensor | None
     baseline_rewards: Tensor | None
     kl_ref_point: Tensor | float | None
+    kl_pairs: tuple[Tensor, Tensor] | None
 
 
 def _gro_loss(cfg: GROConfig, inputs: _Inputs, *, safe: bool) -> GROOutput:
-    """L = −Agg(sg(w(d) · f(A)) · log π) (+ kl_coef · Agg(k3) with kl_in_loss)."""
+    """L = −Agg(sg(w(d) · f(A)) · log π) (+ kl_coef · Agg(k3) with kl_in_loss, + the NLL
+    term with nll_coef), and the method's loss value beside it."""
     lp, seq_lp, batch = _batch(cfg, inputs, safe)  # lp (B, T) and seq_lp (B,) carry the gradient
     with torch.no_grad():
-        adv, dist, weight, coef = _coefficients(cfg, batch)
+        coefficients, f_adv, sign = _coefficients(cfg, batch)
+        adv, dist, weight, coef = coefficients
         norm = cfg.component("aggregation").function(batch, cfg)
+        value = policy_value(cfg, batch, f_adv, sign, dist, norm)
     if coef.dim() == 1:
         # Σ_t coef_i · lp_it = coef_i · ℓ_i: the token sum is already there.
         policy_loss = -_aggregate(coef * seq_lp, norm)
     else:
         policy_loss = -_aggregate((coef * lp).sum(dim=1), norm)
-    loss, kl_loss, token_kl = policy_loss, None, None
-    if cfg.kl_in_loss and cfg.kl_coef > 0:
-        assert batch.ref_logprobs is not None
-        # Both sides are zero outside the mask, where k3(0, 0) = 0: no masking needed.
-        token_kl = _k3(batch.ref_logprobs, lp)
-        kl_loss = _aggregate(token_kl.sum(dim=1), norm)
-        loss = policy_loss + cfg.kl_coef * kl_loss
-    parts = _StatParts(cfg, batch, policy_loss.detach(), _detach(kl_loss),
-                       weight if weight.dim() == 2 else None, _detach(token_kl))  # fmt: skip
-    return _output(batch, loss, adv, dist, weight, coef, parts)
+    loss = policy_loss
+    value = policy_loss.detach() if value is None else value
+    kl_loss, token_kl = _kl_term(cfg, batch, lp, seq_lp, norm)
+    if kl_loss is not None:
+        loss = loss + cfg.kl_coef * kl_loss
+        value = value + cfg.kl_coef * kl_loss.detach()
+    nll_loss = _nll_term(cfg, batch, seq_lp, adv)
+    if nll_loss is not None:
+        loss = loss + cfg.nll_coef * nll_loss
+        value = value + cfg.nll_coef * nll_loss.detach()
+    parts = StatParts(cfg, batch, policy_loss.detach(), _detach(kl_loss), _detach(nll_loss),
+                      weight if weight.dim() == 2 else None, _detach(token_kl))  # fmt: skip
+    return make_output(batch, loss, value, coefficients, parts)
+
+
+def _kl_term(
+    cfg: GROConfig, batch: GROBatch, lp: Tensor, seq_lp: Tensor, norm: float | Tensor
+) -> tuple[Tensor | None, Tensor | None]:
+    """Agg(k3(ref, logprobs)) with its gradient, times ρ with kl_bias_correction; and the
+    (B, T) k3 it summed (detached later for the diagnostics)."""
+    if not (cfg.kl_in_loss and cfg.kl_coef > 0):
+        return None, None
+    assert batch.ref_logprobs is not None
+    # Both sides are zero outside the mask, where k3(0, 0) = 0: no masking needed.
+    token_kl = k3(batch.ref_logprobs, lp)
+    penalty = token_kl
+    if cfg.kl_bias_correction:
+        if cfg.anchor == "old_seq":  # the completion's ratio, as its policy term reads it
+            log_ratio = seq_lp - batch.seq_old
+            log_ratio = log_ratio / batch.lengths if cfg.x_token_mean else log_ratio
+            penalty = token_kl * torch.exp(log_ratio).unsqueeze(1)
+        else:
+            penalty = token_kl * torch.exp(lp - batch.old_logprobs)
+    return _aggregate(penalty.sum(dim=1), norm), token_kl
+
+
+def _nll_term(cfg: GROConfig, batch: GROBatch, seq_lp: Tensor, adv: Tensor) -> Tensor | None:
+    """CPO's NLL: −Σ ℓ_i / Σ |y_i| over the chosen (A > 0) completions, with its gradient."""
+    if cfg.nll_coef == 0:
+        return None
+    chosen = (adv if adv.dim() == 1 else adv.sum(dim=1)) > 0
+    tokens = (batch.maskf.sum(dim=1) * chosen).sum().clamp(min=1)
+    return -(seq_lp * chosen).sum() / tokens
 
 
 def _aggregate(per_completion: Tensor, norm: float | Tensor) -> Tensor:
@@ -149,12 +160,6 @@ def _masked(values: Tensor, mask: Tensor, maskf: Tensor, safe: bool) -> Masked:
     else:
         out = values * maskf
     return out, out.sum(dim=1)
-
-
-def _k3(target: Tensor, logprobs: Tensor) -> Tensor:
-    """Per-token k3 estimate of KL(π_θ || π_target): exp(t − lp) − (t − lp) − 1 ≥ 0."""
-    diff = target - logprobs
-    return torch.exp(diff) - diff - 1
 
 
 def _check_inputs(
@@ -217,9 +222,17 @@ def _batch(cfg: GROConfig, inputs: _Inputs, safe: bool) -> tuple[Tensor, Tensor,
         reward_kl_coef=cfg.kl_coef if cfg.kl_in_reward else 0.0,
         baseline_rewards=None if baseline is None else baseline.to(dtype),
         kl_ref_point=z0,
+        kl_pairs=_kl_pairs(inputs.kl_pairs, dtype),
         groups=groups,
     )
     return lp, seq_lp, batch
+
+
+def _kl_pairs(pairs: tuple[Tensor, Tensor] | None, dtype: torch.dtype) -> tuple | None:
+    if pairs is None:
+        return None
+    policy, ref = pairs
+    return policy.detach().to(dtype), ref.detach().to(dtype)
 
 
 def _check_group_sizes(cfg: GROConfig, counts: Tensor) -> None:
@@ -241,9 +254,14 @@ def _check_group_sizes(cfg: GROConfig, counts: Tensor) -> None:
             )
 
 
-def _coefficients(cfg: GROConfig, batch: GROBatch) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-    """A, d, w and the coefficient w · f(A), each (B,) or (B, T)."""
+def _coefficients(
+    cfg: GROConfig, batch: GROBatch
+) -> tuple[tuple[Tensor, Tensor, Tensor, Tensor], Tensor, Tensor]:
+    """(A, d, w, w · f(A)), each (B,) or (B, T); and f(A) and sign(A) broadcast to d's
+    shape, which the loss value reads."""
     adv = cfg.component("advantage").function(batch, cfg)
+    if cfg.adv_normalize and adv.dim() == 1 and adv.numel() > 1:
+        adv = (adv - adv.mean()) / (adv.std() + STD_EPS)
     sign = torch.sign(adv)
     # Sequence-level anchors see a sequence-level sign; the config refuses token-level
     # advantages with them, so the zeros below are never read.
@@ -253,84 +271,5 @@ def _coefficients(cfg: GROConfig, batch: GROBatch) -> tuple[Tensor, Tensor, Tens
     if dist.dim() > adv.dim():  # per-token d, per-completion A: broadcast A over tokens
         adv_b, sign = adv.unsqueeze(1), sign.unsqueeze(1)
     weight = cfg.component("weight").function(dist, sign, cfg)
-    coef = weight * cfg.component("f").function(adv_b, cfg)
-    return adv, dist, weight, coef
-
-
-def _output(
-    batch: GROBatch,
-    loss: Tensor,
-    adv: Tensor,
-    dist: Tensor,
-    weight: Tensor,
-    coef: Tensor,
-    parts: _StatParts,
-) -> GROOutput:
-    return GROOutput(
-        loss=loss,
-        advantages=_token_mean(adv, batch),
-        anchor_distances=_token_mean(dist, batch),
-        weights=_token_mean(weight, batch),
-        coefficients=_token_mean(coef, batch),
-        rewards=batch.rewards,
-        token_advantages=adv if adv.dim() == 2 else None,
-        _parts=parts,
-    )
-
-
-def _token_mean(values: Tensor, batch: GROBatch) -> Tensor:
-    """(B, T) -> (B,) mean over each completion's tokens; (B,) passes through."""
-    if values.dim() == 1:
-        return values
-    full = values.expand_as(batch.maskf)
-    return torch.einsum("bt,bt->b", full, batch.maskf) / batch.lengths
-
-
-def _mean_std(prefix: str, values: Tensor) -> dict[str, Tensor]:
-    std = values.std() if values.numel() > 1 else torch.zeros_like(values.sum())
-    return {f"{prefix}/mean": values.mean(), f"{prefix}/std": std}
-
-
-def _stats(out: GROOutput, parts: _StatParts) -> dict[str, float]:
-    batch = parts.batch
-    stats: dict[str, Tensor] = {"loss/policy": parts.policy_loss}
-    if parts.kl_loss is not None:
-        stats["loss/kl"] = parts.kl_loss
-    stats |= _mean_std("reward", batch.raw_rewards)
-    stats |= _mean_std("adv", out.advantages)
-    stats |= _mean_std("gro/anchor_distance", out.anchor_distances)
-    stats |= _mean_std("gro/weight", out.weights)
-    stats |= _mean_std("gro/coef", out.coefficients)
-    stats["gro/zero_var_groups"] = _zero_variance_share(batch)
-    stats |= _kl_stats(batch, parts.token_kl_ref)
-    if parts.cfg.weight == "clip" and parts.token_weight is not None:
-        # w = ρ > 0 except where clipping zeroed it; padding has ρ = 1, so it never counts.
-        clipped = (parts.token_weight == 0).sum().to(batch.lengths.dtype)
-        stats["gro/clip_frac"] = clipped / batch.mask.sum().clamp(min=1)
-    names = list(stats)
-    values = torch.stack([stats[n].to(batch.lengths.dtype) for n in names]).tolist()
-    return dict(zip(names, values, strict=True))
-
-
-def _kl_stats(batch: GROBatch, token_kl_ref: Tensor | None) -> dict[str, Tensor]:
-    """Per-token k3 estimates of KL(π_θ || π_old) and KL(π_θ || π_ref).
-
-    Padding holds zeros on both sides, where k3 is 0, so a plain sum over (B, T) is the
-    sum over completion tokens.
-    """
-    tokens = batch.mask.sum().clamp(min=1)
-    same = batch.old_logprobs is batch.logprobs  # old_logprobs=None: the ratio is 1
-    kl_old = torch.zeros_like(tokens, dtype=batch.maskf.dtype) if same else None
-    stats = {"kl/old": kl_old if same else _k3(batch.old_logprobs, batch.logprobs).sum() / tokens}
-    if batch.ref_logprobs is not None:
-        k3 = token_kl_ref if token_kl_ref is not None else _k3(batch.ref_logprobs, batch.logprobs)
-        stats["kl/ref"] = k3.sum() / tokens
-    return stats
-
-
-def _zero_variance_share(batch: GROBatch) -> Tensor:
-    """Share of groups (of 2 or more) whose rewards are all equal: they carry no signal."""
-    g = batch.groups
-    multi = g.counts > 1
-    flat = g.all_equal(batch.raw_rewards) & multi
-    return flat.sum().to(batch.lengths.dtype) / multi.sum().clamp(min=1)
+    f_adv = cfg.component("f").function(adv_b, cfg)
+    return (adv, dist, weight, weight * f_adv), f_adv, sign

@@ -164,6 +164,22 @@ def _rollout_problems(spec: JobSpec) -> Iterator[_Problem]:
             f"no signal: num_generations must be at least 2, got {n}"
         )
         yield ("rollout", "num_generations"), message, n
+    r = spec.rollout
+    if r.overlong_buffer >= r.max_new_tokens:
+        message = (
+            f"overlong_buffer ({r.overlong_buffer}) must be below max_new_tokens "
+            f"({r.max_new_tokens}): it is the stretch before the limit that is penalised"
+        )
+        yield ("rollout", "overlong_buffer"), message, r.overlong_buffer
+    if spec.rollout.dynamic_sampling and not METHODS[spec.method].online:
+        message = f"{spec.method} trains offline only; dynamic_sampling is for online methods"
+        yield ("rollout", "dynamic_sampling"), message, True
+    elif spec.rollout.dynamic_sampling and n < 2:
+        message = (
+            "dynamic_sampling drops groups whose rewards are all equal, which a group of one "
+            f"always is: num_generations must be at least 2, got {n}"
+        )
+        yield ("rollout", "dynamic_sampling"), message, True
 
 
 def _missing_rewards(spec: JobSpec, online: bool) -> str | None:

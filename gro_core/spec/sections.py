@@ -57,6 +57,21 @@ class RolloutSpec(Section):
     """0 disables top-k (passed explicitly, so transformers' own default of 50 never applies)."""
     stop: list[Annotated[str, Field(min_length=1)]] = Field(default_factory=list)
     """Strings that end a completion, besides the tokenizer's eos."""
+    dynamic_sampling: bool = False
+    """DAPO's dynamic sampling: drop groups whose rewards are all equal (they carry no signal)
+    and sample more prompts until the batch is full again."""
+    max_resample_rounds: int = Field(3, ge=1)
+    """dynamic_sampling: most extra rounds of rollouts per step, each for as many prompts as
+    the batch lacks; a batch still short then is filled with the flat groups dropped."""
+    overlong_buffer: int = Field(0, ge=0)
+    """DAPO's soft overlong punishment: over the last `overlong_buffer` tokens before
+    max_new_tokens the reward falls linearly, reaching −overlong_penalty at max_new_tokens
+    (0: off)."""
+    overlong_penalty: float = Field(1.0, ge=0.0)
+    """The reward lost by a completion of max_new_tokens tokens with overlong_buffer > 0."""
+    mask_truncated: bool = False
+    """DAPO's overlong filtering (TRL's mask_truncated_completions): completions cut at
+    max_new_tokens still count in their group's baseline, but not in the loss."""
 
 
 class TrainSpec(Section):

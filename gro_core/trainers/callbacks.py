@@ -128,7 +128,7 @@ class ProgressBar(Callback):
 
     # metric -> how the bar labels it
     KEYS: ClassVar[dict[str, str]] = {
-        "loss/policy": "loss",
+        "loss/value": "loss",
         "loss/sft": "loss",
         "loss/reward_model": "loss",
         "reward/mean": "reward",

@@ -18,7 +18,7 @@ from transformers import PreTrainedTokenizerBase
 
 from gro_core.data.encode import Example, Sequence, right_align, unpad_rows
 from gro_core.evaluation.policy import evaluate_policy
-from gro_core.methods import get_preset
+from gro_core.methods import get_method, get_preset
 from gro_core.models import Reference
 from gro_core.objective.loss import GROOutput, gro_loss
 from gro_core.rewards import build_scorer, python_rewards_allowed, reward_timeout_s
@@ -26,6 +26,12 @@ from gro_core.rollout.backends import rollout_backend
 from gro_core.rollout.sampling import RolloutSettings
 from gro_core.spec import JobSpec
 from gro_core.trainers.chunking import grouped_logprobs, overhead_tokens
+from gro_core.trainers.dapo_sampling import (
+    is_flat,
+    is_truncated,
+    overlong_penalty,
+    renumbered,
+)
 from gro_core.trainers.datasets import Data, DataError
 from gro_core.trainers.offline import aggregation_units
 from gro_core.trainers.prompt_sharing import scores_shared_rows
@@ -46,6 +52,7 @@ class RolloutGroup:
     ref_logprobs: list[Tensor] | None = None
     old_logprobs: list[Tensor] | None = None
     baseline: float | None = None  # ReMax: reward of this prompt's greedy completion
+    pair: bool = False  # an offline preference pair (counted once in train/samples)
 
 
 class OnlineObjective:
@@ -59,7 +66,7 @@ class OnlineObjective:
         device: torch.device,
         reference: Reference | None,
     ) -> None:
-        self.cfg = get_preset(spec.method, **spec.method_args)
+        self.cfg = get_preset(spec.method, **_method_args(spec))
         self.spec, self.tokenizer, self.data, self.device = spec, tokenizer, data, device
         self.reference = reference
         self.iterations = spec.train.num_iterations
@@ -136,20 +143,65 @@ class OnlineObjective:
             if len(e.sequences) == 2
         ]
         groups, metrics = self._score(pending + pairs)
+        for group in groups[len(pending) :]:
+            group.pair = True
+        if self.spec.rollout.dynamic_sampling:
+            groups, refilled = self._refill(model, step, groups, gen)
+            metrics |= refilled
         rollout_s = time.perf_counter() - started
         if self.cfg.needs_baseline_rewards:
             self._add_baselines(model, groups)
         started = time.perf_counter()
         self._add_logprobs(model, groups)
-        lengths = [len(s.completion_ids) for grp in groups for s in grp.sequences]
+        seqs = [s for grp in groups for s in grp.sequences]
+        truncated = [self._truncated(s) for s in seqs]
         metrics |= {
             "perf/rollout_s": rollout_s,
             "perf/logprobs_s": time.perf_counter() - started,  # reference (and old) log-probs
-            "completion/length": sum(lengths) / len(lengths),
+            "completion/length": sum(len(s.completion_ids) for s in seqs) / len(seqs),
+            "completion/truncated_frac": sum(truncated) / len(seqs),
         }
         # Every completion counts (a demonstration too), an offline pair once.
-        samples = sum(len(seqs) for _, seqs, _ in pending) + len(pairs)
+        samples = sum(1 if g.pair else len(g.sequences) for g in groups)
         return Collected(groups, samples, metrics)
+
+    def _refill(
+        self, model: torch.nn.Module, step: int, groups: list[RolloutGroup], gen: torch.Generator
+    ) -> tuple[list[RolloutGroup], dict[str, float]]:
+        """DAPO's dynamic sampling: drop the groups whose rewards are all equal and sample
+        more prompts, at most max_resample_rounds times, until the batch has as many groups
+        as before; a batch still short is filled with the flat groups dropped."""
+        target, g = len(groups), self.spec.rollout.num_generations
+        kept = [grp for grp in groups if not is_flat(grp)]
+        dropped = [grp for grp in groups if is_flat(grp)]
+        flat_share, rounds, extra = len(dropped) / target, 0, 0
+        while len(kept) < target and rounds < self.spec.rollout.max_resample_rounds:
+            rounds += 1
+            prompts = self._extra_prompts(step, rounds, target - len(kept))
+            extra += len(prompts)
+            more, _ = self._score(self._rollouts(model, prompts, g, gen))
+            kept += [grp for grp in more if not is_flat(grp)]
+            dropped += [grp for grp in more if is_flat(grp)]
+        short = max(0, target - len(kept))
+        batch = kept[:target] + dropped[:short]
+        renumbered(batch)
+        return batch, {
+            "sampling/flat_groups": flat_share,  # of the step's first draw
+            "sampling/extra_rounds": float(rounds),
+            "sampling/extra_prompts": float(extra),
+            "sampling/flat_groups_kept": float(short),  # the rounds ran out
+        }
+
+    def _extra_prompts(self, step: int, round_: int, n: int) -> list[Example]:
+        """n prompts of data.train for a dynamic-sampling round, seeded by (seed, step, round)
+        so a resumed run redraws them."""
+        seed = (self.spec.train.seed * 1_000_003 + step) * 101 + round_
+        gen = torch.Generator().manual_seed(seed)
+        picks = torch.randint(len(self.data.train), (n,), generator=gen).tolist()
+        return [self.data.train[i] for i in picks]
+
+    def _truncated(self, seq: Sequence) -> bool:
+        return is_truncated(seq, self.settings.max_new_tokens, self.tokenizer.eos_token_id)
 
     def _offline_examples(self, step: int, n: int) -> list[Example]:
         if n == 0:
@@ -201,6 +253,14 @@ class OnlineObjective:
         )
         totals = iter(result.total)
         rewards = [next(totals) if f else s.reward for s, f in zip(seqs, scored, strict=True)]
+        r = self.spec.rollout
+        if r.overlong_buffer:  # DAPO's soft overlong punishment, on what the rewards scored
+            rewards = [
+                reward
+                + (overlong_penalty(len(s.completion_ids), r.max_new_tokens, r.overlong_buffer,
+                                    r.overlong_penalty) if f else 0.0)
+                for reward, s, f in zip(rewards, seqs, scored, strict=True)
+            ]  # fmt: skip
         groups, i = [], 0
         for p, (row, group, _) in enumerate(pending):
             members = [
@@ -242,6 +302,9 @@ class OnlineObjective:
         seqs = [s for g in groups for s in g.sequences]
         logprobs, mask = self._logprobs(model, groups)
         width = mask.shape[1]
+        if self.spec.rollout.mask_truncated:  # DAPO's overlong filtering
+            cut = torch.tensor([self._truncated(s) for s in seqs], device=mask.device)
+            mask = mask & ~cut.unsqueeze(1)
 
         def stacked(name: str) -> Tensor | None:
             rows = [t for g in groups for t in (getattr(g, name) or [])]
@@ -286,6 +349,15 @@ class OnlineObjective:
             reference=self.reference,
             seed=self.spec.train.seed,
         )
+
+
+def _method_args(spec: JobSpec) -> dict[str, Any]:
+    """The spec's method_args; a preset's max_completion_length (TRL's name for the length
+    limit, Dr. GRPO's normaliser) defaults to the rollouts' max_new_tokens, as in TRL."""
+    args = dict(spec.method_args)
+    if "max_completion_length" in {a.name for a in get_method(spec.method).args}:
+        args.setdefault("max_completion_length", spec.rollout.max_new_tokens)
+    return args
 
 
 def _store(groups: list[RolloutGroup], rows: list[Tensor], name: str) -> None:

@@ -33,6 +33,10 @@ class MethodOut(BaseModel):
     compares_in_group: bool = Field(description="its advantages compare a prompt's completions")
     needs_reference: bool = Field(description="its objective reads a frozen reference model")
     citation: str
+    trl: str = Field(
+        examples=["DPOTrainer loss_type='sigmoid'"],
+        description="the TRL trainer and loss type its loss is tested equal to ('' if none)",
+    )
     args: list[MethodArgOut] = Field(description="what `method_args` accepts, with defaults")
     preset: GROConfig | None = Field(
         description="the objective's components with the defaults applied (null: not gro_loss)"

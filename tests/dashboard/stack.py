@@ -137,7 +137,7 @@ PROFILES = {
 }
 SIX_METRICS = (
     "reward/mean",
-    "loss/policy",
+    "loss/value",
     "kl/ref",
     "completion/length",
     "gro/weight/mean",
@@ -173,6 +173,7 @@ def curves(
     out = {
         "reward/mean": reward,
         "reward/std": np.clip(0.45 - 0.25 * progress + noise(0.02), 0.01, None),
+        "loss/value": 0.7 - 0.4 * reward + noise(0.05),
         "loss/policy": -0.2 * reward + noise(0.05),
         "kl/ref": 0.05 * progress * (1 + 0.3 * seed) + np.abs(noise(0.004)),
         "completion/length": 8 - 4 * progress + noise(0.3),

@@ -14,7 +14,7 @@ DEFAULT_METRICS = [
     "reward/mean",
     "eval/reward",
     "eval/accuracy",
-    "loss/policy",
+    "loss/value",
     "kl/ref",
     "completion/length",
 ]

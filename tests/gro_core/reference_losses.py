@@ -64,16 +64,23 @@ def cpl_loss(lp, mask, rewards, group_ids, alpha, lam):
     return torch.stack(losses).mean()
 
 
-def rloo_loss(lp, old, ref, mask, rewards, group_ids, kl_coef):
+def rloo_loss(lp, old, ref, mask, rewards, group_ids, kl_coef, eps=0.2, normalize=False):
+    """TRL's RLOO: the completion's importance ratio exp(ℓ − ℓ_old), clipped as PPO's."""
     penalised = rewards.clone()
     for i in range(lp.shape[0]):
         penalised[i] -= kl_coef * (seq_sum(old, mask, i) - seq_sum(ref, mask, i))
-    total = 0.0
+    adv = torch.zeros_like(penalised)
     for members in group_lists(group_ids):
         for i in members:
             others = [penalised[j] for j in members if j != i]
-            adv = penalised[i] - sum(others) / len(others)
-            total = total - adv.detach() * seq_sum(lp, mask, i)
+            adv[i] = penalised[i] - sum(others) / len(others)
+    if normalize:
+        adv = (adv - adv.mean()) / (adv.std() + 1e-4)
+    total = 0.0
+    for i in range(lp.shape[0]):
+        ratio = torch.exp(seq_sum(lp, mask, i) - seq_sum(old, mask, i))
+        a = adv[i].detach()
+        total = total - torch.min(ratio * a, ratio.clamp(1 - eps, 1 + eps) * a)
     return total / lp.shape[0]
 
 

@@ -71,6 +71,11 @@ def test_every_default_is_written_out_as_the_contract_shows():
         "top_p": 1.0,
         "top_k": 0,
         "stop": [],
+        "dynamic_sampling": False,
+        "max_resample_rounds": 3,
+        "overlong_buffer": 0,
+        "overlong_penalty": 1.0,
+        "mask_truncated": False,
     }
     assert dumped["eval"] == {"every": 20, "num_prompts": 64}
     assert dumped["checkpoint"] == {"every": 50, "keep": 2}
@@ -342,6 +347,18 @@ EXPECTED_KINDS = {
     "remax": {"prompt"},
     "grpo": {"prompt"},
     "reinforce_pp": {"prompt"},
+    # TRL's GRPO loss types and RLOO-style variants: online.
+    **{m: {"prompt"} for m in ("dapo", "bnpo", "dr_grpo", "gspo", "cispo", "sapo")},
+    # TRL's DPO and CPO loss types: preference pairs.
+    **{
+        m: {"preference"}
+        for m in (
+            *("sigmoid_norm", "ipo", "hinge", "robust", "exo_pair", "discopop", "aot"),
+            *("bco_pair", "sppo_hard", "nca_pair", "apo_zero", "cpo", "simpo"),
+        )
+    },
+    # KTO's unpaired loss type: either kind, as KTO.
+    "apo_zero_unpaired": {"unpaired", "preference"},
 }
 
 

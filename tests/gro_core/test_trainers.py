@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import pytest
@@ -325,7 +326,12 @@ def test_gro_train_cli_writes_the_run_outputs(tmp_path: Path) -> None:
     out = tmp_path / "run"
     assert gro(["train", str(spec), "--out", str(out), "--quiet"]) == 0
     names = {m["name"] for m in read_metrics(out)}
-    assert {"loss/policy", "gro/weight/mean", "eval/pref_accuracy", "perf/tokens_per_s"} <= names
+    assert {"loss/value", "gro/weight/mean", "eval/pref_accuracy", "perf/tokens_per_s"} <= names
+    # DPO's own loss, −log σ(β·margin): ln 2 while the policy is still the reference, and
+    # never negative (the surrogate loss/policy is, which is why it is not what is shown).
+    values = [m["value"] for m in read_metrics(out) if m["name"] == "loss/value"]
+    assert values[0] == pytest.approx(math.log(2), abs=1e-6)
+    assert all(v > 0 for v in values)
     # A built-in task's rows carry the answer, so offline runs report greedy task accuracy too.
     accuracy = [m["value"] for m in read_metrics(out) if m["name"] == "eval/accuracy"]
     assert accuracy and all(0.0 <= a <= 1.0 for a in accuracy)

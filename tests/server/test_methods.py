@@ -23,6 +23,7 @@ def test_method_records_say_kinds_online_and_objective_facts(alice: Api):
     assert grpo["kinds"] == ["prompt"] and grpo["online"] and grpo["compares_in_group"]
     assert by_name["gro"]["online"] and by_name["gro"]["offline"]  # prompts and pairs
     assert dpo["citation"].startswith("Rafailov") and dpo["trains_with"] == "gro"
+    assert dpo["trl"] == "DPOTrainer loss_type='sigmoid'"
     assert sft["trains_with"] == "sft" and sft["args"] == [] and sft["preset"] is None
     assert grpo["preset"]["name"] == "grpo" and grpo["preset"]["kl_in_loss"] is True
 
