@@ -25,6 +25,7 @@ import re
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from difflib import SequenceMatcher
 from typing import Any
 
 import torch
@@ -133,6 +134,45 @@ def _length_penalty(spec: Any) -> RewardFn:
     return lambda completions, rows: [-scale * abs(len(c) - target) / target for c in completions]
 
 
+def _reference(spec: Any, row: dict) -> str | None:
+    return spec.text if spec.text is not None else _expected(row, spec.field)
+
+
+_STRING_CHECKS: dict[str, Callable[[str, str], bool]] = {
+    "eq": lambda got, want: got == want,
+    "ne": lambda got, want: got != want,
+    "like": lambda got, want: want in got,
+    "ilike": lambda got, want: want.lower() in got.lower(),
+}
+
+
+def _string_check(spec: Any) -> RewardFn:
+    """1.0 where operation(completion.strip(), reference) holds."""
+    check = _STRING_CHECKS[spec.operation]
+
+    def string_check(completions: list[str], rows: list[dict]) -> list[float | None]:
+        wants = [_reference(spec, row) for row in rows]
+        return [
+            None if want is None else float(check(c.strip(), want))
+            for c, want in zip(completions, wants, strict=True)
+        ]
+
+    return string_check
+
+
+def _text_similarity(spec: Any) -> RewardFn:
+    """difflib's ratio of completion.strip() and the reference (the one metric: fuzzy_match)."""
+
+    def similarity(completions: list[str], rows: list[dict]) -> list[float | None]:
+        wants = [_reference(spec, row) for row in rows]
+        return [
+            None if want is None else SequenceMatcher(None, c.strip(), want).ratio()
+            for c, want in zip(completions, wants, strict=True)
+        ]
+
+    return similarity
+
+
 # ---------------------------------------------------------------------------------------------
 # Model and user-code rewards
 # ---------------------------------------------------------------------------------------------
@@ -203,6 +243,8 @@ REWARDS: dict[str, Callable[[Any], RewardFn]] = {
     "format": _format,
     "contains": _contains,
     "length_penalty": _length_penalty,
+    "string_check": _string_check,
+    "text_similarity": _text_similarity,
     "reward_model": _reward_model,
     "python": _python,
 }

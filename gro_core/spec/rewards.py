@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Literal, get_args
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 
 from gro_core.spec.base import Section
 
@@ -98,6 +98,44 @@ class LengthPenaltyReward(Section):
     weight: Weight = 1.0
 
 
+class _Reference(Section):
+    """The text a completion is compared with: a row's `field`, or a fixed `text`."""
+
+    field: str | None = Field(None, min_length=1)
+    """The row field holding the reference (not applicable where it is null)."""
+    text: str | None = None
+    """A fixed reference, the same for every row."""
+
+    @model_validator(mode="after")
+    def _one_reference(self) -> _Reference:
+        if (self.field is None) == (self.text is None):
+            raise ValueError("give exactly one of field (a row field) or text (a fixed string)")
+        return self
+
+
+class StringCheckReward(_Reference):
+    """1.0 when the completion (stripped) and the reference pass `operation`: eq equal, ne
+    not equal, like the completion contains the reference, ilike the same ignoring case
+    (OpenAI's string_check grader)."""
+
+    type: Literal["string_check"]
+    """Selects this reward."""
+    operation: Literal["eq", "ne", "like", "ilike"] = "eq"
+    """How the two strings are compared."""
+    weight: Weight = 1.0
+
+
+class TextSimilarityReward(_Reference):
+    """The similarity, in [0, 1], of the completion (stripped) and the reference: fuzzy_match
+    is difflib's ratio 2·M/T of matching characters (OpenAI's text_similarity grader)."""
+
+    type: Literal["text_similarity"]
+    """Selects this reward."""
+    metric: Literal["fuzzy_match"] = "fuzzy_match"
+    """The similarity measure."""
+    weight: Weight = 1.0
+
+
 class RewardModelReward(Section):
     """The score of a reward model (e.g. one trained with method: reward_model) on the row's
     prompt and the completion, encoded as that method encodes its training pairs."""
@@ -134,6 +172,8 @@ RewardSpec = Annotated[
     | FormatReward
     | ContainsReward
     | LengthPenaltyReward
+    | StringCheckReward
+    | TextSimilarityReward
     | RewardModelReward
     | PythonReward,
     Field(discriminator="type"),
