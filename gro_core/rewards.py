@@ -25,7 +25,6 @@ import re
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from difflib import SequenceMatcher
 from typing import Any
 
 import torch
@@ -36,6 +35,7 @@ from gro_core.data.encode import collate, encode_pair
 from gro_core.models import load_reward_model, load_tokenizer
 from gro_core.spec import RewardSpec
 from gro_core.tasks import extract_answer, numeric_equal, task_reward
+from gro_core.text_rewards import string_check, text_similarity
 
 __all__ = [
     "REWARDS",
@@ -134,45 +134,6 @@ def _length_penalty(spec: Any) -> RewardFn:
     return lambda completions, rows: [-scale * abs(len(c) - target) / target for c in completions]
 
 
-def _reference(spec: Any, row: dict) -> str | None:
-    return spec.text if spec.text is not None else _expected(row, spec.field)
-
-
-_STRING_CHECKS: dict[str, Callable[[str, str], bool]] = {
-    "eq": lambda got, want: got == want,
-    "ne": lambda got, want: got != want,
-    "like": lambda got, want: want in got,
-    "ilike": lambda got, want: want.lower() in got.lower(),
-}
-
-
-def _string_check(spec: Any) -> RewardFn:
-    """1.0 where operation(completion.strip(), reference) holds."""
-    check = _STRING_CHECKS[spec.operation]
-
-    def string_check(completions: list[str], rows: list[dict]) -> list[float | None]:
-        wants = [_reference(spec, row) for row in rows]
-        return [
-            None if want is None else float(check(c.strip(), want))
-            for c, want in zip(completions, wants, strict=True)
-        ]
-
-    return string_check
-
-
-def _text_similarity(spec: Any) -> RewardFn:
-    """difflib's ratio of completion.strip() and the reference (the one metric: fuzzy_match)."""
-
-    def similarity(completions: list[str], rows: list[dict]) -> list[float | None]:
-        wants = [_reference(spec, row) for row in rows]
-        return [
-            None if want is None else SequenceMatcher(None, c.strip(), want).ratio()
-            for c, want in zip(completions, wants, strict=True)
-        ]
-
-    return similarity
-
-
 # ---------------------------------------------------------------------------------------------
 # Model and user-code rewards
 # ---------------------------------------------------------------------------------------------
@@ -223,8 +184,26 @@ def _reward_model(spec: Any) -> RewardFn:
     return _RewardModel(spec.model, spec.batch_size)
 
 
+def _python_source(source: str) -> RewardFn:
+    """`grade(sample, item)` of the source, applied to each completion and its row."""
+    namespace: dict[str, Any] = {}
+    try:
+        exec(compile(source, "<python reward>", "exec"), namespace)  # allowed by the operator
+    except Exception as exc:
+        raise ValueError(f"the source does not run: {type(exc).__name__}: {exc}") from exc
+    grade = namespace.get("grade")
+    if not callable(grade):
+        raise ValueError("the source defines no function grade(sample, item)")
+    return lambda completions, rows: [
+        grade({"output_text": c}, row) for c, row in zip(completions, rows, strict=True)
+    ]
+
+
 def _python(spec: Any) -> RewardFn:
-    """The user function at `pkg.module:function`; build_scorer decides whether it may run."""
+    """The user function at `pkg.module:function` (or of `source`); build_scorer decides
+    whether it may run."""
+    if spec.source is not None:
+        return _python_source(spec.source)
     module_name, _, attribute = spec.path.partition(":")
     try:
         module = importlib.import_module(module_name)
@@ -243,8 +222,8 @@ REWARDS: dict[str, Callable[[Any], RewardFn]] = {
     "format": _format,
     "contains": _contains,
     "length_penalty": _length_penalty,
-    "string_check": _string_check,
-    "text_similarity": _text_similarity,
+    "string_check": string_check,
+    "text_similarity": text_similarity,
     "reward_model": _reward_model,
     "python": _python,
 }

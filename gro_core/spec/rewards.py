@@ -152,7 +152,9 @@ class RewardModelReward(Section):
 
 class PythonReward(Section):
     """A user function `package.module:function(completions, rows) -> list[float | None]`
-    (None: not applicable to that completion).
+    (None: not applicable to that completion), or `source` defining
+    `grade(sample, item) -> float` as OpenAI's python grader does (`sample["output_text"]` is
+    the completion, `item` the row).
 
     The spec accepts it; it runs only where the operator allows python rewards
     (`check_rewards_allowed`).
@@ -160,9 +162,17 @@ class PythonReward(Section):
 
     type: Literal["python"]
     """Selects this reward."""
-    path: str = Field(pattern=_PYTHON_PATH.pattern)
+    path: str | None = Field(None, pattern=_PYTHON_PATH.pattern)
     """`package.module:function`, importable where the worker runs."""
+    source: str | None = Field(None, min_length=1)
+    """Python source defining `grade(sample, item)`, instead of a path."""
     weight: Weight = 1.0
+
+    @model_validator(mode="after")
+    def _one_function(self) -> PythonReward:
+        if (self.path is None) == (self.source is None):
+            raise ValueError("give exactly one of path (package.module:function) or source")
+        return self
 
 
 RewardSpec = Annotated[

@@ -24,9 +24,7 @@ JSON = sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgres
 def upgrade() -> None:
     with op.batch_alter_table("jobs") as batch:
         batch.add_column(
-            sa.Column(
-                "pause_requested", sa.Boolean(), nullable=False, server_default=sa.false()
-            )
+            sa.Column("pause_requested", sa.Boolean(), nullable=False, server_default=sa.false())
         )
         batch.add_column(sa.Column("openai", JSON, nullable=True))
 

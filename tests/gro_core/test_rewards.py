@@ -274,3 +274,13 @@ def test_text_similarity_is_the_fuzzy_ratio():
     reward = {"type": "text_similarity", "field": "answer"}
     totals = score(reward, ["abcd", "abxx", "zzzz"], [{"answer": "abcd"}] * 3)
     assert totals == [1.0, 0.5, 0.0]
+
+
+def test_python_source_defines_grade_of_sample_and_item():
+    source = "def grade(sample, item):\n    return float(sample['output_text'] == item['answer'])\n"
+    scorer = build_scorer([{"type": "python", "source": source}], allow_python=True)
+    assert scorer(["4", "5"], [{"answer": "4"}] * 2).total == [1.0, 0.0]
+    with pytest.raises(ValueError, match="disabled"):
+        build_scorer([{"type": "python", "source": source}])
+    with pytest.raises(ValueError, match="defines no function grade"):
+        build_scorer([{"type": "python", "source": "x = 1"}], allow_python=True)
