@@ -228,3 +228,21 @@ def map_request(body: FineTuningJobCreate, allow_python: bool) -> Mapped:
         "method": shown_method,
     }
     return Mapped(document, seed, fields)
+
+
+SPEC_PARAMS = {
+    "data.train": "training_file",
+    "data.eval": "validation_file",
+    "model": "model",
+    "train.seed": "seed",
+}
+"""Spec keys an OpenAI request set by its own name: a problem with one names the request's."""
+
+
+def as_request_error(exc: InvalidRequestError) -> InvalidRequestError:
+    """A spec problem named by the request parameter that set the key, where one did."""
+    param = SPEC_PARAMS.get(exc.field or "")
+    if param is None:
+        return exc
+    message = exc.message.replace(f"{exc.field}:", f"{param}:", 1)
+    return exc.moved(param, message)

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query
 
 from server.api.deps import JobDep, OwnerDep, QueueDep, SessionDep, SettingsDep
 from server.db import jobs as db_jobs
+from server.errors import InvalidRequestError
 from server.schemas.common import ERRORS
 from server.schemas.openai import (
     FineTuningJobCreate,
@@ -18,7 +19,7 @@ from server.schemas.openai import (
     OpenAIList,
 )
 from server.services.jobs import cancel_job, enqueue, pause_job, resume_job, submit_job
-from server.services.openai_map import map_request
+from server.services.openai_map import as_request_error, map_request
 from server.services.openai_out import checkpoints_page, events_page, job_out
 
 router = APIRouter(prefix="/v1/fine_tuning/jobs", tags=["openai"], responses=ERRORS)
@@ -34,9 +35,12 @@ def create(
 ) -> FineTuningJobOut:
     """The request becomes a gro job spec (docs/openai.md), validated and queued like any."""
     mapped = map_request(body, settings.allow_python_rewards)
-    job = submit_job(
-        session, owner, mapped.document, settings, seed=mapped.seed, openai=mapped.fields
-    )
+    try:
+        job = submit_job(
+            session, owner, mapped.document, settings, seed=mapped.seed, openai=mapped.fields
+        )
+    except InvalidRequestError as exc:
+        raise as_request_error(exc) from exc
     session.commit()
     enqueue(session, queue, job)
     return job_out(job)
