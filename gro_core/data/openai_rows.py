@@ -73,11 +73,15 @@ def _dpo(line: int, row: dict[str, Any]) -> dict[str, Any] | list[DataIssue]:
     } | extras
 
 
-def translate(line: int, row: dict[str, Any]) -> dict[str, Any] | list[DataIssue]:
+def translate(
+    line: int, row: dict[str, Any], file_kind: str | None = None
+) -> dict[str, Any] | list[DataIssue]:
     """The row in gro's field names, or the problems that keep it from being one.
 
     Rows already in gro's shape come back unchanged; a `messages` row whose last message is
-    not the assistant's is a prompt (a reinforcement row: the model writes the reply).
+    not the assistant's is a prompt (a reinforcement row: the model writes the reply) unless
+    the file is already another kind (`file_kind`): in an sft file it is a conversation
+    missing its reply, and reported as one.
     """
     if _is_dpo(row):
         return _dpo(line, row)
@@ -86,7 +90,8 @@ def translate(line: int, row: dict[str, Any]) -> dict[str, Any] | list[DataIssue
         return row
     messages = _messages(messages)
     last = messages[-1] if messages else None
-    if isinstance(last, dict) and last.get("role") in ("user", "system") and "prompt" not in row:
+    prompt_row = isinstance(last, dict) and last.get("role") in ("user", "system")
+    if prompt_row and file_kind in (None, "prompt") and "prompt" not in row:
         extras = {k: v for k, v in row.items() if k != "messages"}
         return {"prompt": messages} | extras
     return {**row, "messages": messages}

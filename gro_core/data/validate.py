@@ -135,7 +135,8 @@ class _Validator:
         if isinstance(item, DataIssue):
             self.add_issue(item)
             return None
-        translated = translate(line, item)  # OpenAI's row shapes, in gro's field names
+        # OpenAI's row shapes, in gro's field names
+        translated = translate(line, item, self.expected_kind or self.kind)
         if isinstance(translated, list):
             for issue in translated:
                 self.add_issue(issue)
