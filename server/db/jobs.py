@@ -225,7 +225,13 @@ def finish(session: Session, job_id: str, attempt: int, status: str, **fields: A
     run stopped by a pause request ends `paused` instead of `cancelled`, with no finish time."""
     if status == CANCELLED:
         return _stop(session, job_id, attempt, **fields)
-    values = {"status": status, "finished_at": utcnow(), "cancel_requested": False, **fields}
+    values = {
+        "status": status,
+        "finished_at": utcnow(),
+        "cancel_requested": False,
+        "pause_requested": False,  # a request the run ended before honouring
+        **fields,
+    }
     done = bool(
         session.execute(update(Job).where(owned(job_id, attempt)).values(**values)).rowcount
     )
