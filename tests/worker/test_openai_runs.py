@@ -39,6 +39,11 @@ def losses(settings: Settings, job_id: str) -> dict[int, float]:
         return {m.step: m.value for m in session.scalars(query)}
 
 
+def metric(settings: Settings, job_id: str, name: str, step: int) -> float:
+    with new_session(settings.database_url) as session:
+        return session.get(Metric, (job_id, name, step)).value
+
+
 def create(client: openai.OpenAI, file_id: str) -> str:
     job = client.fine_tuning.jobs.create(
         model=MODEL, training_file=file_id, method=DPO, seed=3, extra_body=QUIET
@@ -56,6 +61,7 @@ def test_an_openai_dpo_file_trains_through_the_sdk(alice_sdk: openai.OpenAI, set
     assert isinstance(done.finished_at, int) and done.finished_at >= done.created_at
     loss = losses(settings, job_id)
     assert sorted(loss) == list(range(1, 9))
+    assert done.trained_tokens == metric(settings, job_id, "train/tokens", 8) > 0
     assert loss[8] < loss[1]  # the preferred answer became likelier
     events = list(jobs.list_events(job_id, limit=5))
     assert events[0].data["kind"] == "succeeded" and events[0].level == "info"
@@ -100,7 +106,9 @@ def test_pause_checkpoints_and_resume_continues_the_same_run(
     assert sorted(losses(settings, job_id)) == [1, 2, 3]
     assert jobs.resume(job_id).status == "queued"
     run_train_job(settings, job_id, "w2")
-    assert jobs.retrieve(job_id).status == "succeeded"
+    done = jobs.retrieve(job_id)
+    assert done.status == "succeeded"
+    assert done.trained_tokens == jobs.retrieve(reference).trained_tokens  # counted on
     # continuous: every step once, each the value of the run that never paused
     assert losses(settings, job_id) == pytest.approx(losses(settings, reference))
     kinds = [e.data["kind"] for e in jobs.list_events(job_id)]
