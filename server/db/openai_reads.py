@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from server.db.models import Dataset, JobEvent, Metric, Owner
+from server.db.models import Dataset, Job, JobEvent, Metric, Owner
 from server.db.owners import visible
 from server.db.pages import page
 
@@ -52,3 +52,13 @@ def datasets_page(
         query = query.where(Dataset.id > after)
     rows = list(session.scalars(query.order_by(Dataset.id).limit(limit + 1)))
     return rows[:limit], len(rows) > limit
+
+
+def jobs_page(
+    session: Session, owner: Owner, after: str | None, limit: int, metadata: dict[str, str]
+) -> tuple[list[Job], bool]:
+    """Training jobs newest first whose OpenAI `metadata` holds every key: value given."""
+    query = visible(select(Job), Job, owner).where(Job.kind == "train")
+    for key, value in metadata.items():
+        query = query.where(Job.openai[("metadata", key)].as_string() == value)
+    return page(session, query, Job.id, after, limit)

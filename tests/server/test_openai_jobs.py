@@ -239,6 +239,24 @@ def test_list_is_newest_first_and_auto_paginates(alice_sdk: openai.OpenAI, alice
     assert [j.id for j in alice_sdk.fine_tuning.jobs.list(limit=2)] == ids[::-1]
 
 
+def test_list_filters_by_metadata(alice_sdk: openai.OpenAI):
+    file_id = upload(alice_sdk, dpo_rows(4))
+
+    def tagged(**metadata: str) -> str:
+        return alice_sdk.fine_tuning.jobs.create(
+            model=MODEL, training_file=file_id, method={"type": "dpo"}, metadata=metadata
+        ).id
+
+    a, b = tagged(team="a", run="1"), tagged(team="b", run="1")
+    create_dpo(alice_sdk, file_id)  # no metadata
+    listed = alice_sdk.fine_tuning.jobs.list
+    assert [j.id for j in listed(metadata={"team": "a"})] == [a]
+    assert [j.id for j in listed(metadata={"run": "1"})] == [b, a]
+    assert [j.id for j in listed(metadata={"run": "1", "team": "b"})] == [b]
+    assert list(listed(metadata={"team": "c"})) == []
+    assert len(list(listed())) == 3
+
+
 def test_cancel_pause_resume_and_their_events(alice_sdk: openai.OpenAI, queue: RecordingQueue):
     jobs = alice_sdk.fine_tuning.jobs
     job = create_dpo(alice_sdk, upload(alice_sdk, dpo_rows(4)))

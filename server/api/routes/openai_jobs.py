@@ -3,12 +3,13 @@ pause and resume services as /v1/jobs, shown as the `openai` SDK's objects."""
 
 from __future__ import annotations
 
+import re
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 
 from server.api.deps import JobDep, OwnerDep, QueueDep, SessionDep, SettingsDep
-from server.db import jobs as db_jobs
+from server.db.openai_reads import jobs_page
 from server.errors import InvalidRequestError
 from server.schemas.common import ERRORS
 from server.schemas.openai import (
@@ -23,6 +24,7 @@ from server.services.openai_map import as_request_error, map_request
 from server.services.openai_out import checkpoints_page, events_page, job_out
 
 router = APIRouter(prefix="/v1/fine_tuning/jobs", tags=["openai"], responses=ERRORS)
+_METADATA_KEY = re.compile(r"metadata\[(.+)\]")
 
 
 @router.post("", response_model=FineTuningJobOut, summary="Create a fine-tuning job (OpenAI)")
@@ -48,13 +50,20 @@ def create(
 
 @router.get("", response_model=OpenAIList[FineTuningJobOut], summary="List jobs (OpenAI)")
 def list_all(
+    request: Request,
     session: SessionDep,
     owner: OwnerDep,
     after: str | None = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> OpenAIList[FineTuningJobOut]:
-    """Newest first, gro's own jobs included."""
-    rows, more = db_jobs.list_jobs(session, owner, after=after, limit=limit)
+    """Newest first, gro's own jobs included; `metadata[k]=v` keeps jobs whose metadata has
+    that key and value (every one given)."""
+    metadata = {
+        match.group(1): value
+        for key, value in request.query_params.multi_items()
+        if (match := _METADATA_KEY.fullmatch(key))
+    }
+    rows, more = jobs_page(session, owner, after, limit, metadata)
     return OpenAIList.of([job_out(j) for j in rows], more)
 
 
