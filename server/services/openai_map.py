@@ -168,6 +168,8 @@ def _method_settings(body: FineTuningJobCreate) -> tuple[str, dict[str, Any], di
     kind = body.method.type if body.method else "supervised"
     settings = (getattr(body.method, kind) if body.method else None) or {}
     given = settings.get("hyperparameters")
+    if body.hyperparameters is not None and kind != "supervised":
+        raise refuse("hyperparameters", f"set them under method.{kind}.hyperparameters")
     if given is None and kind == "supervised":
         given = body.hyperparameters
     if given is not None and not isinstance(given, dict):
