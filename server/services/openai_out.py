@@ -22,6 +22,7 @@ from server.schemas.openai import (
     JobEventOut,
     OpenAIList,
 )
+from server.services.openai_map import BASE_LR
 
 OPENAI_TYPE = {"sft": "supervised", "dpo": "dpo"}
 _ERROR_KINDS = ("failed", "enqueue_failed")
@@ -54,10 +55,11 @@ def _native_method(job: Job) -> dict[str, Any]:
 
 def _native_hyperparameters(job: Job) -> dict[str, Any]:
     train = job.spec.get("train", {})
+    lr = train.get("lr")
     return {
         "batch_size": train.get("batch_size"),
         "n_epochs": train.get("epochs"),
-        "learning_rate_multiplier": None,
+        "learning_rate_multiplier": lr / BASE_LR if isinstance(lr, int | float) else None,
     }
 
 

@@ -291,3 +291,5 @@ def test_gro_jobs_are_listed_as_fine_tuning_jobs(alice_sdk: openai.OpenAI, alice
     shown = alice_sdk.fine_tuning.jobs.retrieve(native["id"])
     assert (shown.method.type, shown.training_file, shown.model) == ("dpo", dataset, MODEL)
     assert shown.hyperparameters.batch_size == native["spec"]["train"]["batch_size"]
+    lr = native["spec"]["train"]["lr"]
+    assert shown.hyperparameters.learning_rate_multiplier == pytest.approx(lr / BASE_LR)
