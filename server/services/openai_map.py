@@ -191,17 +191,23 @@ def _echo(hyper: dict[str, Any], document: dict[str, Any]) -> dict[str, Any]:
     return echoed
 
 
+def _check_extension(gro: dict[str, Any], kind: str) -> None:
+    unknown = sorted(set(gro) - {"method", "spec"})
+    if unknown:
+        raise refuse(
+            f"gro.{unknown[0]}", "the gro extension takes method and spec", "invalid_value"
+        )
+    if "method" in gro and kind != "reinforcement":
+        raise refuse("gro.method", f"picks the online preset of reinforcement jobs, not {kind}")
+    if not isinstance(gro.get("spec", {}), dict):
+        raise refuse("gro.spec", "must be an object of job spec keys (docs/jobspec.md)")
+
+
 def map_request(body: FineTuningJobCreate, allow_python: bool) -> Mapped:
     """The gro spec document of an OpenAI job request; InvalidRequestError naming the param."""
     gro = body.gro or {}
-    unknown = sorted(set(gro) - {"method", "spec"})
-    if unknown:
-        raise InvalidRequestError(
-            "invalid_value",
-            f"gro.{unknown[0]}: the gro extension takes method and spec",
-            field=f"gro.{unknown[0]}",
-        )
     kind, settings, given = _method_settings(body)
+    _check_extension(gro, kind)
     hyper = resolve(kind, given, f"method.{kind}.hyperparameters")
     method, parts = _method_parts(kind, settings, hyper, gro, allow_python)
     seed = body.seed if body.seed is not None else secrets.randbelow(2**31)

@@ -98,6 +98,8 @@ def test_overrides_through_gro_spec_are_echoed():
     [
         ({"method": {"type": "dpo"}, "hyperparameters": {"n_epochs": 1}}, "hyperparameters"),
         ({"gro": {"steps": 3}}, "gro.steps"),
+        ({"method": {"type": "dpo"}, "gro": {"method": "kto"}}, "gro.method"),
+        ({"gro": {"spec": [1]}}, "gro.spec"),
         ({"method": {"type": "reinforcement", "reinforcement": {}}}, "method.reinforcement.grader"),
         (
             {
