@@ -29,9 +29,10 @@ from server.telemetry import LatencyMiddleware, Telemetry
 DESCRIPTION = """\
 Fine-tune language models with human or rule-based feedback through one objective (GRO).
 
-Shaped like the OpenAI fine-tuning API (jobs, events, checkpoints, cursor pages), extended for
-RL: metric series, scored samples with advantages, anchor distances and weights, comparisons
-over seeds, and evaluations. Every endpoint but the health checks needs an API key
+OpenAI's files and fine-tuning API is served as-is under /v1/files and /v1/fine_tuning/jobs
+(the official `openai` SDK works unchanged; docs/openai.md). gro's own API is shaped like it,
+extended for RL: metric series, scored samples with advantages, anchor distances and weights,
+comparisons over seeds, and evaluations. Every endpoint but the health checks needs an API key
 (`Authorization: Bearer gro-...`, made with `gro keys create --owner NAME`).
 """
 
