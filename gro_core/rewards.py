@@ -21,7 +21,6 @@ from __future__ import annotations
 import importlib
 import math
 import os
-import re
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -33,7 +32,9 @@ from pydantic import TypeAdapter
 from gro_core.data.encode import Sequence as TokenSequence
 from gro_core.data.encode import collate, encode_pair
 from gro_core.models import load_reward_model, load_tokenizer
+from gro_core.reward_timeout import RewardTimeoutError, call_with_timeout, reward_timeout_s
 from gro_core.spec import RewardSpec
+from gro_core.spec.rewards import compile_pattern
 from gro_core.tasks import extract_answer, numeric_equal, task_reward
 from gro_core.text_rewards import string_check, text_similarity
 
@@ -42,9 +43,11 @@ __all__ = [
     "RewardFn",
     "RewardResult",
     "RewardScorer",
+    "RewardTimeoutError",
     "ScoredFunction",
     "build_scorer",
     "python_rewards_allowed",
+    "reward_timeout_s",
 ]
 
 RewardFn = Callable[[list[str], list[dict]], list[float | None]]
@@ -96,9 +99,9 @@ def _numeric_match(spec: Any) -> RewardFn:
 
 
 def _regex(spec: Any) -> RewardFn:
-    """re.search anywhere in the completion; with `field`, the first group (the whole match when
-    the pattern has none), stripped, must equal str(row[field])."""
-    pattern = re.compile(spec.pattern)
+    """RE2 search anywhere in the completion; with `field`, the first group (the whole match
+    when the pattern has none), stripped, must equal str(row[field])."""
+    pattern = compile_pattern(spec.pattern)
 
     def found(completion: str, row: dict) -> float | None:
         match = pattern.search(completion)
@@ -116,8 +119,8 @@ def _regex(spec: Any) -> RewardFn:
 
 
 def _format(spec: Any) -> RewardFn:
-    """1.0 where the stripped completion matches `pattern` whole (re.fullmatch)."""
-    pattern = re.compile(spec.pattern)
+    """1.0 where the stripped completion matches `pattern` whole (RE2 full match)."""
+    pattern = compile_pattern(spec.pattern)
     return lambda completions, rows: [
         float(bool(pattern.fullmatch(c.strip()))) for c in completions
     ]
@@ -275,10 +278,15 @@ def _checked(function: ScoredFunction, values: Sequence[Any], n: int) -> list[fl
 class RewardScorer:
     """The weighted sum of reward functions: `scorer(completions, rows) -> RewardResult`."""
 
-    def __init__(self, functions: list[ScoredFunction], eos: str | None = None) -> None:
+    def __init__(
+        self,
+        functions: list[ScoredFunction],
+        eos: str | None = None,
+        timeout_s: float | None = None,
+    ) -> None:
         if not functions:
             raise ValueError("no reward functions: list rewards in the spec or set data.task")
-        self.functions, self.eos = functions, eos
+        self.functions, self.eos, self.timeout_s = functions, eos, timeout_s
 
     def check_rows(self, rows: list[dict]) -> None:
         """Refuse (ValueError naming the reward and the field) rows a function cannot score."""
@@ -302,7 +310,10 @@ class RewardScorer:
         total = [0.0] * len(completions)
         per_function: dict[str, float] = {}
         for function in self.functions:
-            values = _checked(function, function.fn(completions, rows), len(completions))
+            returned = call_with_timeout(
+                function.fn, completions, rows, timeout_s=self.timeout_s, label=function.label
+            )
+            values = _checked(function, returned, len(completions))
             total = [t + function.weight * (v or 0.0) for t, v in zip(total, values, strict=True)]
             present = [v for v in values if v is not None]
             if present:
@@ -348,15 +359,17 @@ def build_scorer(
     allow_python: bool = False,
     task: str | None = None,
     eos: str | None = None,
+    timeout_s: float | None = None,
 ) -> RewardScorer:
     """A scorer for `reward_specs` (JobSpec.rewards variants, or dicts of the same keys).
 
     With no specs, `task` (builtin:<task>) gives its rule reward, weight 1, logged as
     reward/task. `allow_python` is the operator's setting, never the spec's: python rewards are
-    refused without it. `eos` cuts every completion before scoring.
+    refused without it. `eos` cuts every completion before scoring. `timeout_s` bounds each
+    function's call (RewardTimeoutError past it); None: no bound.
     """
     specs = [_SPEC.validate_python(s) if isinstance(s, Mapping) else s for s in reward_specs]
     if specs or task is None:
-        return RewardScorer(_scored(specs, allow_python), eos)
+        return RewardScorer(_scored(specs, allow_python), eos, timeout_s)
     default = ScoredFunction("reward/task", f"task ({task})", 1.0, task_reward(task), ("answer",))
-    return RewardScorer([default], eos)
+    return RewardScorer([default], eos, timeout_s)

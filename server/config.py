@@ -40,6 +40,9 @@ class Settings(BaseSettings):
     """Signs expiring download links (a browser link cannot carry a Bearer key)."""
     allow_python_rewards: bool = False
     """Let job specs run `python` reward functions (arbitrary code on the workers)."""
+    reward_timeout_s: float = Field(300.0, ge=0)
+    """Longest one call of one reward function may take (rule, reward model or python) before
+    the job fails with `reward_timeout`; 0: no bound."""
     heartbeat_s: float = Field(10.0, gt=0)
     """How often a running job's worker writes its heartbeat."""
     heartbeat_timeout_s: float = Field(120.0, gt=0)
@@ -48,6 +51,24 @@ class Settings(BaseSettings):
     """A queued job no worker claimed for this long is enqueued again (its message was lost)."""
     reconcile_every_s: float = Field(15.0, gt=0)
     """How often each worker's reconciler looks for lost and dead jobs."""
+    max_requeues: int = Field(3, ge=0)
+    """A running job whose worker went silent is queued again at most this many times; the next
+    loss fails it with `worker_lost` (a job that kills every worker must not go round forever)."""
+    job_isolation: Literal["process", "inline"] = "process"
+    """`process`: each job runs in a child process of the worker, which keeps the heartbeat and
+    enforces cancel, the memory cap and the time limits from outside it. `inline`: in the worker
+    process itself (tests that patch the trainer; no limits but the reward bound)."""
+    max_job_rss_bytes: int | None = Field(None, ge=1)
+    """Memory cap of one job (resident memory of its process and the processes it starts); past
+    it the job is ended and fails with `out_of_memory`. None: no cap."""
+    job_time_limit_s: float | None = Field(None, gt=0)
+    """Wall-clock limit of one attempt at a job; past it the job fails with `time_limit`."""
+    cancel_grace_s: float = Field(5.0, ge=0)
+    """After a cancel request, how long a job may take to stop at a step boundary (keeping a
+    checkpoint) before its process is ended where it is."""
+    job_silent_s: float = Field(300.0, gt=0)
+    """A job process whose Python threads have not run for this long (one call holding the
+    interpreter lock) is hung: it is ended and the job fails with `hung`."""
     torch_threads: int | None = Field(None, ge=1)
     """CPU threads a worker's job uses (torch.set_num_threads); default: torch's choice. Set
     it to cores / workers when several workers share one CPU machine."""

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
+from stack.guard import say
 from stack.up import Options, up
 
 
@@ -23,7 +23,7 @@ def _cmd_up(args: argparse.Namespace) -> int:
     try:
         return up(options)
     except RuntimeError as exc:
-        print(f"gro up: {exc}", file=sys.stderr)
+        say(f"gro up: {exc}", err=True)
         return 1
 
 

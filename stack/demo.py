@@ -12,6 +12,7 @@ from typing import Any
 import yaml
 
 from client.http import ApiError, GroClient
+from stack.guard import say
 
 DEMO_SPEC = Path(__file__).resolve().parents[1] / "examples" / "service" / "demo.yaml"
 
@@ -42,16 +43,15 @@ class Demo:
     def _run(self) -> None:
         if self.marker.is_file():
             ids = json.loads(self.marker.read_text())
-            print(f"demo: already submitted (comparison {ids['comparison']})", flush=True)
+            say(f"demo: already submitted (comparison {ids['comparison']})")
             return
         try:
             ids = submit_demo(self.client, yaml.safe_load(DEMO_SPEC.read_text()))
         except (ApiError, OSError) as exc:
-            print(f"demo: could not submit ({exc})", flush=True)
+            say(f"demo: could not submit ({exc})")
             return
         self.marker.write_text(json.dumps(ids))
-        print(
+        say(
             f"demo: SFT warm-up {ids['warmup']}, then comparison {ids['comparison']} "
-            "(gro, grpo, rloo, dpo x 2 seeds): watch it on the dashboard",
-            flush=True,
+            "(gro, grpo, rloo, dpo x 2 seeds): watch it on the dashboard"
         )

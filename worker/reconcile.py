@@ -4,7 +4,8 @@ again. Two cases:
     broker was down): sent again once it is older than GRO_REQUEUE_AFTER_S and its message is
     neither waiting in a queue nor held by a worker;
   - a running job whose heartbeat stopped (its worker was killed): put back to queued, to
-    resume from its last checkpoint, with an event that says so.
+    resume from its last checkpoint, with an event that says so; after GRO_MAX_REQUEUES such
+    losses it fails with `worker_lost` instead.
 Each change is a conditional update, so reconcilers of several workers never both act.
 """
 
@@ -24,10 +25,12 @@ log = logging.getLogger("gro.worker")
 
 
 def reconcile(settings: Settings, queue: JobQueue) -> list[str]:
-    """One pass; the ids of the jobs sent again."""
+    """One pass; the ids of the jobs sent again (the broker took them)."""
     url = settings.database_url
     with session_scope(url) as session:
-        dead = db_jobs.requeue_dead(session, db_jobs.ago(settings.heartbeat_timeout_s))
+        dead = db_jobs.requeue_dead(
+            session, db_jobs.ago(settings.heartbeat_timeout_s), settings.max_requeues
+        )
     cutoff = db_jobs.ago(settings.requeue_after_s)
     pending = queue.pending_job_ids()
     with session_scope(url) as session:
@@ -39,13 +42,14 @@ def reconcile(settings: Settings, queue: JobQueue) -> list[str]:
         ]
         for job in lost:
             db_jobs.add_event(session, job.id, "resent", "its message was lost; sent again")
-    sent = []
+    sent, failed = [], []
     for job in [*dead, *lost]:
         with session_scope(url) as session:
-            enqueue(session, queue, job)
-        sent.append(job.id)
+            (sent if enqueue(session, queue, job) else failed).append(job.id)
     if sent:
         log.info("reconciler sent again: %s", ", ".join(sent))
+    if failed:  # still queued and marked unsent: a later pass tries again
+        log.warning("reconciler could not send again (broker down?): %s", ", ".join(failed))
     return sent
 
 

@@ -4,58 +4,44 @@ and record how it ended. Celery tasks call these; so do tests, without Celery.
     claim (one session)   re-read the job, resolve its spec's ids, queued -> running, and for a
                           training job: find the checkpoint it continues from (once), drop the
                           outputs written after it (once), say so in a `claimed` event
-    run                   gro_core trains from that checkpoint, DbWriter writes what it produces
+    run                   gro_core trains from that checkpoint, DbWriter writes what it produces:
+                          in a child process this one watches (worker.supervise), or inline
     finish                succeeded | cancelled | failed, only by the attempt that owns the job
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import torch
-from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
-from gro_core.evaluation.job import run_evaluation
-from gro_core.evaluation.spec import EvaluationSpec
-from gro_core.spec import SpecError, format_validation_error, load_spec
-from gro_core.trainers import DataError, TrainingError, run
 from gro_core.trainers.checkpoint import TRAINER_STATE, latest_checkpoint
 from server.config import Settings
 from server.db import jobs as db_jobs
 from server.db import outputs
-from server.db.models import CANCELLED, FAILED, QUEUED, SUCCEEDED, Job
+from server.db.models import CANCELLED, FAILED, QUEUED, Job
 from server.db.session import session_scope
-from worker.callback import DbWriter, JobLostError
+from worker.callback import JobLostError
+from worker.execute import execute, failure, job_dir
 from worker.refs import BadReferenceError, NotReadyError, resolve_spec
+from worker.supervise import Outcome, supervise
+
+__all__ = [
+    "SKIPPED",
+    "WAITING",
+    "claim",
+    "failure",
+    "job_dir",
+    "run_evaluation_job",
+    "run_train_job",
+]
 
 log = logging.getLogger("gro.worker")
 
 SKIPPED, WAITING = "skipped", "waiting"
-
-
-def job_dir(settings: Settings, job_id: str) -> Path:
-    return Path(settings.storage_dir) / "jobs" / job_id
-
-
-def failure(exc: BaseException) -> tuple[str, str]:
-    """(code, message) a failed job shows: what went wrong, in the user's terms."""
-    if isinstance(exc, TrainingError):
-        return exc.code, str(exc)
-    if isinstance(exc, DataError | BadReferenceError):
-        return "bad_data", str(exc)
-    if isinstance(exc, ValidationError | SpecError):
-        problems = "; ".join(f"{p['path']}: {p['message']}" for p in format_validation_error(exc))
-        return "invalid_spec", problems
-    if isinstance(exc, MemoryError) or "out of memory" in str(exc).lower():
-        return "out_of_memory", f"out of memory: {exc}; try a smaller batch_size or LoRA"
-    if isinstance(exc, OSError):
-        return "load_error", f"{type(exc).__name__}: {exc}"
-    return "error", f"{type(exc).__name__}: {exc}"
 
 
 @dataclass
@@ -145,35 +131,48 @@ def _finish(settings: Settings, job_id: str, attempt: int, status: str, **fields
             log.warning("job %s changed hands before attempt %s finished", job_id, attempt)
         if status == FAILED:
             db_jobs.add_event(session, job_id, "failed", fields["error_message"])
+        if status == CANCELLED and "step" not in fields:
+            message = "ended where it was: it did not reach a step boundary in time"
+            # A stop asked for as a pause ended the job `paused`: the event says which.
+            kind = db_jobs.job_status(session, job_id) or CANCELLED
+            db_jobs.add_event(session, job_id, kind, message)
 
 
-def _use_threads(settings: Settings) -> None:
-    if settings.torch_threads is not None:
-        torch.set_num_threads(settings.torch_threads)
-
-
-def _run_claimed(
-    settings: Settings, claimed: Claimed, work: Callable[[DbWriter], dict[str, Any]]
-) -> str:
-    """Run `work`, then record how it ended (never retried: a failure is the job's)."""
+def _inline(settings: Settings, kind: str, claimed: Claimed) -> Outcome:
+    """The attempt run in this process (GRO_JOB_ISOLATION=inline): only the rewards' time bound
+    applies; a BaseException (the process dying, in tests) reaches the caller."""
     job_id, attempt = claimed.job.id, claimed.attempt
-    _use_threads(settings)
     try:
-        with DbWriter(settings, job_id, attempt) as writer:
-            fields = work(writer)
+        fields = execute(settings, kind, job_id, attempt, claimed.document, claimed.checkpoint)
     except JobLostError:
-        return SKIPPED  # re-queued elsewhere while this attempt ran: its new owner finishes
+        return Outcome("lost")
     except Exception as exc:
         code, message = failure(exc)
-        log.warning("job %s failed: %s", job_id, message)
-        _finish(settings, job_id, attempt, FAILED, error_code=code, error_message=message[:4000])
+        return Outcome("failed", code=code, message=message)
+    return Outcome("done", fields=fields)
+
+
+def _run_claimed(settings: Settings, kind: str, claimed: Claimed) -> str:
+    """Run the claimed attempt, then record how it ended (never retried: a failure is the
+    job's)."""
+    job_id, attempt = claimed.job.id, claimed.attempt
+    if settings.job_isolation == "process":
+        outcome = supervise(settings, kind, job_id, attempt, claimed.document, claimed.checkpoint)
+    else:
+        outcome = _inline(settings, kind, claimed)
+    if outcome.kind == "lost":
+        return SKIPPED  # re-queued elsewhere while this attempt ran: its new owner finishes
+    if outcome.kind == "cancelled":
+        _finish(settings, job_id, attempt, CANCELLED)
+        return CANCELLED
+    if outcome.kind == "failed":
+        log.warning("job %s failed: %s", job_id, outcome.message)
+        fields = {"error_code": outcome.code, "error_message": outcome.message[:4000]}
+        _finish(settings, job_id, attempt, FAILED, **fields)
         return FAILED
-    _finish(settings, job_id, attempt, **fields)
-    return fields["status"]
-
-
-def _final(metrics: dict[str, float]) -> dict[str, float | None]:
-    return {k: outputs.finite(v) for k, v in metrics.items()}
+    assert outcome.fields is not None
+    _finish(settings, job_id, attempt, **outcome.fields)
+    return outcome.fields["status"]
 
 
 def run_train_job(settings: Settings, job_id: str, worker: str) -> str:
@@ -181,18 +180,7 @@ def run_train_job(settings: Settings, job_id: str, worker: str) -> str:
     claimed = claim(settings, job_id, "train", worker)
     if isinstance(claimed, str):
         return claimed
-
-    def work(writer: DbWriter) -> dict[str, Any]:
-        spec = load_spec(claimed.document)
-        result = run(spec, job_dir(settings, job_id), [writer], resume=claimed.checkpoint or False)
-        status = SUCCEEDED if result.status == "succeeded" else CANCELLED
-        return {
-            "status": status,
-            "step": result.steps,
-            "final_metrics": _final(result.final_metrics),
-        }
-
-    return _run_claimed(settings, claimed, work)
+    return _run_claimed(settings, "train", claimed)
 
 
 def run_evaluation_job(settings: Settings, job_id: str, worker: str) -> str:
@@ -200,11 +188,4 @@ def run_evaluation_job(settings: Settings, job_id: str, worker: str) -> str:
     claimed = claim(settings, job_id, "evaluation", worker)
     if isinstance(claimed, str):
         return claimed
-
-    def work(writer: DbWriter) -> dict[str, Any]:
-        result = run_evaluation(EvaluationSpec.model_validate(claimed.document))
-        writer.on_samples(0, result.completions)
-        writer.on_metrics(0, result.metrics)
-        return {"status": SUCCEEDED, "final_metrics": _final(result.metrics)}
-
-    return _run_claimed(settings, claimed, work)
+    return _run_claimed(settings, "evaluation", claimed)

@@ -36,7 +36,13 @@ from transformers import PreTrainedTokenizerBase
 from gro_core.data.encode import Example, Sequence, collate, completion_logprobs
 from gro_core.evaluation.metrics import diversity_metrics, mean, pass_at_k
 from gro_core.models import Reference
-from gro_core.rewards import RewardResult, RewardScorer, build_scorer, python_rewards_allowed
+from gro_core.rewards import (
+    RewardResult,
+    RewardScorer,
+    build_scorer,
+    python_rewards_allowed,
+    reward_timeout_s,
+)
 from gro_core.rollout.sampling import RolloutSettings, sample
 
 __all__ = ["DEFAULT_CORRECT_THRESHOLD", "evaluate_policy", "scorer_for"]
@@ -143,7 +149,11 @@ def scorer_for(
     if not rewards and task is None:
         return None
     return build_scorer(
-        rewards, task=task, eos=tokenizer.eos_token, allow_python=python_rewards_allowed()
+        rewards,
+        task=task,
+        eos=tokenizer.eos_token,
+        allow_python=python_rewards_allowed(),
+        timeout_s=reward_timeout_s(),
     )
 
 

@@ -6,8 +6,9 @@ gro_core.rewards implements them; here they are only described and validated.
 from __future__ import annotations
 
 import re
-from typing import Annotated, Literal, get_args
+from typing import Annotated, Any, Literal, get_args
 
+import re2
 from pydantic import BaseModel, Field, field_validator, model_validator
 
 from gro_core.spec.base import Section
@@ -16,12 +17,28 @@ Weight = Annotated[float, Field(description="Multiplier of this reward in the we
 _PYTHON_PATH = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*")
 
 
-def _compiled(pattern: str) -> str:
-    """`pattern` if it is a valid regular expression; the compile error otherwise."""
+_RE2_OPTIONS = re2.Options()
+_RE2_OPTIONS.log_errors = False  # the error reaches the user in the ValueError, not on stderr
+
+
+def compile_pattern(pattern: str) -> Any:
+    """`pattern` compiled by RE2, whose matching takes time linear in the text: a pattern from a
+    spec runs on the workers, and a backtracking engine (Python's `re`) can take forever on
+    patterns like `(a|aa)*b`. RE2 has no backreferences or lookaround; such patterns are
+    refused (ValueError) when the spec is read, not when the job runs."""
     try:
-        re.compile(pattern)
-    except re.error as exc:
-        raise ValueError(f"invalid regular expression: {exc}") from exc
+        return re2.compile(pattern, options=_RE2_OPTIONS)
+    except re2.error as exc:
+        reason = exc.args[0] if exc.args else exc
+        reason = reason.decode(errors="replace") if isinstance(reason, bytes) else str(reason)
+        raise ValueError(
+            f"invalid regular expression for RE2 (no backreferences or lookaround): {reason}"
+        ) from exc
+
+
+def _compiled(pattern: str) -> str:
+    """`pattern` if RE2 compiles it; the compile error otherwise."""
+    compile_pattern(pattern)
     return pattern
 
 
@@ -50,13 +67,14 @@ class NumericMatchReward(Section):
 
 
 class RegexReward(Section):
-    """1.0 when `pattern` is found in the completion (re.search); with `field`, its first group
+    """1.0 when `pattern` is found in the completion (RE2 search); with `field`, its first group
     (or the whole match when it has none), stripped, must also equal the row's `field`."""
 
     type: Literal["regex"]
     """Selects this reward."""
     pattern: str = Field(min_length=1)
-    """A Python regular expression searched for in the completion."""
+    """A regular expression (RE2 syntax: Python's without backreferences or lookaround)
+    searched for in the completion."""
     field: str | None = Field(None, min_length=1)
     """Optional row field the captured text must equal; null: finding the pattern is enough."""
     weight: Weight = 1.0
@@ -65,12 +83,12 @@ class RegexReward(Section):
 
 
 class FormatReward(Section):
-    """1.0 when the whole completion, stripped, matches `pattern` (re.fullmatch)."""
+    """1.0 when the whole completion, stripped, matches `pattern` (RE2 full match)."""
 
     type: Literal["format"]
     """Selects this reward."""
     pattern: str = Field(min_length=1)
-    """A Python regular expression the whole completion must match."""
+    """A regular expression (RE2 syntax) the whole completion must match."""
     weight: Weight = 1.0
 
     _check_pattern = field_validator("pattern")(_compiled)

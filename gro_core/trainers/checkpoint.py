@@ -68,6 +68,14 @@ def set_rng_state(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
+def weights_finite(params: list[torch.Tensor]) -> bool:
+    """Whether every value of `params` is finite, in one host sync."""
+    if not params:
+        return True
+    with torch.no_grad():
+        return bool(torch.stack([torch.isfinite(p).all() for p in params]).all())
+
+
 def save_checkpoint(
     out_dir: Path,
     step: int,

@@ -34,6 +34,7 @@ from gro_core.trainers.checkpoint import (
     load_trainer_state,
     save_checkpoint,
     set_rng_state,
+    weights_finite,
     write_text_atomically,
 )
 from gro_core.trainers.datasets import load_data
@@ -120,6 +121,7 @@ class Trainer:
         seed_everything(spec.train.seed)
         found = latest_checkpoint(self.out_dir) if resume is True else resume or None
         self.start_step, checkpoint = found if found else (0, None)
+        self.last_checkpoint: Path | None = checkpoint  # the newest one saved with finite weights
         self.tokenizer = load_tokenizer(spec.model)
         self.data = load_data(spec, self.tokenizer)
         self.model = load_run_model(spec, checkpoint, self.ranks.device)
@@ -259,6 +261,18 @@ class Trainer:
         return metrics
 
     def checkpoint(self, step: int) -> Path:
+        # Checked before saving: a step can break the weights while its loss (computed before
+        # the update) was finite, and a checkpoint of them would be listed as the last good one.
+        if not weights_finite(self.params):
+            good = self.last_checkpoint
+            where = (
+                f"the last good checkpoint is {good.name}" if good else "no checkpoint was saved"
+            )
+            message = (
+                f"non-finite weights after step {step} (learning rate too high?): step {step} was "
+                f"not saved; {where}"
+            )
+            raise TrainingError("non_finite", message, step)
         state = {
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
@@ -272,6 +286,7 @@ class Trainer:
             self.out_dir, step, self.model, self.tokenizer, state, self.spec.checkpoint.keep
         )
         self.cb.on_checkpoint(step, path)
+        self.last_checkpoint = path
         return path
 
     def run(self) -> RunResult:

@@ -21,7 +21,7 @@ from gro_core.evaluation.policy import evaluate_policy
 from gro_core.methods import get_preset
 from gro_core.models import Reference
 from gro_core.objective.loss import GROOutput, gro_loss
-from gro_core.rewards import build_scorer, python_rewards_allowed
+from gro_core.rewards import build_scorer, python_rewards_allowed, reward_timeout_s
 from gro_core.rollout.backends import rollout_backend
 from gro_core.rollout.sampling import RolloutSettings
 from gro_core.spec import JobSpec
@@ -68,6 +68,7 @@ class OnlineObjective:
             task=spec.data.task,
             eos=tokenizer.eos_token,
             allow_python=python_rewards_allowed(),
+            timeout_s=reward_timeout_s(),
         )
         self.scorer.check_rows([e.row for e in data.train[:1000]])
         self.offline_scored = self._check_offline(data.offline)

@@ -289,25 +289,57 @@ def take_resend(session: Session, job_id: str, older_than: datetime) -> bool:
     return bool(session.execute(query).rowcount)
 
 
-def requeue_dead(session: Session, older_than: datetime) -> list[Job]:
+def requeue_dead(
+    session: Session, older_than: datetime, max_requeues: int | None = None
+) -> list[Job]:
     """Running jobs whose heartbeat stopped before `older_than`, put back in the queue to
-    resume from their checkpoint. Returns them (re-read, now queued)."""
+    resume from their checkpoint. Returns them (re-read, now queued). A job already queued
+    again `max_requeues` times fails instead, with `worker_lost`."""
     dead = list(
         session.scalars(select(Job).where(Job.status == RUNNING, Job.heartbeat_at < older_than))
     )
     requeued = []
     for job in dead:
+        # Read before the update: the ORM update refreshes these objects (worker becomes None).
+        worker, attempts, step, beat_at = job.worker, job.attempts, job.step, job.heartbeat_at
+        silent = (utcnow() - beat_at).total_seconds() if beat_at else 0.0
+        who = f"worker {worker}" if worker else "its worker (unknown)"
+        lost = f"{who} silent for {silent:.0f}s"
+        if max_requeues is not None and attempts > max_requeues:
+            _fail_lost(session, job.id, attempts, lost, max_requeues)
+            continue
         changed = session.execute(
             update(Job)
-            .where(Job.id == job.id, Job.status == RUNNING, Job.attempts == job.attempts)
+            .where(Job.id == job.id, Job.status == RUNNING, Job.attempts == attempts)
             .values(status=QUEUED, resume=True, worker=None, enqueued_at=utcnow())
         ).rowcount
         if changed:
-            silent = (utcnow() - job.heartbeat_at).total_seconds() if job.heartbeat_at else 0.0
-            message = f"worker {job.worker} silent for {silent:.0f}s; queued again to resume"
-            add_event(session, job.id, "requeued", message, step=job.step)
+            add_event(session, job.id, "requeued", f"{lost}; queued again to resume", step=step)
             requeued.append(job)
     return requeued
+
+
+def _fail_lost(session: Session, job_id: str, attempts: int, lost: str, limit: int) -> None:
+    """running → failed `worker_lost`: every attempt lost its worker (the job itself may be
+    what kills them), and it was queued again as often as allowed."""
+    message = (
+        f"attempt {attempts} lost: {lost}; all {attempts} attempts (1-{attempts}) lost their "
+        f"worker and the job was queued again {attempts - 1} times, the limit "
+        f"(GRO_MAX_REQUEUES={limit}): not queued again"
+    )
+    changed = session.execute(
+        update(Job)
+        .where(Job.id == job_id, Job.status == RUNNING, Job.attempts == attempts)
+        .values(
+            status=FAILED,
+            finished_at=utcnow(),
+            cancel_requested=False,
+            error_code="worker_lost",
+            error_message=message,
+        )
+    ).rowcount
+    if changed:
+        add_event(session, job_id, "failed", message)
 
 
 def ago(seconds: float) -> datetime:

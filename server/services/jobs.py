@@ -58,8 +58,9 @@ def start_job(
     return job
 
 
-def enqueue(session: Session, queue: JobQueue, job: Job) -> None:
-    """Send the job's task, after its row is committed (a worker must find it).
+def enqueue(session: Session, queue: JobQueue, job: Job) -> bool:
+    """Send the job's task, after its row is committed (a worker must find it); whether the
+    broker took it.
 
     A broker that is down does not fail the request: the job is stored and queued, and the
     workers' reconciler sends it again once the broker is back.
@@ -71,6 +72,8 @@ def enqueue(session: Session, queue: JobQueue, job: Job) -> None:
         mark_not_enqueued(session, job.id)
         add_event(session, job.id, "enqueue_failed", f"broker unreachable ({exc}); will retry")
         session.commit()
+        return False
+    return True
 
 
 def cancel_job(session: Session, job: Job) -> Job:

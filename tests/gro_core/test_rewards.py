@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -9,7 +12,7 @@ import torch
 from pydantic import ValidationError
 
 from gro_core.models import load_reward_model, load_tokenizer
-from gro_core.rewards import REWARDS, build_scorer
+from gro_core.rewards import REWARDS, RewardTimeoutError, build_scorer
 from gro_core.spec import REWARD_TYPES, format_validation_error, load_spec
 
 
@@ -284,3 +287,61 @@ def test_python_source_defines_grade_of_sample_and_item():
         build_scorer([{"type": "python", "source": source}])
     with pytest.raises(ValueError, match="defines no function grade"):
         build_scorer([{"type": "python", "source": "x = 1"}], allow_python=True)
+
+
+def sleepy_reward(completions: list[str], rows: list[dict]) -> list[float]:
+    """A user reward that never answers in time (a slow remote judge, a stuck loop)."""
+    time.sleep(60)
+    return [0.0] * len(completions)
+
+
+# Python's backtracking `re` takes exponential time on this pattern against a run of a's with no
+# b; RE2 takes linear time. The child process keeps a hang from hanging the test run itself.
+_REDOS = """
+from gro_core.rewards import build_scorer
+completion = "a" * 100_000
+for kind in ("regex", "format"):
+    scorer = build_scorer([{"type": kind, "pattern": "(a|aa)*b"}])
+    assert scorer([completion], [{}]).total == [0.0]
+print("scored")
+"""
+
+
+def test_regex_and_format_rewards_match_in_linear_time():
+    done = subprocess.run(
+        [sys.executable, "-c", _REDOS],
+        capture_output=True,
+        text=True,
+        timeout=120,  # minutes of backtracking for `re`; milliseconds for RE2
+        cwd=Path(__file__).parents[2],
+    )
+    assert done.returncode == 0 and "scored" in done.stdout, done.stderr
+
+
+@pytest.mark.parametrize("pattern", [r"(a)\1", r"(?=a)b", r"(?<!x)y"])
+def test_a_pattern_re2_cannot_run_is_refused_at_submit(pattern):
+    doc = {
+        "model": "builtin:tiny-llama",
+        "method": "grpo",
+        "data": {"task": "builtin:arithmetic"},
+        "rewards": [{"type": "regex", "pattern": pattern}],
+    }
+    with pytest.raises(ValidationError) as excinfo:
+        load_spec(doc)
+    [problem] = format_validation_error(excinfo.value)
+    assert problem["path"] == "rewards.0.pattern" and "RE2" in problem["message"]
+
+
+def test_a_reward_past_its_time_bound_fails_with_reward_timeout():
+    reward = {"type": "python", "path": "tests.gro_core.test_rewards:sleepy_reward"}
+    scorer = build_scorer([reward], allow_python=True, timeout_s=0.2)
+    with pytest.raises(RewardTimeoutError, match=r"rewards\.0 \(python\): took longer than 0.2s"):
+        scorer(["A"], [{}])
+    assert RewardTimeoutError.code == "reward_timeout"
+
+
+def test_a_reward_error_inside_the_bound_reaches_the_caller_unchanged():
+    reward = {"type": "python", "path": "tests.gro_core.test_rewards:one_reward"}
+    scorer = build_scorer([reward], allow_python=True, timeout_s=30)
+    with pytest.raises(ValueError, match="returned 1 rewards for 2"):
+        scorer(["A", "B"], [{}, {}])

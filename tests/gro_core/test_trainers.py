@@ -438,3 +438,26 @@ def test_kto_estimates_z0_on_mismatched_pairs_with_the_cached_reference(tmp_path
     trainer.run()
     z0 = objective._kl_point(trainer.model, trainer.data.train[:8], "train")
     assert float(z0) >= 0.0
+
+
+def test_weights_broken_by_a_step_are_not_checkpointed_and_the_error_names_the_last_good(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The update of step 4 makes the weights inf after its (finite) loss: the loss check would
+    # only see it at step 5, after step 4's checkpoint was listed as the last good one.
+    real = Trainer._clip_and_step
+
+    def overflowing(self: Trainer, step: int) -> float:
+        norm = real(self, step)
+        if step == 4:
+            with torch.no_grad():
+                self.params[0].fill_(float("inf"))
+        return norm
+
+    monkeypatch.setattr(Trainer, "_clip_and_step", overflowing)
+    spec = load_spec(spec_for("sft", "builtin:arithmetic-sft"))
+    with pytest.raises(TrainingError, match="non-finite weights after step 4") as info:
+        run(spec, tmp_path, [])
+    assert info.value.code == "non_finite" and info.value.step == 4
+    assert "the last good checkpoint is step-2" in str(info.value)
+    assert [s for s, _ in checkpoint_dirs(tmp_path)] == [2]

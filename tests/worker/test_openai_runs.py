@@ -85,6 +85,7 @@ def test_an_openai_dpo_file_trains_through_the_sdk(alice_sdk: openai.OpenAI, set
 def test_pause_checkpoints_and_resume_continues_the_same_run(
     alice_sdk: openai.OpenAI, settings: Settings, monkeypatch: pytest.MonkeyPatch
 ):
+    settings = settings.model_copy(update={"job_isolation": "inline"})  # patched below
     jobs = alice_sdk.fine_tuning.jobs
     file_id = alice_sdk.files.create(file=jsonl_file(dpo_rows(8)), purpose="fine-tune").id
     reference = create(alice_sdk, file_id)

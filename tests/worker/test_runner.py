@@ -16,7 +16,7 @@ from server.db.session import new_session, session_scope
 from server.queue import RecordingQueue
 from tests.server.conftest import PAIRS, Api
 from tests.worker.conftest import tiny_dpo
-from worker import runner
+from worker import execute, runner
 from worker.callback import DbWriter
 from worker.reconcile import reconcile
 from worker.runner import SKIPPED, WAITING, run_train_job
@@ -30,6 +30,11 @@ def rows(settings: Settings, model, job_id: str) -> list:
 def job_row(settings: Settings, job_id: str) -> Job:
     with new_session(settings.database_url) as session:
         return session.get(Job, job_id)
+
+
+def inline(settings: Settings) -> Settings:
+    """The job runs in the test's process, where the test patches the trainer or the writer."""
+    return settings.model_copy(update={"job_isolation": "inline"})
 
 
 def loss_by_step(settings: Settings, job_id: str) -> dict[int, float]:
@@ -60,6 +65,7 @@ def test_a_job_trains_and_its_outputs_land_in_the_database(alice: Api, settings:
 def test_cancel_stops_after_the_current_step_keeping_a_checkpoint(
     alice: Api, settings: Settings, monkeypatch: pytest.MonkeyPatch
 ):
+    settings = inline(settings)
     job = alice.job(tiny_dpo(alice.dataset(PAIRS), steps=50))
     original = DbWriter.on_step_end
 
@@ -114,6 +120,7 @@ class Crash(BaseException):
 def test_a_crashed_job_is_requeued_and_resumes_without_gaps_or_duplicates(
     alice: Api, settings: Settings, monkeypatch: pytest.MonkeyPatch
 ):
+    settings = inline(settings)
     dataset = alice.dataset(PAIRS)
     reference = alice.job(tiny_dpo(dataset))
     assert run_train_job(settings, reference["id"], "w0") == "succeeded"
@@ -205,6 +212,7 @@ def test_an_evaluation_stores_results_and_completions(alice: Api, settings: Sett
 def test_a_resumed_job_is_claimed_in_one_session_dropping_stale_outputs_once(
     alice: Api, settings: Settings, monkeypatch: pytest.MonkeyPatch
 ):
+    settings = inline(settings)
     job = alice.job(tiny_dpo(alice.dataset(PAIRS), steps=4))
     original = DbWriter.on_step_end
 
@@ -221,7 +229,7 @@ def test_a_resumed_job_is_claimed_in_one_session_dropping_stale_outputs_once(
     with session_scope(settings.database_url) as session:
         db_jobs.requeue_dead(session, db_jobs.ago(-60))  # as the reconciler would
     sessions: list[str] = []
-    real_scope, real_run, real_delete = runner.session_scope, runner.run, outputs.delete_after
+    real_scope, real_run, real_delete = runner.session_scope, execute.run, outputs.delete_after
     deletes: list[int] = []
     before_training: list[int] = []
 
@@ -234,7 +242,7 @@ def test_a_resumed_job_is_claimed_in_one_session_dropping_stale_outputs_once(
         return real_run(*args, **kwargs)
 
     monkeypatch.setattr(runner, "session_scope", counted)
-    monkeypatch.setattr(runner, "run", training)
+    monkeypatch.setattr(execute, "run", training)
     monkeypatch.setattr(
         outputs, "delete_after", lambda s, j, step: (deletes.append(step), real_delete(s, j, step))
     )
@@ -253,6 +261,7 @@ def test_a_resumed_job_is_claimed_in_one_session_dropping_stale_outputs_once(
 def test_a_checkpoint_saved_but_never_recorded_is_not_resumed_from(
     alice: Api, settings: Settings, monkeypatch: pytest.MonkeyPatch
 ):
+    settings = inline(settings)
     # The worker dies after a checkpoint's files are written but before it records them (and
     # the metrics buffered before them): resuming from those files would skip those metrics.
     dataset = alice.dataset(PAIRS)
@@ -277,3 +286,18 @@ def test_a_checkpoint_saved_but_never_recorded_is_not_resumed_from(
     claimed = [e.message for e in rows(settings, JobEvent, job["id"]) if e.kind == "claimed"]
     assert claimed[-1].endswith("from step 2")
     assert loss_by_step(settings, job["id"]) == loss_by_step(settings, reference["id"])
+
+
+def test_weights_made_inf_by_a_huge_lr_are_never_listed_as_a_checkpoint(
+    alice: Api, settings: Settings
+):
+    spec = tiny_dpo(alice.dataset(PAIRS), lr=1e39)
+    job = alice.job({**spec, "checkpoint": {"every": 1, "keep": 2}})  # one after every step
+    assert run_train_job(settings, job["id"], "w1") == "failed"
+    done = job_row(settings, job["id"])
+    assert (
+        done.error_code == "non_finite" and "non-finite weights after step 1" in done.error_message
+    )
+    assert "no checkpoint was saved" in done.error_message
+    assert rows(settings, Checkpoint, job["id"]) == []
+    assert not (runner.job_dir(settings, job["id"]) / "checkpoints" / "step-1").exists()

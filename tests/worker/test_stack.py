@@ -17,6 +17,7 @@ from tests.processes import Postgres
 from tests.server.conftest import PAIRS, admin_sql, jsonl
 from tests.service import QUICK_RECOVERY, Service, start_service
 from tests.worker.conftest import tiny_dpo
+from tests.worker.hostile import hostile
 
 pytestmark = pytest.mark.slow
 
@@ -27,6 +28,25 @@ def services(postgres: Postgres, tmp_path: Path) -> Iterator[Service]:
     name = f"stack_{os.getpid()}_{int(time.time() * 1000) % 10**8}"
     admin_sql(postgres, f"CREATE DATABASE {name}")
     service = start_service(postgres.url(name), tmp_path, QUICK_RECOVERY)
+    yield service
+    service.close()
+    admin_sql(postgres, f"DROP DATABASE {name} WITH (FORCE)")
+
+
+@pytest.fixture
+def open_services(postgres: Postgres, tmp_path: Path) -> Iterator[Service]:
+    """As `services`, with python rewards allowed and a 1 s cancel grace; the rewards of
+    tests.worker.hostile leave a file in tmp_path/marks when they start."""
+    name = f"open_{os.getpid()}_{int(time.time() * 1000) % 10**8}"
+    admin_sql(postgres, f"CREATE DATABASE {name}")
+    (tmp_path / "marks").mkdir()
+    env = {
+        **QUICK_RECOVERY,
+        "GRO_ALLOW_PYTHON_REWARDS": "1",
+        "GRO_CANCEL_GRACE_S": "1",
+        "GRO_TEST_MARKS": str(tmp_path / "marks"),
+    }
+    service = start_service(postgres.url(name), tmp_path, env)
     yield service
     service.close()
     admin_sql(postgres, f"DROP DATABASE {name} WITH (FORCE)")
@@ -110,3 +130,33 @@ def test_two_workers_run_each_job_exactly_once(services: Service):
     assert all(services.job(j)["attempts"] == 1 for j in ids)
     workers = {c[0].message.split(" on ")[1].split(",")[0] for c in claims.values()}
     assert len(workers) == 2  # both took part
+
+
+def test_jobs_holding_the_gil_on_two_workers_keep_beating_and_cancel_in_seconds(
+    open_services: Service, tmp_path: Path
+):
+    # Before jobs ran in child processes, such a job starved its worker's heartbeat thread,
+    # was re-queued to the next worker, hung that one too, and never saw its cancel.
+    services = open_services
+    services.start_worker()
+    services.start_worker()
+    ids = [services.submit(hostile("holds_the_gil")) for _ in range(2)]
+    marks = tmp_path / "marks"
+    services.wait(lambda: len(list(marks.glob("gil-*"))) == 2, 240, "both rewards running")
+    time.sleep(8)  # past the 6 s heartbeat timeout: the workers must keep beating
+    for job_id in ids:
+        services.api.post(f"/v1/jobs/{job_id}/cancel")
+    requested = time.monotonic()
+    services.wait(
+        lambda: all(services.job(j)["status"] == "cancelled" for j in ids), 60, "cancelled"
+    )
+    seconds = time.monotonic() - requested
+    print(f"two GIL-holding jobs on two Celery workers cancelled in {seconds:.1f}s")
+    assert seconds < 10, f"took {seconds:.1f}s to stop"
+    for job_id in ids:
+        kinds = [e.kind for e in services.rows(JobEvent, job_id)]
+        assert "requeued" not in kinds and kinds.count("claimed") == 1, kinds
+    # neither worker is left hung: both go on taking jobs
+    pairs = dataset(services)
+    after = [services.submit(tiny_dpo(pairs, steps=2)) for _ in range(2)]
+    services.wait(lambda: all(services.job(j)["status"] == "succeeded" for j in after), 240, "next")

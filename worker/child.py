@@ -1,0 +1,85 @@
+"""The child process one job runs in (GRO_JOB_ISOLATION=process); worker.supervise starts it.
+
+It runs worker.execute and sends the parent one message on its pipe: ("done", job fields),
+("failed", (code, message)) or ("lost", None). Beside the run, a pulse thread writes the time
+into shared memory every half second: a pulse that stops means one call holds the interpreter
+lock (a native regex, a C extension), which the parent treats as a hung job. The child ends
+with its parent: PR_SET_PDEATHSIG on Linux, and a thread watching the parent's pid elsewhere.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import signal
+import sys
+import threading
+import time
+from multiprocessing.connection import Connection
+from typing import Any
+
+PULSE_S = 0.5
+_PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent(parent_pid: int) -> None:
+    """End this process (SIGKILL) when `parent_pid` dies, so a job never outlives its worker
+    (the reconciler would hand it to another worker while this one still wrote outputs)."""
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != parent_pid:  # it died before prctl took effect
+        os._exit(1)
+
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(1.0)
+        os._exit(1)
+
+    threading.Thread(target=watch, daemon=True, name="parent-watch").start()
+
+
+def _pulse(beat: Any) -> None:
+    def loop() -> None:
+        while True:
+            beat.value = time.time()
+            time.sleep(PULSE_S)
+
+    threading.Thread(target=loop, daemon=True, name="pulse").start()
+
+
+def child_main(payload: dict[str, Any], conn: Connection, beat: Any) -> None:
+    """Entry point of the job's process: `payload` holds the settings (as JSON values) and the
+    claimed attempt (kind, job id, attempt, resolved document, checkpoint)."""
+    die_with_parent(payload["parent_pid"])
+    # Ctrl-C and SIGTERM reach the worker's whole process group; the worker decides what they
+    # mean (Celery's warm shutdown lets the job run on), so they must not end the job here.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    _pulse(beat)
+    from server.config import Settings
+
+    settings = Settings.model_validate(payload["settings"])
+    # gro_core reads the operator's reward settings from the environment, never from the spec.
+    os.environ["GRO_ALLOW_PYTHON_REWARDS"] = "1" if settings.allow_python_rewards else "0"
+    os.environ["GRO_REWARD_TIMEOUT_S"] = str(settings.reward_timeout_s)
+    from worker.callback import JobLostError
+    from worker.execute import execute, failure
+
+    checkpoint = payload["checkpoint"]
+    try:
+        fields = execute(
+            settings,
+            payload["kind"],
+            payload["job_id"],
+            payload["attempt"],
+            payload["document"],
+            None if checkpoint is None else (checkpoint[0], checkpoint[1]),
+        )
+    except JobLostError:
+        conn.send(("lost", None))
+    except Exception as exc:
+        conn.send(("failed", failure(exc)))
+    else:
+        conn.send(("done", fields))
+    conn.close()

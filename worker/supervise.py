@@ -1,0 +1,217 @@
+"""The worker's side of a job run in a child process (GRO_JOB_ISOLATION=process).
+
+    outcome = supervise(settings, kind, job_id, attempt, document, checkpoint)
+
+The child (worker.child) trains or evaluates; this process, which runs nothing heavy, keeps
+what must never stall with the job: the heartbeat, the cancel request, the memory cap, the time
+limit and the hung-job check. Each poll it looks at the child's message, its exit, its memory
+(the child and what it started), its pulse and, about once a second, the job row. Whatever the
+child is doing (mid-step, mid-rollout, in a reward, building data, holding the interpreter
+lock), ending it is a SIGKILL away, so cancel and the limits act within seconds.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import signal
+import time
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from server.config import Settings
+from server.db import jobs as db_jobs
+from server.db.session import session_scope
+from worker.child import child_main
+
+log = logging.getLogger("gro.worker")
+
+POLL_S = 0.25
+CHECK_S = 1.0  # how often the job row (cancel) and the child's memory are read
+REAP_S = 10.0  # how long a child that reported may take to exit before it is killed
+
+
+@dataclass
+class Outcome:
+    """How the child's run ended: done (fields of the job row), failed (code, message), lost
+    (the job was taken from this attempt), or cancelled (ended where it was)."""
+
+    kind: str
+    fields: dict[str, Any] | None = None
+    code: str = ""
+    message: str = ""
+    reported: bool = False
+    """The child sent it (its run ended by itself) rather than this process deciding it."""
+
+
+def _rss(process: psutil.Process) -> int:
+    """Resident bytes of the child and every process below it (rollout engines, loaders)."""
+    total = 0
+    for p in [process, *process.children(recursive=True)]:
+        try:
+            total += p.memory_info().rss
+        except psutil.Error:  # exited between the listing and the read
+            continue
+    return total
+
+
+def kill_tree(pid: int) -> None:
+    """SIGKILL the process `pid` and all below it (children first listed, then killed)."""
+    try:
+        root = psutil.Process(pid)
+        tree = [*root.children(recursive=True), root]
+    except psutil.NoSuchProcess:
+        return
+    for p in tree:
+        try:
+            p.kill()
+        except psutil.NoSuchProcess:
+            continue
+
+
+def _exit_outcome(exitcode: int | None) -> Outcome:
+    """A child that exited without reporting: killed by the system (most often the
+    out-of-memory killer: SIGKILL) or crashed."""
+    if exitcode == -signal.SIGKILL:
+        return Outcome(
+            "failed",
+            code="out_of_memory",
+            message="the job's process was killed (SIGKILL), most likely by the system's "
+            "out-of-memory killer; try a smaller batch_size or LoRA",
+        )
+    how = f"signal {signal.Signals(-exitcode).name}" if exitcode and exitcode < 0 else exitcode
+    return Outcome("failed", code="error", message=f"the job's process exited ({how})")
+
+
+class Watch:
+    """The limits of one running child; `check` says why it must end, if it must."""
+
+    def __init__(self, settings: Settings, job_id: str, attempt: int, pid: int, beat: Any):
+        self.settings, self.job_id, self.attempt, self.beat = settings, job_id, attempt, beat
+        self.process = psutil.Process(pid)
+        self.started = time.monotonic()
+        self.next_beat = self.next_check = self.started
+        self.cancel_deadline: float | None = None
+
+    def check(self) -> Outcome | None:
+        now, s = time.monotonic(), self.settings
+        try:
+            ended = self._timed(now)
+        except Exception:  # a transient database error: the next poll tries again
+            log.exception("watching job %s failed", self.job_id)
+            ended = None
+        if ended is not None:
+            return ended
+        silent = time.time() - self.beat.value
+        if silent > s.job_silent_s:
+            return Outcome(
+                "failed",
+                code="hung",
+                message=f"the job stopped responding for {silent:.0f}s (one call held the "
+                "interpreter lock, e.g. a reward or a native library); its process was ended",
+            )
+        return None
+
+    def _timed(self, now: float) -> Outcome | None:
+        """The heartbeat (every heartbeat_s) and the limits (every CHECK_S) when due."""
+        if now >= self.next_beat:
+            self.next_beat = now + self.settings.heartbeat_s
+            with session_scope(self.settings.database_url) as session:
+                if not db_jobs.beat(session, self.job_id, self.attempt):
+                    return Outcome("lost")
+        if now >= self.next_check:
+            self.next_check = now + CHECK_S
+            return self._limits(now)
+        return None
+
+    def _limits(self, now: float) -> Outcome | None:
+        s = self.settings
+        if s.max_job_rss_bytes is not None:
+            rss = _rss(self.process)
+            if rss > s.max_job_rss_bytes:
+                return Outcome(
+                    "failed",
+                    code="out_of_memory",
+                    message=f"the job used {rss / 2**20:.0f} MiB, over the per-job cap of "
+                    f"{s.max_job_rss_bytes / 2**20:.0f} MiB (GRO_MAX_JOB_RSS_BYTES); try a "
+                    "smaller batch_size, max_new_tokens or LoRA",
+                )
+        if s.job_time_limit_s is not None and now - self.started > s.job_time_limit_s:
+            return Outcome(
+                "failed",
+                code="time_limit",
+                message=f"the job ran past its time limit of {s.job_time_limit_s:g}s "
+                "(GRO_JOB_TIME_LIMIT_S)",
+            )
+        if self.cancel_deadline is None:
+            with session_scope(s.database_url) as session:
+                if db_jobs.cancel_requested(session, self.job_id):
+                    # The run stops itself at its next step boundary, keeping a checkpoint;
+                    # one that does not get there in time is ended where it is.
+                    self.cancel_deadline = now + s.cancel_grace_s
+        elif now >= self.cancel_deadline:
+            return Outcome("cancelled")
+        return None
+
+
+def _wait(conn: Connection, child: Any, watch: Watch) -> Outcome:
+    while True:
+        if conn.poll(POLL_S):
+            try:
+                kind, value = conn.recv()
+            except EOFError:  # it died as it wrote: its exit tells why
+                child.join(REAP_S)
+                return _exit_outcome(child.exitcode)
+            if kind == "failed":
+                return Outcome(kind, code=value[0], message=value[1], reported=True)
+            return Outcome(kind, fields=value, reported=True)
+        if not child.is_alive():
+            return _exit_outcome(child.exitcode)
+        ended = watch.check()
+        if ended is not None:
+            return ended
+
+
+def supervise(
+    settings: Settings,
+    kind: str,
+    job_id: str,
+    attempt: int,
+    document: dict[str, Any],
+    checkpoint: tuple[int, Path] | None,
+) -> Outcome:
+    """Run the claimed attempt in a child process and watch it to its end; the child is gone
+    (exited or killed) when this returns."""
+    context = multiprocessing.get_context("spawn")  # no fork of a process holding threads
+    receiver, sender = context.Pipe(duplex=False)
+    beat = context.RawValue("d", time.time())
+    payload = {
+        "settings": settings.model_dump(mode="json"),
+        "parent_pid": os.getpid(),
+        "kind": kind,
+        "job_id": job_id,
+        "attempt": attempt,
+        "document": document,
+        "checkpoint": checkpoint,
+    }
+    child = context.Process(
+        target=child_main, args=(payload, sender, beat), name=f"gro-job-{job_id}"
+    )
+    child.start()
+    sender.close()  # the child holds the only writer: its exit closes the pipe
+    try:
+        outcome = _wait(receiver, child, Watch(settings, job_id, attempt, child.pid, beat))
+        if outcome.reported:
+            child.join(REAP_S)  # it wrote everything before reporting: let it exit by itself
+    finally:  # a limit, a cancel, a loss, or an error here: end it where it is
+        kill_tree(child.pid)
+        child.join()
+        receiver.close()
+    if outcome.kind != "done":
+        log.warning("job %s attempt %s: %s %s", job_id, attempt, outcome.kind, outcome.message)
+    return outcome
