@@ -1,4 +1,4 @@
-"""`gro` verbs that talk to the API over HTTP: login, submit, jobs, logs, cancel, resume,
+"""`gro` verbs that talk to the API over HTTP: login, submit, jobs, logs, cancel, pause, resume,
 compare. gro_core's CLI finds them through the `gro.cli` entry point; nothing here imports
 gro_core or the server."""
 
@@ -101,6 +101,12 @@ def _cmd_cancel(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_pause(args: argparse.Namespace) -> int:
+    job = GroClient.from_config().pause(args.id)
+    print(f"{job['id']} {job['status']}{' (pausing)' if job['status'] == 'running' else ''}")
+    return 0
+
+
 def _cmd_resume(args: argparse.Namespace) -> int:
     job = GroClient.from_config().resume(args.id)
     print(f"{job['id']} {job['status']}")
@@ -160,7 +166,8 @@ def _add_job_verbs(sub: argparse._SubParsersAction) -> None:
     logs.add_argument("id")
     logs.add_argument("-f", "--follow", action="store_true")
     logs.set_defaults(handler=_client_verb(_cmd_logs))
-    for name, handler in (("cancel", _cmd_cancel), ("resume", _cmd_resume)):
+    verbs = (("cancel", _cmd_cancel), ("pause", _cmd_pause), ("resume", _cmd_resume))
+    for name, handler in verbs:
         verb = sub.add_parser(name, help=f"{name} a job")
         verb.add_argument("id")
         verb.set_defaults(handler=_client_verb(handler))

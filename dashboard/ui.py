@@ -12,13 +12,14 @@ from dashboard.charts import Chart
 from dashboard.data import ApiError, Conn, UnreachableError
 
 ACTIVE = ("queued", "running")
-RESUMABLE = ("failed", "cancelled")
+RESUMABLE = ("failed", "cancelled", "paused")
 STATUS_COLOURS = {
     "queued": "gray",
     "running": "blue",
     "succeeded": "green",
     "failed": "red",
     "cancelled": "orange",
+    "paused": "violet",
 }
 REFRESH_S = 5.0
 """How often pages showing an active job reload it."""

@@ -36,6 +36,7 @@ from gro_core.reward_timeout import RewardTimeoutError, call_with_timeout, rewar
 from gro_core.spec import RewardSpec
 from gro_core.spec.rewards import compile_pattern
 from gro_core.tasks import extract_answer, numeric_equal, task_reward
+from gro_core.text_rewards import string_check, text_similarity
 
 __all__ = [
     "REWARDS",
@@ -186,8 +187,26 @@ def _reward_model(spec: Any) -> RewardFn:
     return _RewardModel(spec.model, spec.batch_size)
 
 
+def _python_source(source: str) -> RewardFn:
+    """`grade(sample, item)` of the source, applied to each completion and its row."""
+    namespace: dict[str, Any] = {}
+    try:
+        exec(compile(source, "<python reward>", "exec"), namespace)  # allowed by the operator
+    except Exception as exc:
+        raise ValueError(f"the source does not run: {type(exc).__name__}: {exc}") from exc
+    grade = namespace.get("grade")
+    if not callable(grade):
+        raise ValueError("the source defines no function grade(sample, item)")
+    return lambda completions, rows: [
+        grade({"output_text": c}, row) for c, row in zip(completions, rows, strict=True)
+    ]
+
+
 def _python(spec: Any) -> RewardFn:
-    """The user function at `pkg.module:function`; build_scorer decides whether it may run."""
+    """The user function at `pkg.module:function` (or of `source`); build_scorer decides
+    whether it may run."""
+    if spec.source is not None:
+        return _python_source(spec.source)
     module_name, _, attribute = spec.path.partition(":")
     try:
         module = importlib.import_module(module_name)
@@ -206,6 +225,8 @@ REWARDS: dict[str, Callable[[Any], RewardFn]] = {
     "format": _format,
     "contains": _contains,
     "length_penalty": _length_penalty,
+    "string_check": string_check,
+    "text_similarity": text_similarity,
     "reward_model": _reward_model,
     "python": _python,
 }

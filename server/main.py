@@ -11,7 +11,17 @@ from fastapi.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from server.api.errors import install_error_handlers
-from server.api.routes import checkpoints, comparisons, datasets, evaluations, health, jobs, methods
+from server.api.routes import (
+    checkpoints,
+    comparisons,
+    datasets,
+    evaluations,
+    health,
+    jobs,
+    methods,
+    openai_files,
+    openai_jobs,
+)
 from server.config import Settings, get_settings
 from server.queue import CeleryQueue, JobQueue
 from server.telemetry import LatencyMiddleware, Telemetry
@@ -19,13 +29,14 @@ from server.telemetry import LatencyMiddleware, Telemetry
 DESCRIPTION = """\
 Fine-tune language models with human or rule-based feedback through one objective (GRO).
 
-Shaped like the OpenAI fine-tuning API (jobs, events, checkpoints, cursor pages), extended for
-RL: metric series, scored samples with advantages, anchor distances and weights, comparisons
-over seeds, and evaluations. Every endpoint but the health checks needs an API key
+OpenAI's files and fine-tuning API is served as-is under /v1/files and /v1/fine_tuning/jobs
+(the official `openai` SDK works unchanged; docs/openai.md). gro's own API is shaped like it,
+extended for RL: metric series, scored samples with advantages, anchor distances and weights,
+comparisons over seeds, and evaluations. Every endpoint but the health checks needs an API key
 (`Authorization: Bearer gro-...`, made with `gro keys create --owner NAME`).
 """
 
-UPLOAD_PATHS = ("/v1/datasets", "/v1/datasets/validate")
+UPLOAD_PATHS = ("/v1/datasets", "/v1/datasets/validate", "/v1/files")
 
 
 class UploadLimit:
@@ -87,6 +98,10 @@ def create_app(settings: Settings | None = None, queue: JobQueue | None = None) 
             {"name": "evaluations", "description": "Held-out reward, pass@k, KL, diversity"},
             {"name": "checkpoints", "description": "Model downloads"},
             {"name": "health", "description": "Liveness, readiness, Prometheus"},
+            {
+                "name": "openai",
+                "description": "OpenAI's files and fine_tuning.jobs (docs/openai.md)",
+            },
         ],
     )
     app.state.settings = settings
@@ -94,7 +109,8 @@ def create_app(settings: Settings | None = None, queue: JobQueue | None = None) 
     app.state.telemetry = Telemetry()
     install_error_handlers(app)
     # Each router carries its full /v1/... prefix: route templates (metric labels) are whole.
-    for module in (datasets, jobs, comparisons, evaluations, checkpoints, methods, health):
+    routers = (datasets, jobs, comparisons, evaluations, checkpoints, methods, health)
+    for module in (*routers, openai_files, openai_jobs):
         app.include_router(module.router)
     app.add_middleware(LatencyMiddleware, telemetry=app.state.telemetry)
     app.add_middleware(UploadLimit, limit=settings.max_upload_bytes)

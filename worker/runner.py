@@ -133,7 +133,9 @@ def _finish(settings: Settings, job_id: str, attempt: int, status: str, **fields
             db_jobs.add_event(session, job_id, "failed", fields["error_message"])
         if status == CANCELLED and "step" not in fields:
             message = "ended where it was: it did not reach a step boundary in time"
-            db_jobs.add_event(session, job_id, "cancelled", message)
+            # A stop asked for as a pause ended the job `paused`: the event says which.
+            kind = db_jobs.job_status(session, job_id) or CANCELLED
+            db_jobs.add_event(session, job_id, kind, message)
 
 
 def _inline(settings: Settings, kind: str, claimed: Claimed) -> Outcome:

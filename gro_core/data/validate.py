@@ -20,6 +20,7 @@ from gro_core.data.kinds import (
     detect_kind,
     to_record,
 )
+from gro_core.data.openai_rows import translate
 from gro_core.data.readers import DEFAULT_MAX_LINE_BYTES, Record, iter_records
 from gro_core.data.render import render_completion, render_prompt, resolve_tokenizer
 from gro_core.data.stats import DatasetStats
@@ -134,6 +135,13 @@ class _Validator:
         if isinstance(item, DataIssue):
             self.add_issue(item)
             return None
+        # OpenAI's row shapes, in gro's field names
+        translated = translate(line, item, self.expected_kind or self.kind)
+        if isinstance(translated, list):
+            for issue in translated:
+                self.add_issue(issue)
+            return None
+        item = translated
         kind = detect_kind(item)
         if kind is None:
             msg = f"row matches no dataset kind (fields: {', '.join(sorted(item)) or 'none'}); "

@@ -9,7 +9,7 @@ import re
 from typing import Annotated, Any, Literal, get_args
 
 import re2
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 
 from gro_core.spec.base import Section
 
@@ -116,6 +116,44 @@ class LengthPenaltyReward(Section):
     weight: Weight = 1.0
 
 
+class _Reference(Section):
+    """The text a completion is compared with: a row's `field`, or a fixed `text`."""
+
+    field: str | None = Field(None, min_length=1)
+    """The row field holding the reference (not applicable where it is null)."""
+    text: str | None = None
+    """A fixed reference, the same for every row."""
+
+    @model_validator(mode="after")
+    def _one_reference(self) -> _Reference:
+        if (self.field is None) == (self.text is None):
+            raise ValueError("give exactly one of field (a row field) or text (a fixed string)")
+        return self
+
+
+class StringCheckReward(_Reference):
+    """1.0 when the completion (stripped) and the reference pass `operation`: eq equal, ne
+    not equal, like the completion contains the reference, ilike the same ignoring case
+    (OpenAI's string_check grader)."""
+
+    type: Literal["string_check"]
+    """Selects this reward."""
+    operation: Literal["eq", "ne", "like", "ilike"] = "eq"
+    """How the two strings are compared."""
+    weight: Weight = 1.0
+
+
+class TextSimilarityReward(_Reference):
+    """The similarity, in [0, 1], of the completion (stripped) and the reference: fuzzy_match
+    is difflib's ratio 2·M/T of matching characters (OpenAI's text_similarity grader)."""
+
+    type: Literal["text_similarity"]
+    """Selects this reward."""
+    metric: Literal["fuzzy_match"] = "fuzzy_match"
+    """The similarity measure."""
+    weight: Weight = 1.0
+
+
 class RewardModelReward(Section):
     """The score of a reward model (e.g. one trained with method: reward_model) on the row's
     prompt and the completion, encoded as that method encodes its training pairs."""
@@ -132,7 +170,9 @@ class RewardModelReward(Section):
 
 class PythonReward(Section):
     """A user function `package.module:function(completions, rows) -> list[float | None]`
-    (None: not applicable to that completion).
+    (None: not applicable to that completion), or `source` defining
+    `grade(sample, item) -> float` as OpenAI's python grader does (`sample["output_text"]` is
+    the completion, `item` the row).
 
     The spec accepts it; it runs only where the operator allows python rewards
     (`check_rewards_allowed`).
@@ -140,9 +180,17 @@ class PythonReward(Section):
 
     type: Literal["python"]
     """Selects this reward."""
-    path: str = Field(pattern=_PYTHON_PATH.pattern)
+    path: str | None = Field(None, pattern=_PYTHON_PATH.pattern)
     """`package.module:function`, importable where the worker runs."""
+    source: str | None = Field(None, min_length=1)
+    """Python source defining `grade(sample, item)`, instead of a path."""
     weight: Weight = 1.0
+
+    @model_validator(mode="after")
+    def _one_function(self) -> PythonReward:
+        if (self.path is None) == (self.source is None):
+            raise ValueError("give exactly one of path (package.module:function) or source")
+        return self
 
 
 RewardSpec = Annotated[
@@ -152,6 +200,8 @@ RewardSpec = Annotated[
     | FormatReward
     | ContainsReward
     | LengthPenaltyReward
+    | StringCheckReward
+    | TextSimilarityReward
     | RewardModelReward
     | PythonReward,
     Field(discriminator="type"),

@@ -112,6 +112,7 @@ class Trainer:
         # of the attempts before the checkpoint it resumes from.
         self.clock_started, self.elapsed_before = time.perf_counter(), 0.0
         self.samples_seen = 0  # train/samples: examples trained on so far, on all ranks
+        self.tokens_seen = 0  # train/tokens: tokens of the sequences trained on, all ranks
         self.spec, self.out_dir = spec, Path(out_dir)
         self.out_dir.mkdir(parents=True, exist_ok=True)
         self.ranks = init_ranks()
@@ -157,6 +158,7 @@ class Trainer:
         # Checkpoints written before the trainer kept its own axes hold neither: start at 0.
         self.elapsed_before = float(state.get("elapsed_s", 0.0))
         self.samples_seen = int(state.get("samples", 0))
+        self.tokens_seen = int(state.get("tokens", 0))
         self.cb.on_resume(self.start_step)
         self.cb.on_event(self.start_step, "resumed", f"resumed from {checkpoint.name}")
 
@@ -192,9 +194,11 @@ class Trainer:
         self.samples_seen += round(self.ranks.total(collected.samples))
         sequences = sum(len(i.sequences) for i in items)
         tokens = sum(s.length for i in items for s in i.sequences)
+        self.tokens_seen += round(self.ranks.total(tokens))
         return out | {
             "train/epoch": self.sampler.epoch_of(step),
             "train/samples": self.samples_seen,
+            "train/tokens": self.tokens_seen,
             "perf/samples_per_s": sequences / elapsed,
             "perf/tokens_per_s": tokens / elapsed,
             "time/elapsed_s": self.elapsed(),
@@ -276,6 +280,7 @@ class Trainer:
             "spec": self.spec.model_dump(mode="json"),
             "elapsed_s": self.elapsed(),
             "samples": self.samples_seen,
+            "tokens": self.tokens_seen,
         }
         path = save_checkpoint(
             self.out_dir, step, self.model, self.tokenizer, state, self.spec.checkpoint.keep

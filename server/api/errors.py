@@ -1,4 +1,5 @@
-"""Every error leaves the API as `{"error": {"code", "message", "line", "field", "details"}}`.
+"""Every error leaves the API as `{"error": {"code", "message", "line", "field", "details",
+"param", "type"}}` (`param` repeats `field` under OpenAI's name).
 
 The one place that knows status codes: a service's `ServiceError` gets the status of its
 class, FastAPI's request validation 422, Starlette's HTTPExceptions their own, anything else
@@ -64,8 +65,22 @@ def error_body(exc: ServiceError) -> ErrorBody:
     )
 
 
-def _body(error: ErrorBody) -> dict[str, Any]:
-    return {"error": error.model_dump()}
+# OpenAI's routes answer a refused request with 400, as OpenAI does (the SDK's
+# BadRequestError); a body that does not parse stays 422 (UnprocessableEntityError).
+OPENAI_PATHS = ("/v1/files", "/v1/fine_tuning/")
+_TYPES = {401: "authentication_error", 403: "permission_error", 404: "not_found_error"}
+
+
+def _status(request: Request, exc: ServiceError) -> int:
+    if isinstance(exc, InvalidRequestError) and request.url.path.startswith(OPENAI_PATHS):
+        return 400
+    return status_of(exc)
+
+
+def _body(error: ErrorBody, status: int = 400) -> dict[str, Any]:
+    """gro's error keys plus OpenAI's `param` (the field) and `type`, which the SDK reads."""
+    kind = _TYPES.get(status, "server_error" if status >= 500 else "invalid_request_error")
+    return {"error": {**error.model_dump(), "param": error.field, "type": kind}}
 
 
 def _field_path(loc: tuple[Any, ...]) -> str:
@@ -88,24 +103,26 @@ def _validation_problems(exc: RequestValidationError) -> list[Problem]:
 
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ServiceError)
-    async def _refused(_: Request, exc: ServiceError) -> JSONResponse:
-        return JSONResponse(_body(error_body(exc)), status_code=status_of(exc))
+    async def _refused(request: Request, exc: ServiceError) -> JSONResponse:
+        status = _status(request, exc)
+        return JSONResponse(_body(error_body(exc), status), status_code=status)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
         problems = _validation_problems(exc)
         first = problems[0] if problems else Problem(code="invalid_value", message="invalid")
         body = ErrorBody(**first.model_dump(), details=problems)
-        return JSONResponse(_body(body), status_code=422)
+        return JSONResponse(_body(body, 422), status_code=422)
 
     @app.exception_handler(HTTPException)
     async def _http(_: Request, exc: HTTPException) -> JSONResponse:
         code = _HTTP_CODES.get(exc.status_code, f"http_{exc.status_code}")
         body = ErrorBody(code=code, message=str(exc.detail))
-        return JSONResponse(_body(body), status_code=exc.status_code, headers=exc.headers)
+        status = exc.status_code
+        return JSONResponse(_body(body, status), status_code=status, headers=exc.headers)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         body = ErrorBody(code="internal_error", message="internal error; see the server log")
-        return JSONResponse(_body(body), status_code=500)
+        return JSONResponse(_body(body, 500), status_code=500)

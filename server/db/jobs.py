@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import case, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from server.db.base import utcnow
@@ -19,8 +19,10 @@ from server.db.ids import new_id
 from server.db.models import (
     CANCELLED,
     FAILED,
+    PAUSED,
     QUEUED,
     RUNNING,
+    SUCCEEDED,
     Job,
     JobDataset,
     JobEvent,
@@ -121,21 +123,42 @@ def request_cancel(session: Session, job: Job) -> bool:
     if _transition(session, job.id, QUEUED, status=CANCELLED, finished_at=utcnow()):
         add_event(session, job.id, "cancelled", "cancelled before it started")
         return True
-    if _transition(session, job.id, RUNNING, cancel_requested=True):
+    if _transition(session, job.id, PAUSED, status=CANCELLED, finished_at=utcnow()):
+        add_event(session, job.id, "cancelled", "cancelled while paused")
+        return True
+    if _transition(session, job.id, RUNNING, cancel_requested=True, pause_requested=False):
         add_event(session, job.id, "cancel_requested", "cancel requested; stops after this step")
         return True
     return False
+
+
+def request_pause(session: Session, job: Job) -> bool:
+    """Ask a running job to stop after its current step with a checkpoint, ending `paused`
+    (the same stop as a cancel: the worker sees cancel_requested); a queued job pauses at once.
+    False for any other status, or a running job already asked to cancel."""
+    if _transition(session, job.id, QUEUED, status=PAUSED):
+        add_event(session, job.id, "paused", "paused before it started")
+        return True
+    changed = session.execute(
+        update(Job)
+        .where(Job.id == job.id, Job.status == RUNNING, Job.cancel_requested.is_(False))
+        .values(cancel_requested=True, pause_requested=True)
+    ).rowcount
+    if changed:
+        add_event(session, job.id, "pause_requested", "pause requested; stops after this step")
+    return bool(changed)
 
 
 def request_resume(session: Session, job: Job) -> bool:
     """Queue a failed or cancelled job again, to continue from its last checkpoint."""
     changed = session.execute(
         update(Job)
-        .where(Job.id == job.id, Job.status.in_((FAILED, CANCELLED)))
+        .where(Job.id == job.id, Job.status.in_((FAILED, CANCELLED, PAUSED)))
         .values(
             status=QUEUED,
             resume=True,
             cancel_requested=False,
+            pause_requested=False,
             error_code=None,
             error_message=None,
             finished_at=None,
@@ -198,11 +221,41 @@ def beat(session: Session, job_id: str, attempt: int, **progress: Any) -> bool:
 
 
 def finish(session: Session, job_id: str, attempt: int, status: str, **fields: Any) -> bool:
-    """running → succeeded | failed | cancelled, only for the attempt that owns the job."""
-    values = {"status": status, "finished_at": utcnow(), "cancel_requested": False, **fields}
-    return bool(
+    """running → succeeded | failed | cancelled, only for the attempt that owns the job; a
+    run stopped by a pause request ends `paused` instead of `cancelled`, with no finish time."""
+    if status == CANCELLED:
+        return _stop(session, job_id, attempt, **fields)
+    values = {
+        "status": status,
+        "finished_at": utcnow(),
+        "cancel_requested": False,
+        "pause_requested": False,  # a request the run ended before honouring
+        **fields,
+    }
+    done = bool(
         session.execute(update(Job).where(owned(job_id, attempt)).values(**values)).rowcount
     )
+    if done and status == SUCCEEDED:
+        add_event(session, job_id, "succeeded", "the job has successfully completed")
+    return done
+
+
+def _stop(session: Session, job_id: str, attempt: int, **fields: Any) -> bool:
+    """A run stopped between steps: paused when that was asked for, else cancelled (one
+    conditional update decides, so a cancel racing a pause cannot leave both half-applied)."""
+    values = {
+        "status": case((Job.pause_requested, PAUSED), else_=CANCELLED),
+        "finished_at": case((Job.pause_requested, None), else_=utcnow()),
+        "cancel_requested": False,
+        "pause_requested": False,
+        **fields,
+    }
+    done = bool(
+        session.execute(update(Job).where(owned(job_id, attempt)).values(**values)).rowcount
+    )
+    if done and job_status(session, job_id) == PAUSED:
+        add_event(session, job_id, "paused", "paused; resume continues from its checkpoint")
+    return done
 
 
 def cancel_requested(session: Session, job_id: str) -> bool:

@@ -24,16 +24,17 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from server.db.base import Base, JSONType, UTCDateTime, utcnow
 
-# Job states; the first two are "active" (a worker owns or will own the job).
-QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED = (
+# Job states; queued, running and paused are "active" (a worker owns or will own the job).
+QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED, PAUSED = (
     "queued",
     "running",
     "succeeded",
     "failed",
     "cancelled",
+    "paused",
 )
-JOB_STATUSES = (QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED)
-ACTIVE_STATUSES = (QUEUED, RUNNING)
+JOB_STATUSES = (QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED, PAUSED)
+ACTIVE_STATUSES = (QUEUED, RUNNING, PAUSED)
 FINISHED_STATUSES = (SUCCEEDED, FAILED, CANCELLED)
 
 
@@ -129,6 +130,11 @@ class Job(Base):
     error_message: Mapped[str | None] = mapped_column(Text, nullable=True)
     final_metrics: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
     cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    pause_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    """Set with cancel_requested: the run stops the same way, and ends `paused`."""
+    openai: Mapped[dict[str, Any] | None] = mapped_column(JSONType, nullable=True)
+    """What a job created through /v1/fine_tuning/jobs was sent that its spec does not hold
+    (training_file, suffix, metadata, method, resolved hyperparameters)."""
     resume: Mapped[bool] = mapped_column(Boolean, default=False)
     """The next run continues from the job's last checkpoint."""
     attempts: Mapped[int] = mapped_column(Integer, default=0)

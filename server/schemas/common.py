@@ -28,10 +28,15 @@ class ErrorBody(Problem):
     details: list[Problem] = Field(
         default_factory=list, description="every problem found (the first is repeated above)"
     )
+    param: str | None = Field(None, description="`field` again, under OpenAI's name")
+    type: str = Field(
+        "invalid_request_error", description="OpenAI's error type: authentication_error, ..."
+    )
 
 
 class ErrorResponse(BaseModel):
-    """Every 4xx/5xx body: `{"error": {"code", "message", "line", "field", "details"}}`."""
+    """Every 4xx/5xx body: `{"error": {"code", "message", "line", "field", "details", "param",
+    "type"}}`."""
 
     error: ErrorBody
 
@@ -45,6 +50,8 @@ class ErrorResponse(BaseModel):
                         "line": None,
                         "field": "train.lr",
                         "details": [],
+                        "param": "train.lr",
+                        "type": "invalid_request_error",
                     }
                 }
             ]

@@ -61,7 +61,7 @@ class JobOut(BaseModel):
     name: str | None
     method: str = Field(examples=["dpo"])
     status: str = Field(
-        examples=["running"], description="queued|running|succeeded|failed|cancelled"
+        examples=["running"], description="queued|running|paused|succeeded|failed|cancelled"
     )
     created_at: datetime
     started_at: datetime | None

@@ -14,6 +14,7 @@ from server.db.jobs import (
     create_job,
     mark_not_enqueued,
     request_cancel,
+    request_pause,
     request_resume,
 )
 from server.db.models import Checkpoint, Job, Owner
@@ -85,13 +86,25 @@ def cancel_job(session: Session, job: Job) -> Job:
     return job
 
 
+def pause_job(session: Session, job: Job) -> Job:
+    """Pause a queued job at once, or ask a running one to stop after its current step with a
+    checkpoint (it ends `paused`); ConflictError for any other status."""
+    if not request_pause(session, job):
+        raise ConflictError(
+            "not_pausable", f"job {job.id} is {job.status}; only queued or running jobs pause"
+        )
+    session.commit()
+    session.refresh(job)
+    return job
+
+
 def resume_job(session: Session, queue: JobQueue, job: Job) -> Job:
-    """Queue a failed or cancelled job again, to continue from its last checkpoint; ConflictError
-    for any other status."""
+    """Queue a paused, failed or cancelled job again, to continue from its last checkpoint;
+    ConflictError for any other status."""
     if not request_resume(session, job):
         raise ConflictError(
             "not_resumable",
-            f"job {job.id} is {job.status}; only failed or cancelled jobs resume",
+            f"job {job.id} is {job.status}; only paused, failed or cancelled jobs resume",
         )
     session.commit()
     enqueue(session, queue, job)

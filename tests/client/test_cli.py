@@ -49,6 +49,10 @@ def test_submit_uploads_local_data_and_lists_the_job(cli, tmp_path, capsys):
     assert job_id in listing and "queued" in listing and "0/3" in listing
     assert main(["logs", job_id]) == 0
     assert "created" in capsys.readouterr().out
+    assert main(["pause", job_id]) == 0
+    assert "paused" in capsys.readouterr().out
+    assert main(["resume", job_id]) == 0
+    assert "queued" in capsys.readouterr().out
     assert main(["cancel", job_id]) == 0
     assert "cancelled" in capsys.readouterr().out
     assert main(["resume", job_id]) == 0

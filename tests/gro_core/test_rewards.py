@@ -252,6 +252,43 @@ def test_reward_model_scores_prompt_completion_eos_whatever_the_batching(cache: 
     assert single == pytest.approx(expected, abs=1e-5)
 
 
+def test_string_check_operations_compare_the_stripped_completion():
+    rows = [{"answer": "Paris"}] * 4 + [{"answer": None}]
+    completions = [" Paris\n", "paris", "It is Paris.", "PARIS!", "Paris"]
+    by_op = {
+        op: score({"type": "string_check", "field": "answer", "operation": op}, completions, rows)
+        for op in ("eq", "ne", "like", "ilike")
+    }
+    assert by_op == {
+        "eq": [1, 0, 0, 0, 0],
+        "ne": [0, 1, 1, 1, 0],
+        "like": [1, 0, 1, 0, 0],
+        "ilike": [1, 1, 1, 1, 0],
+    }
+
+
+def test_string_check_with_a_fixed_text_and_one_reference_only():
+    assert score({"type": "string_check", "text": "ok"}, ["ok", "no"], [{}, {}]) == [1, 0]
+    with pytest.raises(ValidationError, match="exactly one of field"):
+        build_scorer([{"type": "string_check", "text": "ok", "field": "answer"}])
+
+
+def test_text_similarity_is_the_fuzzy_ratio():
+    reward = {"type": "text_similarity", "field": "answer"}
+    totals = score(reward, ["abcd", "abxx", "zzzz"], [{"answer": "abcd"}] * 3)
+    assert totals == [1.0, 0.5, 0.0]
+
+
+def test_python_source_defines_grade_of_sample_and_item():
+    source = "def grade(sample, item):\n    return float(sample['output_text'] == item['answer'])\n"
+    scorer = build_scorer([{"type": "python", "source": source}], allow_python=True)
+    assert scorer(["4", "5"], [{"answer": "4"}] * 2).total == [1.0, 0.0]
+    with pytest.raises(ValueError, match="disabled"):
+        build_scorer([{"type": "python", "source": source}])
+    with pytest.raises(ValueError, match="defines no function grade"):
+        build_scorer([{"type": "python", "source": "x = 1"}], allow_python=True)
+
+
 def sleepy_reward(completions: list[str], rows: list[dict]) -> list[float]:
     """A user reward that never answers in time (a slow remote judge, a stuck loop)."""
     time.sleep(60)

@@ -307,6 +307,8 @@ def test_every_reward_type_loads_with_weight_one_by_default():
         {"type": "format", "pattern": "[0-9]+"},
         {"type": "contains", "text": "="},
         {"type": "length_penalty", "target_chars": 3},
+        {"type": "string_check", "field": "answer", "operation": "ilike"},
+        {"type": "text_similarity", "text": "hello"},
         {"type": "reward_model", "model": "runs/rm"},
         {"type": "python", "path": "my_pkg.rewards:score"},
     ]

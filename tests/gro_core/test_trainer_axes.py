@@ -106,5 +106,9 @@ def test_a_resumed_run_continues_both_axes_from_its_checkpoint(tmp_path: Path) -
     second = Recorder()
     assert run(load_spec(doc), tmp_path, [second], resume=True).steps == 6
     assert axis(second, "train/samples") == [16, 20, 24]
+    # Tokens trained on (train/tokens, a job's trained_tokens) grow on from the checkpoint's.
+    tokens = axis(first, "train/tokens") + axis(second, "train/tokens")
+    assert state["tokens"] == tokens[2] > 0
+    assert all(a < b for a, b in itertools.pairwise(tokens)), tokens
     # The resumed attempt's clock starts where the checkpoint's stopped, not at zero.
     assert second.steps[4]["time/elapsed_s"] > state["elapsed_s"]

@@ -55,7 +55,43 @@ def test_each_domain_error_gets_its_status_and_the_error_body(exc: ServiceError,
             "field": exc.field,
             "line": None,
             "details": [],
+            "param": exc.field,
+            "type": TYPES[status],
         }
+    }
+
+
+TYPES = {
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    409: "invalid_request_error",
+    410: "invalid_request_error",
+    413: "invalid_request_error",
+    422: "invalid_request_error",
+}
+
+
+@pytest.mark.parametrize("path", ["/v1/fine_tuning/jobs", "/v1/files"])
+def test_openai_routes_answer_a_refused_request_with_400(path: str):
+    """OpenAI answers 400 (the SDK's BadRequestError) where gro's own routes answer 422."""
+    app = FastAPI()
+    install_error_handlers(app)
+
+    @app.post(path)
+    def boom() -> None:
+        raise InvalidRequestError("invalid_value", "seed: bad", field="seed")
+
+    response = TestClient(app).post(path)
+    assert response.status_code == 400
+    assert response.json()["error"] | {"details": []} == {
+        "code": "invalid_value",
+        "message": "seed: bad",
+        "field": "seed",
+        "param": "seed",
+        "line": None,
+        "details": [],
+        "type": "invalid_request_error",
     }
 
 

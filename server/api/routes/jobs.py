@@ -1,4 +1,4 @@
-"""/v1/jobs: submit, list, read, cancel, resume; events (pages and SSE), metrics, samples and
+"""/v1/jobs: submit, list, read, cancel, pause, resume; events (pages and SSE), metrics, samples and
 checkpoints."""
 
 from __future__ import annotations
@@ -23,7 +23,14 @@ from server.schemas.jobs import (
     SamplesOut,
     SpecDocument,
 )
-from server.services.jobs import cancel_job, checkpoint_out, job_out, resume_job, start_job
+from server.services.jobs import (
+    cancel_job,
+    checkpoint_out,
+    job_out,
+    pause_job,
+    resume_job,
+    start_job,
+)
 from server.services.metrics import metrics_out
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"], responses=ERRORS)
@@ -71,9 +78,16 @@ def cancel(job: JobDep, session: SessionDep) -> JobOut:
     return job_out(cancel_job(session, job))
 
 
+@router.post("/{job_id}/pause", response_model=JobOut, summary="Pause a job")
+def pause(job: JobDep, session: SessionDep) -> JobOut:
+    """A running job stops after its current step, saving a checkpoint, and shows `paused`
+    (a queued one pauses at once); resume continues it. 409 for any other status."""
+    return job_out(pause_job(session, job))
+
+
 @router.post("/{job_id}/resume", response_model=JobOut, summary="Resume a job")
 def resume(job: JobDep, session: SessionDep, queue: QueueDep) -> JobOut:
-    """Queue a failed or cancelled job again; it continues from its last checkpoint."""
+    """Queue a paused, failed or cancelled job again; it continues from its last checkpoint."""
     return job_out(resume_job(session, queue, job))
 
 
