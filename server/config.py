@@ -13,14 +13,17 @@ from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
+
+from server.limits_config import Limits
 
 DEFAULT_SECRET = "change-me"
 DEFAULT_DATA_DIR = Path(".gro")
 
 
-class Settings(BaseSettings):
-    """One field per setting; the environment variable is `GRO_` + the field name in capitals."""
+class Settings(Limits):
+    """One field per setting; the environment variable is `GRO_` + the field name in capitals.
+    The `limit_*` fields (server.limits_config) bound what one job or owner may ask for."""
 
     model_config = SettingsConfigDict(env_prefix="GRO_", extra="ignore")
 

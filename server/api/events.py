@@ -14,6 +14,8 @@ from server.db.jobs import job_status
 from server.db.models import FINISHED_STATUSES
 from server.db.outputs import list_events
 from server.db.session import new_session
+from server.errors import InvalidRequestError
+from server.schemas.common import DB_INT_MAX
 from server.schemas.jobs import EventOut
 
 POLL_S = 0.5
@@ -26,6 +28,22 @@ def _poll(url: str, job_id: str, after: int | None) -> tuple[list[EventOut], boo
         status = job_status(session, job_id)
         rows = [EventOut.model_validate(e) for e in list_events(session, job_id, after, 500)]
     return rows, status in FINISHED_STATUSES or status is None
+
+
+def event_id_header(value: str) -> int | None:
+    """The id of a Last-Event-ID header; None for one that is not a decimal id (ignored, as
+    browsers may send anything), 422 for an id no database holds (checked before the stream
+    starts: a stream cannot answer an error once its 200 is sent)."""
+    if not (value.isascii() and value.isdigit()):
+        return None
+    digits = value.lstrip("0") or "0"
+    if len(digits) > len(str(DB_INT_MAX)) or int(digits) > DB_INT_MAX:
+        raise InvalidRequestError(
+            "out_of_range",
+            f"Last-Event-ID: event ids are at most {DB_INT_MAX}",
+            field="Last-Event-ID",
+        )
+    return int(digits)
 
 
 def format_event(event: EventOut) -> str:

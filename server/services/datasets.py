@@ -16,6 +16,7 @@ from server.db.models import Dataset, Owner
 from server.errors import ConflictError, GoneError, InvalidRequestError
 from server.schemas.common import Problem
 from server.schemas.datasets import ValidationOut
+from server.services.limits import check_storage
 from server.storage import StoredUpload, move_into, remove_tree
 
 
@@ -46,6 +47,11 @@ def store_dataset(
 ) -> Dataset:
     """Validate the upload, move it under `datasets/<id>/` and commit its row; a failure at any
     point leaves neither file nor row behind."""
+    try:
+        check_storage(session, owner, settings, upload.bytes)
+    except BaseException:
+        upload.discard()
+        raise
     report = validated(upload)
     dataset = Dataset(
         id=new_id("dataset"),

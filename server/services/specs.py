@@ -32,6 +32,7 @@ from server.db.models import Dataset, Owner
 from server.db.outputs import get_checkpoint
 from server.errors import InvalidRequestError
 from server.schemas.common import Problem
+from server.services.limits import check_int_range
 
 
 def invalid(path: str, message: str, code: str = "invalid_spec") -> InvalidRequestError:
@@ -41,6 +42,7 @@ def invalid(path: str, message: str, code: str = "invalid_spec") -> InvalidReque
 
 def parse_spec(document: Any, prefix: str = "") -> JobSpec:
     """A JobSpec, or InvalidRequestError listing every problem by key path (`prefix` + path)."""
+    check_int_range(document, prefix)
     try:
         return load_spec(document) if isinstance(document, dict) else load_spec(str(document))
     except (ValidationError, SpecError) as exc:

@@ -9,7 +9,7 @@ from fastapi import APIRouter, File, Query, UploadFile
 from server.api.deps import DatasetDep, OwnerDep, SessionDep, SettingsDep
 from server.db.datasets import list_datasets
 from server.db.models import Dataset
-from server.schemas.common import ERRORS, Page
+from server.schemas.common import DB_INT_MAX, ERRORS, Page
 from server.schemas.datasets import DatasetOut, RowsOut, ValidationOut
 from server.services.datasets import dry_run, read_rows, remove_dataset, store_dataset
 from server.storage import receive_upload
@@ -60,7 +60,7 @@ def get_one(dataset: DatasetDep) -> Dataset:
 def get_rows(
     dataset: DatasetDep,
     settings: SettingsDep,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=DB_INT_MAX)] = 0,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> RowsOut:
     rows = read_rows(dataset, settings, offset, limit)
