@@ -31,6 +31,12 @@ class Settings(Limits):
     """Anything but development refuses the default secret."""
     database_url: str = f"sqlite:///{DEFAULT_DATA_DIR / 'gro.db'}"
     """SQLAlchemy URL: sqlite:///path or postgresql+psycopg://user:pass@host/db."""
+    db_pool_size: int = Field(10, ge=1)
+    """Connections each API or worker process keeps open to the database."""
+    db_max_overflow: int = Field(20, ge=0)
+    """Connections opened beyond db_pool_size under load (closed again when returned)."""
+    db_pool_timeout_s: float = Field(30.0, gt=0)
+    """How long a request waits for a free connection before it fails."""
     broker_url: str = "redis://127.0.0.1:6379/0"
     """Celery broker (Redis) the API enqueues to and workers consume from."""
     storage_dir: Path = DEFAULT_DATA_DIR / "storage"

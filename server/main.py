@@ -6,6 +6,7 @@ create_app(settings, queue)                 # tests and `gro up`
 
 from __future__ import annotations
 
+import anyio
 from fastapi import FastAPI, HTTPException
 from fastapi.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -13,6 +14,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from server.api.errors import install_error_handlers
 from server.api.routes import checkpoints, comparisons, datasets, evaluations, health, jobs, methods
 from server.config import Settings, get_settings
+from server.db.session import Pool, get_engine
 from server.queue import CeleryQueue, JobQueue
 from server.telemetry import LatencyMiddleware, Telemetry
 
@@ -90,6 +92,10 @@ def create_app(settings: Settings | None = None, queue: JobQueue | None = None) 
         ],
     )
     app.state.settings = settings
+    pool = Pool(settings.db_pool_size, settings.db_max_overflow, settings.db_pool_timeout_s)
+    get_engine(settings.database_url, pool)
+    # Sessions the API opens at once (server.api.deps.get_session): the pool's capacity.
+    app.state.db_slots = anyio.Semaphore(pool.size + pool.overflow)
     app.state.queue = queue or CeleryQueue(settings.broker_url)
     app.state.telemetry = Telemetry()
     install_error_handlers(app)
