@@ -51,5 +51,11 @@ class Limits(BaseSettings):
     """Most queued + running jobs and evaluations one owner may have at once."""
     limit_comparison_jobs: int = Field(64, ge=1)
     """Most jobs one comparison may create (variants × seeds)."""
+    limit_dataset_rows: int = Field(2_000_000, ge=1)
+    """Most rows one uploaded dataset may hold (JSONL lines, Parquet rows)."""
+    limit_row_bytes: int = Field(1 << 20, ge=1)
+    """Largest JSONL line, and largest Parquet row once decompressed."""
+    limit_decompressed_bytes: int = Field(4 << 30, ge=1)
+    """Most bytes an uploaded Parquet file may decompress to."""
     limit_storage_bytes: int = Field(50 * 2**30, ge=1)
     """Most bytes one owner's datasets and checkpoints may take on the storage directory."""

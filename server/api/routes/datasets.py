@@ -37,7 +37,7 @@ def validate_dataset(file: UploadDep, owner: OwnerDep, settings: SettingsDep) ->
     upload = receive_upload(
         file.file, file.filename, settings.storage_dir, settings.max_upload_bytes
     )
-    return dry_run(upload)
+    return dry_run(upload, settings)
 
 
 @router.get("", response_model=Page[DatasetOut], summary="List datasets, newest first")
@@ -63,8 +63,10 @@ def get_rows(
     offset: Annotated[int, Query(ge=0, le=DB_INT_MAX)] = 0,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> RowsOut:
-    rows = read_rows(dataset, settings, offset, limit)
-    return RowsOut(data=rows, offset=offset, limit=limit, total=dataset.rows)
+    """A preview: strings over 2,000 characters are cut (ending with their full length) and at
+    most 1 MiB of rows is returned (`truncated` says either happened)."""
+    rows, truncated = read_rows(dataset, settings, offset, limit)
+    return RowsOut(data=rows, offset=offset, limit=limit, total=dataset.rows, truncated=truncated)
 
 
 @router.delete("/{dataset_id}", summary="Delete a dataset")
