@@ -47,6 +47,14 @@ class Settings(Limits):
     """Origins allowed to call the API from a browser (the dashboard talks server-side)."""
     secret_key: str = DEFAULT_SECRET
     """Signs expiring download links (a browser link cannot carry a Bearer key)."""
+    model_roots: list[Path] = Field(default_factory=list)
+    """Directories whose model directories job specs may name by path (a shared model store);
+    any other local path is refused at submit."""
+    signed_link_max_s: int = Field(7 * 24 * 3600, ge=1)
+    """Longest lifetime of a signed download link: a link expiring later is refused."""
+    upload_tmp_max_age_s: float = Field(600.0, gt=0)
+    """A temporary upload file unwritten for this long is an orphan (its request died) and is
+    removed, at API start and on later uploads."""
     allow_python_rewards: bool = False
     """Let job specs run `python` reward functions (arbitrary code on the workers)."""
     heartbeat_s: float = Field(10.0, gt=0)

@@ -12,10 +12,12 @@ from fastapi.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from server.api.errors import install_error_handlers
+from server.api.options import AllowedMethods
 from server.api.routes import checkpoints, comparisons, datasets, evaluations, health, jobs, methods
 from server.config import Settings, get_settings
 from server.db.session import Pool, get_engine
 from server.queue import CeleryQueue, JobQueue
+from server.storage import sweep_uploads
 from server.telemetry import LatencyMiddleware, Telemetry
 
 DESCRIPTION = """\
@@ -98,12 +100,15 @@ def create_app(settings: Settings | None = None, queue: JobQueue | None = None) 
     app.state.db_slots = anyio.Semaphore(pool.size + pool.overflow)
     app.state.queue = queue or CeleryQueue(settings.broker_url)
     app.state.telemetry = Telemetry()
+    # Orphans of an API killed mid-upload (the age spares other replicas' uploads in progress).
+    sweep_uploads(settings.storage_dir, settings.upload_tmp_max_age_s)
     install_error_handlers(app)
     # Each router carries its full /v1/... prefix: route templates (metric labels) are whole.
     for module in (datasets, jobs, comparisons, evaluations, checkpoints, methods, health):
         app.include_router(module.router)
     app.add_middleware(LatencyMiddleware, telemetry=app.state.telemetry)
     app.add_middleware(UploadLimit, limit=settings.max_upload_bytes)
+    app.add_middleware(AllowedMethods)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

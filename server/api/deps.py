@@ -147,7 +147,9 @@ def downloadable_checkpoint(
     whose signed link (`expires`, `signature`) is valid: browser links cannot send a key."""
     if credentials is not None:
         checkpoint = get_checkpoint(session, current_owner(session, credentials), checkpoint_id)
-    elif signature_valid(settings.secret_key, checkpoint_id, expires, signature):
+    elif signature_valid(
+        settings.secret_key, checkpoint_id, expires, signature, settings.signed_link_max_s
+    ):
         checkpoint = checkpoint_by_id(session, checkpoint_id)
     else:
         raise UnauthorizedError("unauthorized", "send an API key or use a signed, unexpired link")

@@ -83,7 +83,9 @@ class Page(BaseModel, Generic[T]):
 ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorResponse, "description": description}
     for code, description in {
+        400: "the request is malformed (a header or parameter that cannot be read)",
         401: "missing or unknown API key",
+        403: "the key may not do this (an admin's key is needed)",
         404: "no such resource (or not yours)",
         409: "the resource's state does not allow this",
         422: "the request is invalid; `field` / `line` say where",

@@ -74,10 +74,10 @@ def _check(session: Session, owner: Owner, spec: EvaluationSpec, settings: Setti
         check_rewards_allowed(spec.rewards, settings.allow_python_rewards)
     except SpecError as exc:
         raise invalid(exc.path, exc.message, "python_rewards_disabled") from exc
-    check_model_ref(session, owner, spec.model, "model")
+    check_model_ref(session, owner, spec.model, "model", settings)
     for i, reward in enumerate(spec.rewards):
         if reward.type == "reward_model":
-            check_model_ref(session, owner, reward.model, f"rewards.{i}.model")
+            check_model_ref(session, owner, reward.model, f"rewards.{i}.model", settings)
 
 
 def check_evaluation_limits(
@@ -100,7 +100,7 @@ def submit_evaluation(
     session: Session, owner: Owner, request: EvaluationIn, settings: Settings
 ) -> Job:
     check_evaluation_limits(session, owner, request, settings)
-    check_model_ref(session, owner, request.model, "model")
+    check_model_ref(session, owner, request.model, "model", settings)
     data, dataset = _data(session, owner, request.dataset)
     spec = _parse(evaluation_document(request, data))
     _check(session, owner, spec, settings)

@@ -26,7 +26,11 @@ def upload_dataset(
     """Stream the file to storage, validate every row, and keep it only if it is valid: a bad
     file answers 422 naming the first problem's line and field, and nothing is stored."""
     upload = receive_upload(
-        file.file, file.filename, settings.storage_dir, settings.max_upload_bytes
+        file.file,
+        file.filename,
+        settings.storage_dir,
+        settings.max_upload_bytes,
+        settings.upload_tmp_max_age_s,
     )
     return store_dataset(session, owner, upload, file.filename or "", settings)
 
@@ -35,7 +39,11 @@ def upload_dataset(
 def validate_dataset(file: UploadDep, owner: OwnerDep, settings: SettingsDep) -> ValidationOut:
     """Every problem (up to 100, all counted) and the statistics; nothing is stored."""
     upload = receive_upload(
-        file.file, file.filename, settings.storage_dir, settings.max_upload_bytes
+        file.file,
+        file.filename,
+        settings.storage_dir,
+        settings.max_upload_bytes,
+        settings.upload_tmp_max_age_s,
     )
     return dry_run(upload, settings)
 
