@@ -66,9 +66,16 @@ def steps_per_s(http: httpx.Client, jobs: list[str], seconds: float) -> float:
 
 
 async def _poller(
-    client: httpx.AsyncClient, job: str, until: float, times: Latencies, errors: list[str]
+    client: httpx.AsyncClient,
+    job: str,
+    until: float,
+    times: Latencies,
+    errors: list[str],
+    interval: float,
 ) -> None:
+    """Like a dashboard: both endpoints, then `interval` s of rest (0: a closed loop)."""
     while time.monotonic() < until:
+        await asyncio.sleep(interval)
         for name, path in endpoints(job).items():
             start = time.perf_counter()
             try:
@@ -99,18 +106,24 @@ async def _stream(client: httpx.AsyncClient, job: str, until: float, errors: lis
 
 
 async def load(
-    base: str, headers: dict, jobs: list[str], pollers: int, streams: int, seconds: float
+    base: str, headers: dict, jobs: list[str], args: argparse.Namespace
 ) -> tuple[Latencies, list[str], int]:
+    pollers, streams, seconds = args.pollers, args.streams, args.seconds
     times: Latencies = {name: [] for name in endpoints(jobs[0])}
     errors: list[str] = []
-    limits = httpx.Limits(max_connections=pollers + streams + 10)
+    # Idle connections expire before uvicorn's 5 s keep-alive does: reusing one the server is
+    # closing would be a client-side ReadError, not the API's.
+    limits = httpx.Limits(max_connections=pollers + streams + 10, keepalive_expiry=3.0)
     timeout = httpx.Timeout(60.0)
     async with httpx.AsyncClient(
         base_url=base, headers=headers, limits=limits, timeout=timeout
     ) as client:
         until = time.monotonic() + seconds
         tasks = [
-            *(_poller(client, jobs[i % 2], until, times, errors) for i in range(pollers)),
+            *(
+                _poller(client, jobs[i % 2], until, times, errors, args.interval)
+                for i in range(pollers)
+            ),
             *(_stream(client, jobs[i % 2], until, errors) for i in range(streams)),
         ]
         results = await asyncio.gather(*tasks)
@@ -144,9 +157,7 @@ def run(db: str, url: str, args: argparse.Namespace) -> list[list[str]]:
         alone = steps_per_s(service.api, jobs, args.train_seconds)
         base, headers = str(service.api.base_url), dict(service.api.headers)
         before, start = steps(service.api, jobs), time.monotonic()
-        times, errors, events = asyncio.run(
-            load(base, headers, jobs, args.pollers, args.streams, args.seconds)
-        )
+        times, errors, events = asyncio.run(load(base, headers, jobs, args))
         loaded = (steps(service.api, jobs) - before) / (time.monotonic() - start)
         for job in jobs:
             service.api.post(f"/v1/jobs/{job}/cancel")
@@ -183,6 +194,7 @@ def main() -> None:
     parser.add_argument("--streams", type=int, default=50)
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--train-seconds", type=float, default=10.0)
+    parser.add_argument("--interval", type=float, default=1.0, help="s between a poller's rounds")
     args = parser.parse_args()
     rows: list[list[str]] = []
     if args.db in ("sqlite", "both"):
@@ -195,7 +207,10 @@ def main() -> None:
         finally:
             postgres.stop()
     header = ["database", "endpoint", "idle p50 / p99 ms", "loaded p50 / p99 ms", "p99 ratio", "n"]
-    print(f"{args.pollers} pollers, {args.streams} streams, {args.seconds:.0f} s of load")
+    print(
+        f"{args.pollers} pollers (every {args.interval:g} s), {args.streams} streams, "
+        f"{args.seconds:.0f} s of load"
+    )
     print(markdown_table(header, rows))
 
 
