@@ -13,14 +13,17 @@ from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
+
+from server.limits_config import Limits
 
 DEFAULT_SECRET = "change-me"
 DEFAULT_DATA_DIR = Path(".gro")
 
 
-class Settings(BaseSettings):
-    """One field per setting; the environment variable is `GRO_` + the field name in capitals."""
+class Settings(Limits):
+    """One field per setting; the environment variable is `GRO_` + the field name in capitals.
+    The `limit_*` fields (server.limits_config) bound what one job or owner may ask for."""
 
     model_config = SettingsConfigDict(env_prefix="GRO_", extra="ignore")
 
@@ -28,6 +31,12 @@ class Settings(BaseSettings):
     """Anything but development refuses the default secret."""
     database_url: str = f"sqlite:///{DEFAULT_DATA_DIR / 'gro.db'}"
     """SQLAlchemy URL: sqlite:///path or postgresql+psycopg://user:pass@host/db."""
+    db_pool_size: int = Field(10, ge=1)
+    """Connections each API or worker process keeps open to the database."""
+    db_max_overflow: int = Field(20, ge=0)
+    """Connections opened beyond db_pool_size under load (closed again when returned)."""
+    db_pool_timeout_s: float = Field(30.0, gt=0)
+    """How long a request waits for a free connection before it fails."""
     broker_url: str = "redis://127.0.0.1:6379/0"
     """Celery broker (Redis) the API enqueues to and workers consume from."""
     storage_dir: Path = DEFAULT_DATA_DIR / "storage"
@@ -38,6 +47,14 @@ class Settings(BaseSettings):
     """Origins allowed to call the API from a browser (the dashboard talks server-side)."""
     secret_key: str = DEFAULT_SECRET
     """Signs expiring download links (a browser link cannot carry a Bearer key)."""
+    model_roots: list[Path] = Field(default_factory=list)
+    """Directories whose model directories job specs may name by path (a shared model store);
+    any other local path is refused at submit."""
+    signed_link_max_s: int = Field(7 * 24 * 3600, ge=1)
+    """Longest lifetime of a signed download link: a link expiring later is refused."""
+    upload_tmp_max_age_s: float = Field(600.0, gt=0)
+    """A temporary upload file unwritten for this long is an orphan (its request died) and is
+    removed, at API start and on later uploads."""
     allow_python_rewards: bool = False
     """Let job specs run `python` reward functions (arbitrary code on the workers)."""
     reward_timeout_s: float = Field(300.0, ge=0)

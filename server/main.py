@@ -6,11 +6,13 @@ create_app(settings, queue)                 # tests and `gro up`
 
 from __future__ import annotations
 
+import anyio
 from fastapi import FastAPI, HTTPException
 from fastapi.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from server.api.errors import install_error_handlers
+from server.api.options import AllowedMethods
 from server.api.routes import (
     checkpoints,
     comparisons,
@@ -23,7 +25,9 @@ from server.api.routes import (
     openai_jobs,
 )
 from server.config import Settings, get_settings
+from server.db.session import Pool, get_engine
 from server.queue import CeleryQueue, JobQueue
+from server.storage import sweep_uploads
 from server.telemetry import LatencyMiddleware, Telemetry
 
 DESCRIPTION = """\
@@ -105,8 +109,14 @@ def create_app(settings: Settings | None = None, queue: JobQueue | None = None) 
         ],
     )
     app.state.settings = settings
+    pool = Pool(settings.db_pool_size, settings.db_max_overflow, settings.db_pool_timeout_s)
+    get_engine(settings.database_url, pool)
+    # Sessions the API opens at once (server.api.deps.get_session): the pool's capacity.
+    app.state.db_slots = anyio.Semaphore(pool.size + pool.overflow)
     app.state.queue = queue or CeleryQueue(settings.broker_url)
     app.state.telemetry = Telemetry()
+    # Orphans of an API killed mid-upload (the age spares other replicas' uploads in progress).
+    sweep_uploads(settings.storage_dir, settings.upload_tmp_max_age_s)
     install_error_handlers(app)
     # Each router carries its full /v1/... prefix: route templates (metric labels) are whole.
     routers = (datasets, jobs, comparisons, evaluations, checkpoints, methods, health)
@@ -114,6 +124,7 @@ def create_app(settings: Settings | None = None, queue: JobQueue | None = None) 
         app.include_router(module.router)
     app.add_middleware(LatencyMiddleware, telemetry=app.state.telemetry)
     app.add_middleware(UploadLimit, limit=settings.max_upload_bytes)
+    app.add_middleware(AllowedMethods)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

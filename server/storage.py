@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import os
 import shutil
 import tarfile
 import time
@@ -45,13 +46,39 @@ def upload_format(filename: str | None) -> str:
     return UPLOAD_FORMATS[suffix]
 
 
+def sweep_uploads(storage: Path, max_age_s: float) -> int:
+    """Remove the files of `storage/tmp/` not written for `max_age_s` seconds: uploads whose
+    request died (an API killed mid-upload). An upload in progress writes every chunk, so
+    its file never looks old; other API processes' uploads are safe too. How many went."""
+    removed, cutoff = 0, time.time() - max_age_s
+    try:
+        entries = list(os.scandir(storage / "tmp"))
+    except FileNotFoundError:
+        return 0
+    for entry in entries:
+        try:
+            if entry.is_file(follow_symlinks=False) and entry.stat().st_mtime < cutoff:
+                os.unlink(entry.path)
+                removed += 1
+        except FileNotFoundError:  # another process swept it first
+            continue
+    return removed
+
+
 def receive_upload(
-    source: BinaryIO, filename: str | None, storage: Path, limit: int
+    source: BinaryIO,
+    filename: str | None,
+    storage: Path,
+    limit: int,
+    orphan_age_s: float | None = None,
 ) -> StoredUpload:
-    """Copy an upload to `storage/tmp/` in chunks, hashing it; TooLargeError past `limit` bytes."""
+    """Copy an upload to `storage/tmp/` in chunks, hashing it; TooLargeError past `limit` bytes.
+    With `orphan_age_s`, first sweep the orphans of dead requests (`sweep_uploads`)."""
     fmt = upload_format(filename)
     tmp = storage / "tmp"
     tmp.mkdir(parents=True, exist_ok=True)
+    if orphan_age_s is not None:
+        sweep_uploads(storage, orphan_age_s)
     target = tmp / f"{uuid.uuid4().hex}.{fmt}"
     digest, size = hashlib.sha256(), 0
     try:
@@ -93,8 +120,17 @@ def signed_query(secret: str, resource: str, ttl_s: int = 3600) -> str:
     return f"expires={expires}&signature={sign(secret, resource, expires)}"
 
 
-def signature_valid(secret: str, resource: str, expires: int | None, signature: str | None) -> bool:
-    if expires is None or signature is None or expires < time.time():
+def signature_valid(
+    secret: str,
+    resource: str,
+    expires: int | None,
+    signature: str | None,
+    max_lifetime_s: float,
+) -> bool:
+    """Whether the link is signed with `secret`, unexpired, and expires within
+    `max_lifetime_s` from now (a forged or leaked link cannot be made to last forever)."""
+    now = time.time()
+    if expires is None or signature is None or not now <= expires <= now + max_lifetime_s:
         return False
     return hmac.compare_digest(sign(secret, resource, expires), signature)
 

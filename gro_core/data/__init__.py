@@ -6,13 +6,14 @@ The four kinds (docs/jobspec.md, "Dataset kinds"): prompt, preference, unpaired,
 
 from gro_core.data.issues import DataIssue, DatasetError
 from gro_core.data.kinds import KINDS, detect_kind
-from gro_core.data.readers import detect_format, iter_rows
+from gro_core.data.readers import Bounds, detect_format, iter_rows
 from gro_core.data.render import RenderError, render_completion, render_prompt
 from gro_core.data.report import cli_validate, format_report
 from gro_core.data.validate import ValidationReport, load_rows, validate_file
 
 __all__ = [
     "KINDS",
+    "Bounds",
     "DataIssue",
     "DatasetError",
     "RenderError",

@@ -8,16 +8,23 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.ipc
 import pyarrow.parquet as pq
 
 from gro_core.data.issues import DataIssue, DatasetError, type_name
 
 DEFAULT_MAX_LINE_BYTES = 1 << 20
+"""Largest JSONL line, and largest Parquet / Arrow row (its cells' bytes once decompressed)."""
+DEFAULT_MAX_ROWS = 2_000_000
+"""Most rows one file may hold (counted while streaming, and read from a Parquet footer)."""
+DEFAULT_MAX_BYTES = 4 << 30
+"""Most bytes a Parquet file may decompress to (a JSONL file is its own size)."""
 JSONL_SUFFIXES = (".jsonl", ".ndjson")
 PARQUET_SUFFIXES = (".parquet", ".pq")
 
@@ -28,7 +35,25 @@ _SKIP_CHUNK = 1 << 16
 _UTF8_BOM = b"\xef\xbb\xbf"
 
 Record = dict[str, Any] | DataIssue
-Reader = Callable[[Path, int], Iterator[tuple[int, Record]]]
+Reader = Callable[[Path, "Bounds"], Iterator[tuple[int, Record]]]
+
+
+@dataclass(frozen=True)
+class Bounds:
+    """What one file may hold: bytes per line or row (`line`), rows, decompressed bytes."""
+
+    line: int = DEFAULT_MAX_LINE_BYTES
+    rows: int = DEFAULT_MAX_ROWS
+    bytes: int = DEFAULT_MAX_BYTES
+
+
+def _file_issue(code: str, message: str, path: Path) -> DatasetError:
+    return DatasetError([DataIssue(None, None, code, message)], path=str(path))
+
+
+def _too_many_rows(rows: int, bounds: Bounds, path: Path) -> DatasetError:
+    msg = f"the file has {rows:,} rows or more, over the limit of {bounds.rows:,} rows"
+    return _file_issue("too_many_rows", msg, path)
 
 
 # --- JSONL ---------------------------------------------------------------------------------------
@@ -68,8 +93,9 @@ def _parse_line(raw: bytes, line: int) -> Record | None:
     return row
 
 
-def _iter_jsonl(path: Path, max_line_bytes: int) -> Iterator[tuple[int, Record]]:
+def _iter_jsonl(path: Path, bounds: Bounds) -> Iterator[tuple[int, Record]]:
     """JSONL rows, read line by line in binary so bad bytes and huge lines become issues."""
+    max_line_bytes, rows = bounds.line, 0
     with path.open("rb") as f:
         line = 0
         # readline's limit keeps a runaway line (a whole file without newlines) out of memory.
@@ -85,26 +111,110 @@ def _iter_jsonl(path: Path, max_line_bytes: int) -> Iterator[tuple[int, Record]]
                 continue
             record = _parse_line(raw, line)
             if record is not None:
+                rows += 1
+                if rows > bounds.rows:
+                    raise _too_many_rows(rows, bounds, path)
                 yield line, record
 
 
 # --- Arrow tables: Parquet and saved Hugging Face datasets ---------------------------------------
 
 
-def _iter_batches(batches: Iterable[pa.RecordBatch]) -> Iterator[tuple[int, Record]]:
-    """Rows of Arrow record batches as dicts, numbered from 1, converted a slice at a time."""
+def _row_sizes(batch: pa.RecordBatch) -> tuple[list[int], list[str]]:
+    """Each row's bytes in its string and binary columns, and the largest column of each."""
+    sizes = [0] * batch.num_rows
+    largest = [""] * batch.num_rows
+    biggest = [-1] * batch.num_rows
+    for name, column in zip(batch.schema.names, batch.columns, strict=True):
+        if not (
+            pa.types.is_string(column.type)
+            or pa.types.is_large_string(column.type)
+            or pa.types.is_binary(column.type)
+            or pa.types.is_large_binary(column.type)
+        ):
+            continue
+        lengths = pc.fill_null(pc.binary_length(column), 0).to_pylist()
+        for i, n in enumerate(lengths):
+            sizes[i] += n
+            if n > biggest[i]:
+                biggest[i], largest[i] = n, name
+    return sizes, largest
+
+
+def _checked_rows(batch: pa.RecordBatch, first: int, bounds: Bounds) -> Iterator[Record]:
+    """The slice's rows as dicts, or an issue for each row over the byte limit (measured on
+    its Arrow buffers, before any Python object is built from it)."""
+    if batch.get_total_buffer_size() <= bounds.line:
+        yield from batch.to_pylist()
+        return
+    sizes, columns = _row_sizes(batch)
+    for i, size in enumerate(sizes):
+        if size > bounds.line:
+            msg = (
+                f"row is {size:,} bytes (most of it in column {columns[i]!r}), over the limit "
+                f"of {bounds.line:,} bytes"
+            )
+            yield DataIssue(first + i, columns[i] or None, "row_too_large", msg)
+        else:
+            yield batch.slice(i, 1).to_pylist()[0]
+
+
+def _iter_batches(
+    batches: Iterable[pa.RecordBatch], bounds: Bounds, path: Path
+) -> Iterator[tuple[int, Record]]:
+    """Rows of Arrow record batches as dicts, numbered from 1, converted a slice at a time;
+    rows are counted against the maximum as they come (a footer may understate them)."""
     row = 1
     for batch in batches:
+        if row - 1 + batch.num_rows > bounds.rows:
+            raise _too_many_rows(row - 1 + batch.num_rows, bounds, path)
         for offset in range(0, batch.num_rows, _BATCH_ROWS):
-            for values in batch.slice(offset, _BATCH_ROWS).to_pylist():
+            for values in _checked_rows(batch.slice(offset, _BATCH_ROWS), row, bounds):
                 yield row, values
                 row += 1
 
 
-def _iter_parquet(path: Path, max_line_bytes: int) -> Iterator[tuple[int, Record]]:
-    """Parquet rows, read a record batch at a time (never the whole table)."""
-    del max_line_bytes  # a limit on JSONL lines; a Parquet row has no line
-    yield from _iter_batches(pq.ParquetFile(path).iter_batches(batch_size=_BATCH_ROWS))
+def _bomb(
+    column: str, size: int, first: int, rows: int, bounds: Bounds, path: Path
+) -> DatasetError:
+    """A column chunk too big for its `rows` (from `first`) to fit the per-row limit."""
+    if rows <= 1:
+        msg = f"{size:,} bytes once decompressed, over the limit of {bounds.line:,} bytes a row"
+    else:
+        msg = (
+            f"{size:,} bytes once decompressed in rows {first:,}-{first + rows - 1:,}: more "
+            f"than {rows:,} rows of at most {bounds.line:,} bytes can hold"
+        )
+    return DatasetError([DataIssue(first, column, "row_too_large", msg)], path=str(path))
+
+
+def _check_parquet_footer(meta: pq.FileMetaData, bounds: Bounds, path: Path) -> None:
+    """Refuse, from the footer alone and before a page is decompressed, a file with too many
+    rows, too many decompressed bytes, or a column chunk too big for its rows to fit the
+    per-row limit (a decompression bomb: kilobytes on disk, gigabytes in memory)."""
+    if meta.num_rows > bounds.rows:
+        raise _too_many_rows(meta.num_rows, bounds, path)
+    total, first = 0, 1
+    for g in range(meta.num_row_groups):
+        group = meta.row_group(g)
+        for c in range(group.num_columns):
+            chunk = group.column(c)
+            size = chunk.total_uncompressed_size
+            total += size
+            if size > bounds.line * max(group.num_rows, 1):
+                raise _bomb(chunk.path_in_schema, size, first, group.num_rows, bounds, path)
+        first += group.num_rows
+    if total > bounds.bytes:
+        msg = f"the file decompresses to {total:,} bytes, over the limit of {bounds.bytes:,}"
+        raise _file_issue("file_too_large", msg, path)
+
+
+def _iter_parquet(path: Path, bounds: Bounds) -> Iterator[tuple[int, Record]]:
+    """Parquet rows, read a record batch at a time (never the whole table), once the footer
+    shows the file within bounds."""
+    parquet = pq.ParquetFile(path)
+    _check_parquet_footer(parquet.metadata, bounds, path)
+    yield from _iter_batches(parquet.iter_batches(batch_size=_BATCH_ROWS), bounds, path)
 
 
 def _arrow_files(directory: Path) -> list[Path]:
@@ -133,10 +243,9 @@ def _hf_batches(directory: Path) -> Iterator[pa.RecordBatch]:
             yield from pyarrow.ipc.open_stream(source)
 
 
-def _iter_hf_dir(path: Path, max_line_bytes: int) -> Iterator[tuple[int, Record]]:
+def _iter_hf_dir(path: Path, bounds: Bounds) -> Iterator[tuple[int, Record]]:
     """Rows of a saved Hugging Face dataset, numbered across shards, read batch by batch."""
-    del max_line_bytes
-    yield from _iter_batches(_hf_batches(path))
+    yield from _iter_batches(_hf_batches(path), bounds, path)
 
 
 # --- Dispatch ------------------------------------------------------------------------------------
@@ -173,18 +282,21 @@ _READERS: dict[str, Reader] = {
 
 
 def iter_records(
-    path: str | Path, *, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES
+    path: str | Path, *, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES, bounds: Bounds | None = None
 ) -> Iterator[tuple[int, Record]]:
     """Yield `(line, row_or_issue)`: a dict per row, a DataIssue per line that is not one.
 
     A file that cannot be read at all, or stops being readable part-way, raises DatasetError
-    (`unsupported_format`, `not_a_dataset`, `unreadable_file`); a missing one FileNotFoundError.
+    (`unsupported_format`, `not_a_dataset`, `unreadable_file`), and so does one over `bounds`
+    (`too_many_rows`, `file_too_large`, a Parquet `row_too_large` seen in its footer); a
+    missing one FileNotFoundError. `bounds` default: Bounds(line=max_line_bytes).
     """
     path = Path(path)
+    bounds = bounds or Bounds(line=max_line_bytes)
     reader = _READERS[detect_format(path)]
     line = 0
     try:
-        for line, record in reader(path, max_line_bytes):
+        for line, record in reader(path, bounds):
             yield line, record
     except (pa.ArrowException, OSError, KeyError, json.JSONDecodeError) as exc:
         # KeyError / JSONDecodeError: a state.json that is not what save_to_disk writes.
@@ -195,7 +307,7 @@ def iter_records(
 
 
 def iter_rows(
-    path: str | Path, *, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES
+    path: str | Path, *, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES, bounds: Bounds | None = None
 ) -> Iterator[tuple[int, dict[str, Any]]]:
     """Yield `(line, row)` for every row of a JSONL, Parquet or saved Hugging Face dataset.
 
@@ -203,7 +315,7 @@ def iter_rows(
     number), the row index in a table. Rows are returned as read, without validation; a line that
     is not a JSON object (or not UTF-8, or too long) raises DatasetError naming it.
     """
-    for line, record in iter_records(path, max_line_bytes=max_line_bytes):
+    for line, record in iter_records(path, max_line_bytes=max_line_bytes, bounds=bounds):
         if isinstance(record, DataIssue):
             raise DatasetError([record], path=str(path))
         yield line, record

@@ -21,7 +21,7 @@ from gro_core.data.kinds import (
     to_record,
 )
 from gro_core.data.openai_rows import translate
-from gro_core.data.readers import DEFAULT_MAX_LINE_BYTES, Record, iter_records
+from gro_core.data.readers import DEFAULT_MAX_LINE_BYTES, Bounds, Record, iter_records
 from gro_core.data.render import render_completion, render_prompt, resolve_tokenizer
 from gro_core.data.stats import DatasetStats
 
@@ -173,10 +173,12 @@ class _Validator:
         )
 
 
-def _scan(path: str | Path, validator: _Validator, max_line_bytes: int) -> Iterator[dict[str, Any]]:
+def _scan(
+    path: str | Path, validator: _Validator, max_line_bytes: int, bounds: Bounds | None = None
+) -> Iterator[dict[str, Any]]:
     """Feed every row of `path` to the validator; yield the canonical records of valid rows."""
     try:
-        for line, item in iter_records(path, max_line_bytes=max_line_bytes):
+        for line, item in iter_records(path, max_line_bytes=max_line_bytes, bounds=bounds):
             record = validator.feed(line, item)
             if record is not None:
                 yield record
@@ -192,13 +194,15 @@ def validate_file(
     max_errors: int = DEFAULT_MAX_ERRORS,
     max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
     expected_kind: str | None = None,
+    bounds: Bounds | None = None,
 ) -> ValidationReport:
     """Check every row of a JSONL, Parquet or saved Hugging Face dataset, streaming.
 
     The kind is detected from the first row's fields; with `expected_kind`, rows of any other
     kind are `wrong_kind` errors instead. `tokenizer` (an object or a model name / path) adds
     token-length statistics of the rendered fields. Raises FileNotFoundError for a missing path;
-    every problem inside the file is reported, not raised.
+    every problem inside the file is reported, not raised. `bounds` (rows, bytes per row,
+    decompressed bytes) default to Bounds(line=max_line_bytes).
     """
     _check_expected_kind(expected_kind)
     validator = _Validator(
@@ -206,7 +210,7 @@ def validate_file(
         max_errors=max_errors,
         tokenizer=resolve_tokenizer(tokenizer),
     )
-    for _ in _scan(path, validator, max_line_bytes):
+    for _ in _scan(path, validator, max_line_bytes, bounds):
         pass  # records are only needed by load_rows; validation keeps nothing per row
     return validator.report(str(path))
 

@@ -16,7 +16,7 @@ from typing import Annotated
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
-from gro_core.spec.base import Section
+from gro_core.spec.base import MAX_SEED, Section
 from gro_core.spec.rewards import RewardSpec
 from gro_core.spec.sections import TrainSpec
 from gro_core.tasks import TASKS, get_task
@@ -86,7 +86,7 @@ class EvaluationSpec(Section):
     max_length: int = Field(TrainSpec.model_fields["max_length"].default, ge=2)
     """Longest prompt + completion in tokens: a prompt keeps its last max_length −
     max_new_tokens tokens."""
-    seed: int = Field(0, ge=0)
+    seed: int = Field(0, ge=0, le=MAX_SEED)
     """Seeds the sampled completions and the prompts generated from data.task."""
     with_reference: bool = True
     """Load the reference model and measure KL to it (eval/kl_ref); false skips both."""

@@ -13,7 +13,7 @@ What depends on the operator (python rewards) is checked by `check_rewards_allow
 Nothing here imports torch, so the API validates specs without it.
 """
 
-from gro_core.spec.base import Section, SpecError
+from gro_core.spec.base import MAX_SEED, Section, SpecError
 from gro_core.spec.job import (
     JobSpec,
     check_dataset_kind,
@@ -34,6 +34,7 @@ from gro_core.spec.sections import (
 )
 
 __all__ = [
+    "MAX_SEED",
     "REWARD_TYPES",
     "CheckpointSpec",
     "DataSpec",

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict
 
+MAX_SEED = 2**31 - 1
+"""The largest seed: NumPy takes seeds below 2**32, and the trainers derive per-step torch seeds
+(seed × 1,000,003 + step) that must stay below 2**64."""
+
 
 class SpecError(ValueError):
     """A job that cannot run, found outside pydantic validation; `path` is the dotted key."""

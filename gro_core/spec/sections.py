@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from gro_core.spec.base import Section
+from gro_core.spec.base import MAX_SEED, Section
 from gro_core.tasks import TASKS, get_task
 
 
@@ -91,7 +91,7 @@ class TrainSpec(Section):
     """Updates per batch of rollouts (GRPO's μ); > 1 makes old_logprobs differ from logprobs."""
     max_length: int = Field(256, ge=2)
     """Longest prompt + completion in tokens; longer examples are truncated."""
-    seed: int = Field(0, ge=0)
+    seed: int = Field(0, ge=0, le=MAX_SEED)
     """Seeds Python, NumPy and torch, the batch order, each step's sampling and task rows."""
     weight_decay: float = Field(0.0, ge=0.0)
     """AdamW's decoupled weight decay."""

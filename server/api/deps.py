@@ -7,12 +7,13 @@ ends with 404 before the handler runs: another owner's job and a missing one loo
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from server.config import Settings
 from server.db import jobs as db_jobs
@@ -38,12 +39,27 @@ def app_settings(request: Request) -> Settings:
 SettingsDep = Annotated[Settings, Depends(app_settings)]
 
 
-def get_session(settings: SettingsDep) -> Iterator[Session]:
-    with new_session(settings.database_url) as session:
-        yield session
+async def get_session(request: Request, settings: SettingsDep) -> AsyncIterator[Session]:
+    """A session for the request, taken only once one of the app's database slots is free.
+
+    Sync dependencies and routes run in a threadpool, and a request holds its connection
+    between those threads' turns: with more requests than connections, every thread could
+    sit waiting for a connection held by a request that waits for a thread (deadlock until
+    the pool's timeout). Waiting for a slot here, on the event loop, instead of in a thread,
+    keeps the connections in use at or under the pool's capacity.
+    """
+    async with request.app.state.db_slots:
+        session = new_session(settings.database_url)
+        try:
+            yield session
+        finally:
+            await run_in_threadpool(session.close)
 
 
-SessionDep = Annotated[Session, Depends(get_session)]
+# Closed when the route function returns, before the response is sent: a streamed response
+# (server-sent events, a tar, a JSONL export) holds no pooled connection while it lasts, and
+# opens a short session of its own whenever it reads.
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 
 
 def get_queue(request: Request) -> JobQueue:
@@ -131,7 +147,9 @@ def downloadable_checkpoint(
     whose signed link (`expires`, `signature`) is valid: browser links cannot send a key."""
     if credentials is not None:
         checkpoint = get_checkpoint(session, current_owner(session, credentials), checkpoint_id)
-    elif signature_valid(settings.secret_key, checkpoint_id, expires, signature):
+    elif signature_valid(
+        settings.secret_key, checkpoint_id, expires, signature, settings.signed_link_max_s
+    ):
         checkpoint = checkpoint_by_id(session, checkpoint_id)
     else:
         raise UnauthorizedError("unauthorized", "send an API key or use a signed, unexpired link")

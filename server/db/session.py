@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -37,22 +38,40 @@ _ENGINES: dict[str, Engine] = {}
 _FACTORIES: dict[str, sessionmaker[Session]] = {}
 
 
-def _create_engine(url: str) -> Engine:
+@dataclass(frozen=True)
+class Pool:
+    """How many connections one process keeps (`size`) and may add under load (`overflow`),
+    and how long a caller waits for one (`timeout_s`)."""
+
+    size: int = 10
+    overflow: int = 20
+    timeout_s: float = 30.0
+
+
+def _create_engine(url: str, pool: Pool) -> Engine:
     parsed = make_url(url)
+    sizes = {"pool_size": pool.size, "max_overflow": pool.overflow, "pool_timeout": pool.timeout_s}
     if parsed.get_backend_name() == "sqlite":
-        if parsed.database and parsed.database != ":memory:":
+        memory = not parsed.database or parsed.database == ":memory:"
+        if not memory:
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        engine = create_engine(
+            url,
+            connect_args={"check_same_thread": False, "timeout": 30},
+            **({} if memory else sizes),
+        )
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    return create_engine(url, pool_pre_ping=True, **sizes)
 
 
-def get_engine(url: str) -> Engine:
-    """The engine of `url`, created once per process; SQLite's directory is made if missing."""
+def get_engine(url: str, pool: Pool | None = None) -> Engine:
+    """The engine of `url`, created once per process with `pool` (default: Pool()); SQLite's
+    directory is made if missing. The first caller's pool wins: the API and workers call
+    this at start with their settings' pool, before any session is opened."""
     url = normalize_url(url)
     if url not in _ENGINES:
-        _ENGINES[url] = _create_engine(url)
+        _ENGINES[url] = _create_engine(url, pool or Pool())
     return _ENGINES[url]
 
 

@@ -8,6 +8,14 @@ from pydantic import BaseModel, ConfigDict, Field
 
 T = TypeVar("T")
 
+DB_INT_MAX = 2**31 - 1
+"""The largest value of an INTEGER column on every backend (PostgreSQL's is 32-bit): steps and
+ids in query parameters and headers are refused with 422 past it, before they reach a query."""
+DB_BIGINT_MAX = 2**63 - 1
+"""The largest integer any column holds (SQLite INTEGER, PostgreSQL BIGINT): bigger integers
+anywhere in a JSON body are refused with 422."""
+DB_BIGINT_MIN = -(2**63)
+
 
 class Out(BaseModel):
     """Base of responses: built from ORM rows by attribute."""
@@ -82,7 +90,9 @@ class Page(BaseModel, Generic[T]):
 ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorResponse, "description": description}
     for code, description in {
+        400: "the request is malformed (a header or parameter that cannot be read)",
         401: "missing or unknown API key",
+        403: "the key may not do this (an admin's key is needed)",
         404: "no such resource (or not yours)",
         409: "the resource's state does not allow this",
         422: "the request is invalid; `field` / `line` say where",

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from gro_core.spec import MAX_SEED
 from gro_core.stats import Interval
 from server.schemas.jobs import SPEC_EXAMPLE, JobOut, SpecDocument
 
@@ -43,7 +44,9 @@ class ComparisonIn(BaseModel):
     name: str = Field(min_length=1, max_length=200)
     base: SpecDocument = Field(description="a job spec every variant starts from")
     variants: list[VariantIn] = Field(min_length=1, max_length=50)
-    seeds: list[int] = Field(default_factory=lambda: [0], min_length=1, max_length=50)
+    seeds: list[Annotated[int, Field(ge=0, le=MAX_SEED)]] = Field(
+        default_factory=lambda: [0], min_length=1, max_length=50
+    )
 
 
 class MetricSummary(Interval):

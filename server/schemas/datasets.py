@@ -41,3 +41,6 @@ class RowsOut(BaseModel):
     offset: int
     limit: int
     total: int
+    truncated: bool = Field(
+        False, description="long strings were cut, or rows left out to keep the page small"
+    )

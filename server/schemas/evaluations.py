@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from gro_core.spec import RewardSpec
+from gro_core.spec import MAX_SEED, RewardSpec
 from server.schemas.jobs import JobError
 
 
@@ -39,7 +39,7 @@ class EvaluationIn(BaseModel):
     num_prompts: int = Field(64, ge=1, le=4096)
     max_new_tokens: int = Field(32, ge=1, le=4096)
     temperature: float = Field(1.0, gt=0.0)
-    seed: int = Field(0, ge=0)
+    seed: int = Field(0, ge=0, le=MAX_SEED)
     with_reference: bool = Field(True, description="also measure KL to the reference model")
     name: str | None = None
 

@@ -15,6 +15,7 @@ from server.errors import InvalidRequestError, ServiceError
 from server.queue import JobQueue
 from server.schemas.comparisons import ComparisonIn, ComparisonOut, MetricSummary, VariantIn
 from server.services.jobs import enqueue, job_out, submit_job
+from server.services.limits import check_active_jobs, check_comparison_size
 
 # Per-step bookkeeping, not results: left out of the summary.
 _SKIPPED_PREFIXES = ("train/",)
@@ -34,6 +35,8 @@ def create_comparison(
     session: Session, owner: Owner, request: ComparisonIn, settings: Settings
 ) -> tuple[Comparison, list[Job]]:
     """The comparison and its jobs, flushed; any invalid variant refuses the whole request."""
+    check_comparison_size(len(request.variants), len(request.seeds), settings)
+    check_active_jobs(session, owner, settings, len(request.variants) * len(request.seeds))
     labels = [v.label for v in request.variants]
     if len(set(labels)) != len(labels):
         raise InvalidRequestError(

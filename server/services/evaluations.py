@@ -24,6 +24,7 @@ from server.db.session import new_session
 from server.queue import JobQueue
 from server.schemas.evaluations import EvaluationIn, EvaluationOut
 from server.services.jobs import enqueue, job_error
+from server.services.limits import check_active_jobs, check_sizes
 from server.services.specs import check_model_ref, check_reward_fields, invalid
 
 
@@ -73,16 +74,33 @@ def _check(session: Session, owner: Owner, spec: EvaluationSpec, settings: Setti
         check_rewards_allowed(spec.rewards, settings.allow_python_rewards)
     except SpecError as exc:
         raise invalid(exc.path, exc.message, "python_rewards_disabled") from exc
-    check_model_ref(session, owner, spec.model, "model")
+    check_model_ref(session, owner, spec.model, "model", settings)
     for i, reward in enumerate(spec.rewards):
         if reward.type == "reward_model":
-            check_model_ref(session, owner, reward.model, f"rewards.{i}.model")
+            check_model_ref(session, owner, reward.model, f"rewards.{i}.model", settings)
+
+
+def check_evaluation_limits(
+    session: Session, owner: Owner, request: EvaluationIn, settings: Settings
+) -> None:
+    """The server's maxima for the request's sizes, and the owner's active-jobs quota."""
+    sizes = [
+        ("num_prompts", request.num_prompts, "limit_eval_num_prompts", ""),
+        ("num_generations", request.num_generations, "limit_num_generations", ""),
+        ("max_new_tokens", request.max_new_tokens, "limit_max_new_tokens", ""),
+        ("rewards", len(request.rewards), "limit_rewards", "a list of length "),
+    ]
+    if request.name is not None:
+        sizes.append(("name", len(request.name), "limit_name_chars", "a name of length "))
+    check_sizes(sizes, settings)
+    check_active_jobs(session, owner, settings)
 
 
 def submit_evaluation(
     session: Session, owner: Owner, request: EvaluationIn, settings: Settings
 ) -> Job:
-    check_model_ref(session, owner, request.model, "model")
+    check_evaluation_limits(session, owner, request, settings)
+    check_model_ref(session, owner, request.model, "model", settings)
     data, dataset = _data(session, owner, request.dataset)
     spec = _parse(evaluation_document(request, data))
     _check(session, owner, spec, settings)

@@ -21,6 +21,7 @@ from server.db.models import Checkpoint, Job, Owner
 from server.errors import ConflictError
 from server.queue import JobQueue
 from server.schemas.jobs import CheckpointOut, JobError, JobOut, Progress
+from server.services.limits import check_active_jobs, check_spec_limits, check_storage
 from server.services.specs import check_references, parse_spec, total_steps
 from server.storage import signed_query
 
@@ -37,13 +38,17 @@ def submit_job(
     """Validate and store a queued job (flushed; the caller commits, then `enqueue`s)."""
     spec = parse_spec(document)
     datasets = check_references(session, owner, spec, settings)
+    steps = total_steps(spec, session, owner)
+    check_spec_limits(spec, settings, steps)
+    check_active_jobs(session, owner, settings)
+    check_storage(session, owner, settings)
     return create_job(
         session,
         owner,
         spec.model_dump(mode="json"),
         method=spec.method,
         datasets=datasets,
-        total_steps=total_steps(spec, session, owner),
+        total_steps=steps,
         **fields,
     )
 

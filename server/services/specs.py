@@ -25,6 +25,7 @@ from gro_core.spec import (
     is_online,
     load_spec,
 )
+from gro_core.spec.models import BUILTIN_PREFIX, builtin_problem, is_hub_id, looks_local
 from server.config import Settings
 from server.db.datasets import get_dataset
 from server.db.jobs import get_job
@@ -32,6 +33,7 @@ from server.db.models import Dataset, Owner
 from server.db.outputs import get_checkpoint
 from server.errors import InvalidRequestError
 from server.schemas.common import Problem
+from server.services.limits import check_int_range
 
 
 def invalid(path: str, message: str, code: str = "invalid_spec") -> InvalidRequestError:
@@ -41,6 +43,7 @@ def invalid(path: str, message: str, code: str = "invalid_spec") -> InvalidReque
 
 def parse_spec(document: Any, prefix: str = "") -> JobSpec:
     """A JobSpec, or InvalidRequestError listing every problem by key path (`prefix` + path)."""
+    check_int_range(document, prefix)
     try:
         return load_spec(document) if isinstance(document, dict) else load_spec(str(document))
     except (ValidationError, SpecError) as exc:
@@ -58,23 +61,37 @@ def parse_spec(document: Any, prefix: str = "") -> JobSpec:
         ) from exc
 
 
-def _looks_local(name: str) -> bool:
-    return name.startswith(("/", ".", "~")) or Path(name).is_dir()
+def _under_roots(name: str, roots: Sequence[Path]) -> bool:
+    """Whether the directory `name` lies (links resolved) under one of `roots`."""
+    resolved = Path(name).expanduser().resolve()
+    return any(resolved.is_relative_to(Path(root).resolve()) for root in roots)
 
 
-def check_model_ref(session: Session, owner: Owner, name: str, path: str) -> None:
-    """`name` is builtin:, a hub id, a visible job/checkpoint id, or (admins) a local path."""
+def check_model_ref(
+    session: Session, owner: Owner, name: str, path: str, settings: Settings
+) -> None:
+    """`name` is a known builtin:, a hub id `org/name`, a visible job/checkpoint id, or a
+    local directory under one of the operator's model roots; anything else is refused here
+    rather than retried by a worker as a hub id."""
     if name.startswith("job-"):
         if get_job(session, owner, name) is None:
             raise invalid(path, f"no job {name!r} to start from", "not_found")
     elif name.startswith("ckpt-"):
         if get_checkpoint(session, owner, name) is None:
             raise invalid(path, f"no checkpoint {name!r}", "not_found")
-    elif _looks_local(name) and not owner.is_admin:
+    elif name.startswith(BUILTIN_PREFIX):
+        problem = builtin_problem(name)
+        if problem:
+            raise invalid(path, problem, "not_found")
+    elif looks_local(name) or not is_hub_id(name):
+        if looks_local(name) and _under_roots(name, settings.model_roots):
+            return
+        roots = ", ".join(str(r) for r in settings.model_roots) or "none are allowed here"
         raise invalid(
             path,
-            f"{name!r} is a path on the server; use builtin:<name>, a model id, "
-            "or a job / checkpoint id",
+            f"{name!r} is not a model this server can load: use builtin:<name>, a Hugging Face "
+            f"id org/name, a job or checkpoint id, or a directory under the model roots "
+            f"({roots})",
         )
 
 
@@ -129,12 +146,12 @@ def check_references(
         check_rewards_allowed(spec.rewards, settings.allow_python_rewards)
     except SpecError as exc:
         raise invalid(exc.path, exc.message, "python_rewards_disabled") from exc
-    check_model_ref(session, owner, spec.model, "model")
+    check_model_ref(session, owner, spec.model, "model", settings)
     if spec.reference_model:
-        check_model_ref(session, owner, spec.reference_model, "reference_model")
+        check_model_ref(session, owner, spec.reference_model, "reference_model", settings)
     for i, reward in enumerate(spec.rewards):
         if reward.type == "reward_model":
-            check_model_ref(session, owner, reward.model, f"rewards.{i}.model")
+            check_model_ref(session, owner, reward.model, f"rewards.{i}.model", settings)
     return datasets
 
 

@@ -9,7 +9,7 @@ from fastapi import APIRouter, File, Query, UploadFile
 from server.api.deps import DatasetDep, OwnerDep, SessionDep, SettingsDep
 from server.db.datasets import list_datasets
 from server.db.models import Dataset
-from server.schemas.common import ERRORS, Page
+from server.schemas.common import DB_INT_MAX, ERRORS, Page
 from server.schemas.datasets import DatasetOut, RowsOut, ValidationOut
 from server.services.datasets import dry_run, read_rows, remove_dataset, store_dataset
 from server.storage import receive_upload
@@ -26,7 +26,11 @@ def upload_dataset(
     """Stream the file to storage, validate every row, and keep it only if it is valid: a bad
     file answers 422 naming the first problem's line and field, and nothing is stored."""
     upload = receive_upload(
-        file.file, file.filename, settings.storage_dir, settings.max_upload_bytes
+        file.file,
+        file.filename,
+        settings.storage_dir,
+        settings.max_upload_bytes,
+        settings.upload_tmp_max_age_s,
     )
     return store_dataset(session, owner, upload, file.filename or "", settings)
 
@@ -35,9 +39,13 @@ def upload_dataset(
 def validate_dataset(file: UploadDep, owner: OwnerDep, settings: SettingsDep) -> ValidationOut:
     """Every problem (up to 100, all counted) and the statistics; nothing is stored."""
     upload = receive_upload(
-        file.file, file.filename, settings.storage_dir, settings.max_upload_bytes
+        file.file,
+        file.filename,
+        settings.storage_dir,
+        settings.max_upload_bytes,
+        settings.upload_tmp_max_age_s,
     )
-    return dry_run(upload)
+    return dry_run(upload, settings)
 
 
 @router.get("", response_model=Page[DatasetOut], summary="List datasets, newest first")
@@ -60,11 +68,13 @@ def get_one(dataset: DatasetDep) -> Dataset:
 def get_rows(
     dataset: DatasetDep,
     settings: SettingsDep,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=DB_INT_MAX)] = 0,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> RowsOut:
-    rows = read_rows(dataset, settings, offset, limit)
-    return RowsOut(data=rows, offset=offset, limit=limit, total=dataset.rows)
+    """A preview: strings over 2,000 characters are cut (ending with their full length) and at
+    most 1 MiB of rows is returned (`truncated` says either happened)."""
+    rows, truncated = read_rows(dataset, settings, offset, limit)
+    return RowsOut(data=rows, offset=offset, limit=limit, total=dataset.rows, truncated=truncated)
 
 
 @router.delete("/{dataset_id}", summary="Delete a dataset")

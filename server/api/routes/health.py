@@ -9,6 +9,7 @@ from server.api.deps import AdminDep, QueueDep, SessionDep
 from server.db.jobs import count_by_status
 from server.db.models import JOB_STATUSES
 from server.db.session import answers
+from server.schemas.common import ERRORS
 
 router = APIRouter(tags=["health"])
 
@@ -34,7 +35,10 @@ def readyz(session: SessionDep, queue: QueueDep) -> JSONResponse:
     "/metrics",
     summary="Prometheus metrics (admin key)",
     response_class=Response,
-    responses={200: {"content": {"text/plain": {}}, "description": "text exposition format"}},
+    responses={
+        200: {"content": {"text/plain": {}}, "description": "text exposition format"},
+        **{code: ERRORS[code] for code in (400, 401, 403)},
+    },
 )
 def prometheus(request: Request, session: SessionDep, queue: QueueDep, _: AdminDep) -> Response:
     """Jobs by status, queue depth, and request latency by route."""

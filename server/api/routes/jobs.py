@@ -5,14 +5,14 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Query, Request
+from fastapi import APIRouter, Body, Header, Query, Request
 from fastapi.responses import StreamingResponse
 
 from server.api.deps import JobDep, OwnerDep, QueueDep, SessionDep, SettingsDep
-from server.api.events import event_stream
+from server.api.events import event_id_header, event_stream
 from server.db import jobs as db_jobs
 from server.db import outputs
-from server.schemas.common import ERRORS, Page
+from server.schemas.common import DB_INT_MAX, ERRORS, Page
 from server.schemas.jobs import (
     SPEC_EXAMPLE,
     CheckpointOut,
@@ -95,7 +95,9 @@ def resume(job: JobDep, session: SessionDep, queue: QueueDep) -> JobOut:
 def events(
     job: JobDep,
     session: SessionDep,
-    after: Annotated[int | None, Query(description="the last event id seen")] = None,
+    after: Annotated[
+        int | None, Query(ge=0, le=DB_INT_MAX, description="the last event id seen")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> Page[EventOut]:
     rows = outputs.list_events(session, job.id, after, limit + 1)
@@ -116,11 +118,17 @@ def events(
     },
 )
 def stream(
-    job: JobDep, request: Request, settings: SettingsDep, after: int | None = None
+    job: JobDep,
+    request: Request,
+    settings: SettingsDep,
+    after: Annotated[int | None, Query(ge=0, le=DB_INT_MAX)] = None,
+    last_event_id: Annotated[
+        str | None, Header(description="the last event id a reconnecting client saw")
+    ] = None,
 ) -> StreamingResponse:
     """Resumable: a reconnecting client's Last-Event-ID header (or `after`) skips what it saw."""
-    last = request.headers.get("last-event-id")
-    start = int(last) if last and last.isdigit() else after
+    start = event_id_header(last_event_id) if last_event_id else None
+    start = after if start is None else start
     return StreamingResponse(
         event_stream(request, settings.database_url, job.id, start),
         media_type="text/event-stream",
@@ -134,7 +142,9 @@ def metrics(
     session: SessionDep,
     names: Annotated[str | None, Query(description="comma-separated; default: all")] = None,
     max_points: Annotated[int, Query(ge=2, le=100_000)] = 1000,
-    min_step: Annotated[int | None, Query(ge=0, description="only steps >= this")] = None,
+    min_step: Annotated[
+        int | None, Query(ge=0, le=DB_INT_MAX, description="only steps >= this")
+    ] = None,
 ) -> MetricsOut:
     """Each series downsampled to `max_points`, keeping the min and max of every bucket."""
     wanted = [n for n in (names or "").split(",") if n] or None
@@ -145,7 +155,10 @@ def metrics(
 def samples(
     job: JobDep,
     session: SessionDep,
-    step: Annotated[int | None, Query(description="default: the latest step with samples")] = None,
+    step: Annotated[
+        int | None,
+        Query(ge=0, le=DB_INT_MAX, description="default: the latest step with samples"),
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> SamplesOut:
     rows = outputs.list_samples(session, job.id, step, limit)

@@ -1,0 +1,218 @@
+"""The API under load: real uvicorn, Redis, two workers training, N pollers and M event streams.
+
+    .venv/bin/python bench/load.py [--db sqlite|postgresql] [--pollers 50] [--streams 50]
+                                   [--seconds 30]
+
+Phases, all in one run so that the ratios compare like with like:
+  1. idle: sequential GET /v1/jobs/{id}/metrics and GET /v1/jobs, nothing else running;
+  2. training alone: two tiny DPO jobs on two workers, their steps/s;
+  3. under load: the same jobs go on while N pollers (metrics + job list, in a loop) and M SSE
+     streams of the jobs' events run for --seconds.
+It prints p50/p99 of each endpoint idle and loaded, the p99 ratio, errors, and the training
+slowdown (steps/s alone / steps/s under load). Target (issue 15): p99 <= 10x idle, 0 errors,
+at 50 pollers + 50 streams.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench._common import markdown_table  # noqa: E402
+from tests.processes import start_postgres  # noqa: E402
+from tests.service import Service, start_service  # noqa: E402
+
+PAIRS = [{"prompt": f"q{i}", "chosen": "good", "rejected": "bad"} for i in range(64)]
+Latencies = dict[str, list[float]]
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))] if ordered else 0.0
+
+
+def endpoints(job: str) -> dict[str, str]:
+    return {"metrics": f"/v1/jobs/{job}/metrics", "job list": "/v1/jobs"}
+
+
+def idle(http: httpx.Client, job: str, n: int = 100) -> Latencies:
+    times: Latencies = {name: [] for name in endpoints(job)}
+    for _ in range(n):
+        for name, path in endpoints(job).items():
+            start = time.perf_counter()
+            http.get(path).raise_for_status()
+            times[name].append(time.perf_counter() - start)
+    return times
+
+
+def steps(http: httpx.Client, jobs: list[str]) -> int:
+    return sum(http.get(f"/v1/jobs/{j}").json()["progress"]["step"] for j in jobs)
+
+
+def steps_per_s(http: httpx.Client, jobs: list[str], seconds: float) -> float:
+    first, start = steps(http, jobs), time.monotonic()
+    time.sleep(seconds)
+    return (steps(http, jobs) - first) / (time.monotonic() - start)
+
+
+async def _poller(
+    client: httpx.AsyncClient,
+    job: str,
+    until: float,
+    times: Latencies,
+    errors: list[str],
+    interval: float,
+) -> None:
+    """Like a dashboard: both endpoints, then `interval` s of rest (0: a closed loop)."""
+    while time.monotonic() < until:
+        await asyncio.sleep(interval)
+        for name, path in endpoints(job).items():
+            start = time.perf_counter()
+            try:
+                response = await client.get(path)
+                if response.status_code != 200:
+                    errors.append(f"{name}: {response.status_code}")
+            except httpx.HTTPError as exc:
+                errors.append(f"{name}: {type(exc).__name__}")
+                continue
+            times[name].append(time.perf_counter() - start)
+
+
+async def _stream(client: httpx.AsyncClient, job: str, until: float, errors: list[str]) -> int:
+    """Follows the job's events until the load ends; the events it received."""
+    received = 0
+    try:
+        async with client.stream("GET", f"/v1/jobs/{job}/events/stream") as response:
+            if response.status_code != 200:
+                errors.append(f"stream: {response.status_code}")
+                return 0
+            async for line in response.aiter_lines():
+                received += line.startswith("event: ")
+                if time.monotonic() >= until:
+                    break
+    except httpx.HTTPError as exc:
+        errors.append(f"stream: {type(exc).__name__}")
+    return received
+
+
+async def load(
+    base: str, headers: dict, jobs: list[str], args: argparse.Namespace
+) -> tuple[Latencies, list[str], int]:
+    pollers, streams, seconds = args.pollers, args.streams, args.seconds
+    times: Latencies = {name: [] for name in endpoints(jobs[0])}
+    errors: list[str] = []
+    # Idle connections expire before uvicorn's 5 s keep-alive does: reusing one the server is
+    # closing would be a client-side ReadError, not the API's.
+    limits = httpx.Limits(max_connections=pollers + streams + 10, keepalive_expiry=3.0)
+    timeout = httpx.Timeout(60.0)
+    async with httpx.AsyncClient(
+        base_url=base, headers=headers, limits=limits, timeout=timeout
+    ) as client:
+        until = time.monotonic() + seconds
+        tasks = [
+            *(
+                _poller(client, jobs[i % 2], until, times, errors, args.interval)
+                for i in range(pollers)
+            ),
+            *(_stream(client, jobs[i % 2], until, errors) for i in range(streams)),
+        ]
+        results = await asyncio.gather(*tasks)
+    return times, errors, sum(r for r in results if isinstance(r, int))
+
+
+def train(service: Service, dataset: str) -> list[str]:
+    spec = {
+        "model": "builtin:tiny-llama",
+        "method": "dpo",
+        "data": {"train": dataset},
+        "train": {"steps": 100_000, "batch_size": 8},
+        "eval": {"every": 0},
+        "checkpoint": {"every": 0},
+    }
+    jobs = [service.submit(spec) for _ in range(2)]
+    service.wait(lambda: steps(service.api, jobs) >= 20, 300, "both jobs training")
+    return jobs
+
+
+def run(db: str, url: str, args: argparse.Namespace) -> list[list[str]]:
+    """Training alone, then under load, then idle (jobs cancelled: the same rows, nothing
+    running); the table's rows for this database."""
+    root = Path(tempfile.mkdtemp(prefix=f"gro-load-{db}-"))
+    service = start_service(url, root, {"GRO_TORCH_THREADS": "1"})
+    try:
+        dataset = service.upload("".join(json.dumps(r) + "\n" for r in PAIRS).encode())
+        service.start_worker()
+        service.start_worker()
+        jobs = train(service, dataset)
+        alone = steps_per_s(service.api, jobs, args.train_seconds)
+        base, headers = str(service.api.base_url), dict(service.api.headers)
+        before, start = steps(service.api, jobs), time.monotonic()
+        times, errors, events = asyncio.run(load(base, headers, jobs, args))
+        loaded = (steps(service.api, jobs) - before) / (time.monotonic() - start)
+        for job in jobs:
+            service.api.post(f"/v1/jobs/{job}/cancel")
+        done = ("cancelled", "failed", "succeeded")
+        service.wait(lambda: all(service.job(j)["status"] in done for j in jobs), 120, "cancel")
+        quiet = idle(service.api, jobs[0])
+    finally:
+        service.close()
+    rows = []
+    for name in times:
+        idle_p99, p99 = percentile(quiet[name], 99), percentile(times[name], 99)
+        rows.append(
+            [
+                db,
+                name,
+                f"{percentile(quiet[name], 50) * 1000:.1f} / {idle_p99 * 1000:.1f}",
+                f"{percentile(times[name], 50) * 1000:.1f} / {p99 * 1000:.1f}",
+                f"{p99 / idle_p99:.1f}x",
+                str(len(times[name])),
+            ]
+        )
+    summary = f"{alone:.1f} -> {loaded:.1f} ({alone / max(loaded, 1e-9):.2f}x slower)"
+    rows.append([db, f"{args.streams} streams", "", f"{events} events", "", ""])
+    rows.append([db, "training steps/s", "", summary, "", f"errors: {len(errors)}"])
+    if errors:
+        print(f"{db}: first errors: {errors[:5]}", file=sys.stderr)
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--db", choices=["sqlite", "postgresql", "both"], default="both")
+    parser.add_argument("--pollers", type=int, default=50)
+    parser.add_argument("--streams", type=int, default=50)
+    parser.add_argument("--seconds", type=float, default=30.0)
+    parser.add_argument("--train-seconds", type=float, default=10.0)
+    parser.add_argument("--interval", type=float, default=1.0, help="s between a poller's rounds")
+    args = parser.parse_args()
+    rows: list[list[str]] = []
+    if args.db in ("sqlite", "both"):
+        with tempfile.TemporaryDirectory() as tmp:
+            rows += run("sqlite", f"sqlite:///{tmp}/gro.db", args)
+    if args.db in ("postgresql", "both"):
+        postgres = start_postgres()
+        try:
+            rows += run("postgresql", postgres.url(), args)
+        finally:
+            postgres.stop()
+    header = ["database", "endpoint", "idle p50 / p99 ms", "loaded p50 / p99 ms", "p99 ratio", "n"]
+    print(
+        f"{args.pollers} pollers (every {args.interval:g} s), {args.streams} streams, "
+        f"{args.seconds:.0f} s of load"
+    )
+    print(markdown_table(header, rows))
+
+
+if __name__ == "__main__":
+    main()
