@@ -38,7 +38,11 @@ def create(
             field="purpose",
         )
     upload = receive_upload(
-        file.file, file.filename, settings.storage_dir, settings.max_upload_bytes
+        file.file,
+        file.filename,
+        settings.storage_dir,
+        settings.max_upload_bytes,
+        settings.upload_tmp_max_age_s,
     )
     return file_out(store_dataset(session, owner, upload, file.filename or "", settings))
 
