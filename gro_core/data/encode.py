@@ -20,6 +20,7 @@ from torch import Tensor
 from transformers import PreTrainedTokenizerBase
 
 from gro_core.data import render_completion, render_prompt
+from gro_core.models.head import token_logprobs
 
 
 @dataclass(frozen=True)
@@ -235,26 +236,21 @@ def collate(sequences: list[Sequence], pad_id: int) -> TokenBatch:
 def completion_logprobs(model: torch.nn.Module, batch: TokenBatch) -> Tensor:
     """(N, K) log π(y_t | x, y_<t) of each completion token; zero where `batch.mask` is off.
 
-    Logits are computed only at the positions that predict completion tokens, and the
-    log-softmax is taken as gather − logsumexp, so no (R, C, V) log-prob tensor is kept.
+    Only the positions that predict completion tokens are scored, and their (R, C, V) logits
+    are never held: `models.head.token_logprobs` projects them a chunk at a time.
     """
-    if batch.keep is None:
-        k = batch.targets.shape[1]
-        keep: int | Tensor = k + 1  # the last K + 1; position t predicts token t + 1
-    else:
-        keep = batch.keep
-    logits = model(
+    keep: int | Tensor = batch.targets.shape[1] + 1 if batch.keep is None else batch.keep
+    # One row per sequence: the last K + 1 positions, of which position t predicts t + 1.
+    logprobs = token_logprobs(
+        model,
+        batch.targets,
+        keep,
+        drop_last=batch.keep is None,
         input_ids=batch.input_ids,
         attention_mask=_attention_mask(model, batch.attention_mask),
         position_ids=batch.position_ids,
-        logits_to_keep=keep,
         use_cache=False,
-    ).logits
-    if batch.keep is None:
-        logits = logits[:, :-1]
-    logits = logits.float()  # (R, C, V)
-    picked = logits.gather(-1, batch.targets.unsqueeze(-1)).squeeze(-1)  # (R, C)
-    logprobs = picked - torch.logsumexp(logits, dim=-1)
+    )  # (R, C)
     if batch.place is None:
         return logprobs * batch.mask
     # Each sequence's tokens, right-aligned; padding reads the appended zero.
