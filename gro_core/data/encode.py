@@ -53,7 +53,8 @@ class Example:
 def encode_pair(
     tokenizer: PreTrainedTokenizerBase, prompt: Any, completion: Any, max_length: int
 ) -> tuple[tuple[int, ...], tuple[int, ...]]:
-    """Token ids of a prompt and its completion (ending in eos), truncated to `max_length`.
+    """Token ids of a prompt and its completion (ending as `ended` says), truncated to
+    `max_length`.
 
     A string prompt is encoded with the tokenizer's special tokens (bos); a chat prompt is
     rendered by its template, which writes them itself. Over-long examples lose prompt
@@ -63,10 +64,34 @@ def encode_pair(
     prompt_ids = encode_prompt(tokenizer, prompt)
     text = render_completion(tokenizer, prompt, completion)
     completion_ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+    return _truncate(prompt_ids, ended(tokenizer, completion, completion_ids), max_length)
+
+
+def ended(
+    tokenizer: PreTrainedTokenizerBase,
+    completion: Any,
+    ids: list[int],
+    specials: set[int] | None = None,
+) -> list[int]:
+    """`ids` with the tokenizer's eos appended where the model would not otherwise learn to
+    stop: a string completion not ending in eos. A chat completion ends as the template ends
+    a turn (`<|im_end|>\\n`, `<end_of_turn>\\n`), the tokens `generate` stops on, so it is
+    kept exactly, unless the template wrote no special token at all."""
     eos = tokenizer.eos_token_id
-    if eos is not None and (not completion_ids or completion_ids[-1] != eos):
-        completion_ids = [*completion_ids, eos]
-    return _truncate(prompt_ids, completion_ids, max_length)
+    if eos is None or (ids and ids[-1] == eos):
+        return ids
+    specials = _special_ids(tokenizer) if specials is None else specials
+    if not isinstance(completion, str) and set(ids) & specials:
+        return ids
+    return [*ids, eos]
+
+
+def _special_ids(tokenizer: PreTrainedTokenizerBase) -> set[int]:
+    """Ids of the tokenizer's special tokens, the added ones (`<|im_end|>`) included."""
+    added = getattr(tokenizer, "added_tokens_decoder", {}) or {}
+    return {i for i, token in added.items() if getattr(token, "special", False)} | set(
+        tokenizer.all_special_ids
+    )
 
 
 def encode_prompt(tokenizer: PreTrainedTokenizerBase, prompt: Any) -> list[int]:
@@ -138,10 +163,8 @@ def _encode_completions(
     """The completion ids `encode_pair` gives field `name` of each record, eos-terminated."""
     texts = [render_completion(tokenizer, r["prompt"], r[name]) for r in records]
     rows = tokenizer(texts, add_special_tokens=False)["input_ids"]
-    eos = tokenizer.eos_token_id
-    if eos is None:
-        return rows
-    return [row if row and row[-1] == eos else [*row, eos] for row in rows]
+    specials = _special_ids(tokenizer)
+    return [ended(tokenizer, r[name], row, specials) for r, row in zip(records, rows, strict=True)]
 
 
 def encode_prompts(

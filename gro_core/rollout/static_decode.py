@@ -169,7 +169,7 @@ def decode(
     repeats: int,
     max_new_tokens: int,
     pick: PickFn,
-    eos: int | None,
+    eos: Tensor,
     pad: int,
     cache_kwarg: str,
 ) -> tuple[Tensor, Tensor]:
@@ -195,7 +195,7 @@ def decode(
         token = pick(logits).masked_fill(state.done, pad)
         logp = logits.gather(1, token[:, None]).squeeze(1) - logits.logsumexp(dim=-1)
         written.append((state.rows, token, logp.masked_fill(state.done, 0.0)))
-        state.done = state.done | (token == eos)
+        state.done = state.done | torch.isin(token, eos)
         alive = (~state.done).nonzero().squeeze(1)
         if len(alive) == 0 or step + 1 == max_new_tokens:
             break

@@ -14,8 +14,11 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM
 
+from gro_core.data.encode import encode_pair, encode_prompt, encode_records
 from gro_core.models import load_tokenizer
-from tests.helpers.hf_models import ARCHS, CHAT_ARCHS
+from gro_core.rollout.sampling import RolloutSettings, left_pad, sample
+from gro_core.rollout.stopping import model_stop_ids, stop_token_ids
+from tests.helpers.hf_models import ARCHS, CHAT_ARCHS, encourage_stopping
 
 ARCH_NAMES = list(ARCHS)
 ModelDir = Callable[[str], Path]
@@ -43,3 +46,108 @@ def test_helper_builds_each_architecture_with_its_habits(hf_model_dir: ModelDir,
     with torch.no_grad():
         logits = model(torch.tensor([ids])).logits
     assert logits.shape == (1, len(ids), spec.vocab_size)
+
+
+# --- stopping like generate ----------------------------------------------------------------
+
+WORDS = ("the model trains every method as one objective with rewards and groups").split(" ")
+    "the",
+    "model",
+    "trains",
+    "every",
+    "method",
+    "as",
+    "one",
+    "objective",
+    "with",
+    "rewards",
+    "and",
+    "groups",
+]
+
+
+def _prompts(tokenizer, n: int = 10) -> list[list[int]]:
+    texts = [" ".join(WORDS[i : i + 3 + i % 4]) for i in range(n)]
+    if tokenizer.chat_template:
+        return [encode_prompt(tokenizer, [{"role": "user", "content": t}]) for t in texts]
+    return [encode_prompt(tokenizer, t) for t in texts]
+
+
+def _until_end(row: list[int], ends: set[int]) -> list[int]:
+    for at, token in enumerate(row):
+        if token in ends:
+            return row[: at + 1]
+    return row
+
+
+@pytest.fixture(scope="module")
+def stopping_model(hf_model_dir: ModelDir) -> Callable[[str], tuple]:
+    """Per architecture: (model whose extra end ids are sometimes greedy, tokenizer, prompts,
+    the end ids changed)."""
+    made: dict[str, tuple] = {}
+
+    def get(arch: str) -> tuple:
+        if arch not in made:
+            path = hf_model_dir(arch)
+            model = AutoModelForCausalLM.from_pretrained(path)
+            tokenizer = load_tokenizer(path)
+            prompts = _prompts(tokenizer)
+            ids, attention = left_pad(prompts, tokenizer.pad_token_id)
+            changed = encourage_stopping(model, ids, attention, NEW_TOKENS)
+            made[arch] = (model, tokenizer, prompts, changed)
+        return made[arch]
+
+    return get
+
+
+NEW_TOKENS = 16
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("arch", ARCH_NAMES)
+def test_greedy_rollouts_stop_where_generate_stops(stopping_model, arch: str) -> None:
+    model, tokenizer, prompts, changed = stopping_model(arch)
+    ids, attention = left_pad(prompts, tokenizer.pad_token_id)
+    with torch.no_grad():
+        out = model.generate(
+            input_ids=ids,
+            attention_mask=attention,
+            max_new_tokens=NEW_TOKENS,
+            do_sample=False,
+            pad_token_id=tokenizer.pad_token_id,
+        )[:, ids.shape[1] :]
+    ends = set(model_stop_ids(model, tokenizer))
+    want = [_until_end(row, ends) for row in out.tolist()]
+    got = sample(model, tokenizer, prompts, 1, RolloutSettings(NEW_TOKENS, greedy=True))
+    assert got.completion_ids == want
+    # The test means something: some rows end on an id only generation_config names.
+    assert any(row[-1] in changed for row in want)
+
+
+def test_stop_ids_are_the_generation_configs_and_the_tokenizers(hf_model_dir: ModelDir) -> None:
+    path = hf_model_dir("gemma2")
+    model = AutoModelForCausalLM.from_pretrained(path)
+    tokenizer = load_tokenizer(path)
+    end_of_turn = tokenizer.convert_tokens_to_ids("<end_of_turn>")
+    assert model_stop_ids(model, tokenizer) == (tokenizer.eos_token_id, end_of_turn)
+    assert stop_token_ids(None, tokenizer) == (tokenizer.eos_token_id,)
+
+
+# --- chat data ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("arch", CHAT_ARCHS)
+def test_chat_targets_end_exactly_as_the_template_ends_a_turn(
+    hf_model_dir: ModelDir, arch: str
+) -> None:
+    tokenizer = load_tokenizer(hf_model_dir(arch))
+    prompt = [{"role": "user", "content": "2+2?"}]
+    reply = [{"role": "assistant", "content": "4"}]
+    prompt_ids, completion_ids = encode_pair(tokenizer, prompt, reply, 256)
+    whole = tokenizer.apply_chat_template([*prompt, *reply], tokenize=False)
+    assert tokenizer.decode([*prompt_ids, *completion_ids]) == whole
+    (record,) = encode_records(tokenizer, "sft", [{"prompt": prompt, "completion": reply}], 256)
+    assert record.sequences[0].completion_ids == completion_ids
+    # A string completion still gets the eos that ends it.
+    _, text_ids = encode_pair(tokenizer, "2+2?", " 4", 256)
+    assert text_ids[-1] == tokenizer.eos_token_id

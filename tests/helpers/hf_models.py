@@ -231,3 +231,35 @@ def build_model_dir(spec: ArchSpec, root: Path, *, seed: int = 0) -> Path:
     model.save_pretrained(path)
     tokenizer.save_pretrained(path)
     return path
+
+
+@torch.no_grad()
+def encourage_stopping(
+    model: torch.nn.Module, prompts: torch.Tensor, attention: torch.Tensor, new_tokens: int
+) -> list[int]:
+    """Make the end ids that are not the tokenizer's eos (or the only one) the greedy choice
+    at some decoding steps, not none or all: random weights almost never end a turn.
+
+    Their output rows are set along one random direction, scaled so the end id wins where a
+    greedy continuation's hidden state projects most on it. Returns the ids changed.
+    """
+    ends = model.generation_config.eos_token_id
+    ends = ends if isinstance(ends, list) else [ends]
+    eos = getattr(model.config, "eos_token_id", None)
+    changed = [e for e in ends if e != eos] or ends
+    full = model.generate(
+        input_ids=prompts, attention_mask=attention, max_new_tokens=new_tokens, do_sample=False
+    )
+    mask = torch.cat([attention, torch.ones_like(full[:, prompts.shape[1] :])], dim=1)
+    out = model(input_ids=full, attention_mask=mask, output_hidden_states=True)
+    start = prompts.shape[1] - 1  # the positions that chose each new token
+    hidden = out.hidden_states[-1][:, start:-1].reshape(-1, model.config.hidden_size)
+    direction = torch.randn(hidden.shape[1], generator=torch.Generator().manual_seed(0))
+    projection = hidden @ direction.to(hidden.dtype)
+    best = out.logits[:, start:-1].reshape(-1, out.logits.shape[-1]).max(-1).values
+    ratio = (best / projection)[projection > 0]
+    scale = torch.quantile(ratio.float(), 0.4)
+    weight = model.get_output_embeddings().weight
+    for end in changed:
+        weight[end] = direction.to(weight.dtype) * scale
+    return changed
