@@ -50,20 +50,8 @@ def test_helper_builds_each_architecture_with_its_habits(hf_model_dir: ModelDir,
 
 # --- stopping like generate ----------------------------------------------------------------
 
-WORDS = ("the model trains every method as one objective with rewards and groups").split(" ")
-    "the",
-    "model",
-    "trains",
-    "every",
-    "method",
-    "as",
-    "one",
-    "objective",
-    "with",
-    "rewards",
-    "and",
-    "groups",
-]
+WORDS = ["the", "model", "trains", "every", "method", "as", "one", "objective"]
+WORDS += ["with", "rewards", "and", "groups"]
 
 
 def _prompts(tokenizer, n: int = 10) -> list[list[int]]:
