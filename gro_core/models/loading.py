@@ -33,8 +33,10 @@ _DTYPES: dict[str, torch.dtype] = {
     "fp16": torch.float16,
 }
 
-# Attention projections of Llama, Mistral, Qwen and most other llama-style models.
-DEFAULT_LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj")
+# Every linear layer but the output head (peft's shorthand): attention and MLP projections
+# under whatever names the architecture uses (q_proj, qkv_proj, c_attn, query_key_value...).
+ALL_LINEAR = "all-linear"
+DEFAULT_LORA_TARGETS = (ALL_LINEAR,)
 
 
 def pick_device(device: str = "auto") -> torch.device:
@@ -97,7 +99,8 @@ class LoraSettings:
     dropout: float = 0.0
     """Dropout on the adapter's input."""
     target_modules: list[str] | None = None
-    """Module names to adapt; None means DEFAULT_LORA_TARGETS. peft also takes "all-linear"."""
+    """Module names to adapt (peft matches a name or a dotted suffix); None or ["all-linear"]
+    means every linear layer but the output head."""
 
     def __post_init__(self) -> None:
         if self.r < 1:
@@ -107,7 +110,9 @@ class LoraSettings:
 
     def to_peft(self) -> LoraConfig:
         """The equivalent peft config for a causal language model."""
-        targets = self.target_modules or list(DEFAULT_LORA_TARGETS)
+        targets: str | list[str] = self.target_modules or list(DEFAULT_LORA_TARGETS)
+        if targets == [ALL_LINEAR]:
+            targets = ALL_LINEAR  # peft reads the shorthand only as a string
         return LoraConfig(
             r=self.r,
             lora_alpha=self.alpha,
@@ -143,8 +148,31 @@ def load_policy(
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         model.config.use_cache = False
     if lora is not None:
+        check_lora_targets(model, lora.target_modules)
         model = get_peft_model(model, lora.to_peft())
     return model
+
+
+def linear_module_names(model: torch.nn.Module) -> list[str]:
+    """The distinct last names of `model`'s linear layers (Conv1D is GPT-2's), head included."""
+    kinds = ("Linear", "Conv1D")
+    names = {n.rsplit(".", 1)[-1] for n, m in model.named_modules() if type(m).__name__ in kinds}
+    return sorted(names)
+
+
+def check_lora_targets(model: torch.nn.Module, targets: list[str] | None) -> None:
+    """Refuse a target list that names no module of `model` (peft's own error is a traceback
+    that names only the targets), listing the linear layers it has."""
+    if not targets or targets == [ALL_LINEAR]:
+        return
+    names = [n for n, _ in model.named_modules()]
+    if any(n == t or n.endswith(f".{t}") for n in names for t in targets):
+        return
+    kind = getattr(getattr(model, "config", None), "model_type", type(model).__name__)
+    raise ValueError(
+        f"lora.target_modules {targets} match no module of this {kind} model; its linear "
+        f"layers are {', '.join(linear_module_names(model))} (or use all-linear, the default)"
+    )
 
 
 def load_reward_model(

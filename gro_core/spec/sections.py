@@ -97,9 +97,12 @@ class LoraSpec(Section):
     """Dropout on the adapters' input while training."""
     # Same default as gro_core.models.loading.DEFAULT_LORA_TARGETS (not imported: it pulls torch).
     target_modules: list[Annotated[str, Field(min_length=1)]] = Field(
-        default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj"], min_length=1
+        default_factory=lambda: ["all-linear"], min_length=1
     )
-    """Module names to adapt; a single name may be written as a string."""
+    """Module names to adapt (a name or a dotted suffix; one name may be written as a string);
+    all-linear: every linear layer but the output head, attention and MLP alike, whatever the
+    architecture calls them. A list that names no module of the model is refused at job start,
+    with the names it has."""
 
     @field_validator("target_modules", mode="before")
     @classmethod

@@ -15,7 +15,7 @@ import torch
 from transformers import AutoModelForCausalLM
 
 from gro_core.data.encode import encode_pair, encode_prompt, encode_records
-from gro_core.models import load_tokenizer
+from gro_core.models import LoraSettings, load_policy, load_tokenizer
 from gro_core.rollout.sampling import RolloutSettings, left_pad, sample
 from gro_core.rollout.stopping import model_stop_ids, stop_token_ids
 from tests.helpers.hf_models import ARCHS, CHAT_ARCHS, encourage_stopping
@@ -139,3 +139,41 @@ def test_chat_targets_end_exactly_as_the_template_ends_a_turn(
     # A string completion still gets the eos that ends it.
     _, text_ids = encode_pair(tokenizer, "2+2?", " 4", 256)
     assert text_ids[-1] == tokenizer.eos_token_id
+
+
+# --- LoRA per architecture ------------------------------------------------------------------
+
+# One attention and one MLP projection of each architecture, under its own names.
+PROJECTIONS = {
+    "llama": ("q_proj", "down_proj"),
+    "qwen2": ("v_proj", "up_proj"),
+    "qwen3": ("k_proj", "gate_proj"),
+    "gemma2": ("o_proj", "down_proj"),
+    "phi3": ("qkv_proj", "gate_up_proj"),
+    "mistral": ("q_proj", "down_proj"),
+    "gpt_neox": ("query_key_value", "dense_4h_to_h"),
+    "gpt2": ("c_attn", "c_fc"),
+}
+
+
+@pytest.mark.parametrize("arch", ARCH_NAMES)
+def test_default_lora_adapts_attention_and_mlp_projections(
+    hf_model_dir: ModelDir, arch: str
+) -> None:
+    model = load_policy(hf_model_dir(arch), lora=LoraSettings(r=2), device="cpu")
+    adapted = {n.rsplit(".", 1)[-1] for n, m in model.named_modules() if hasattr(m, "lora_A")}
+    assert set(PROJECTIONS[arch]) <= adapted
+    assert "lm_head" not in adapted and "embed_out" not in adapted
+    trainable = [n for n, p in model.named_parameters() if p.requires_grad]
+    assert trainable and all("lora_" in n for n in trainable)
+
+
+def test_lora_targets_matching_no_module_are_refused_with_the_modules_it_has(
+    hf_model_dir: ModelDir,
+) -> None:
+    with pytest.raises(ValueError, match="match no module of this gpt2 model") as err:
+        load_policy(hf_model_dir("gpt2"), lora=LoraSettings(target_modules=["q_proj", "v_proj"]))
+    assert "c_attn" in str(err.value) and "c_fc" in str(err.value)
+    # A list that names some of the model's modules is peft's to apply.
+    model = load_policy(hf_model_dir("gpt2"), lora=LoraSettings(target_modules=["c_attn", "x"]))
+    assert any(hasattr(m, "lora_A") for m in model.modules())
