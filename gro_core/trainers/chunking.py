@@ -31,7 +31,7 @@ from transformers import DynamicCache
 from gro_core.data.encode import Sequence, completion_logprobs
 from gro_core.models.head import head_logprobs, head_of, plain_logprobs, token_logprobs
 from gro_core.rollout.sampling import cache_kwarg, left_pad
-from gro_core.trainers.prompt_sharing import collate_shared
+from gro_core.trainers.prompt_sharing import SHARED_ROW_LIMIT, collate_shared
 
 # What one more forward costs beyond its tokens, in tokens' worth of compute (measured on a
 # CPU, tiny- and small-llama). With a backward it is a pass over every parameter's gradient,
@@ -40,7 +40,7 @@ from gro_core.trainers.prompt_sharing import collate_shared
 _BACKWARD_OVERHEAD_TOKENS = 150
 _FORWARD_OVERHEAD_PARAMS = 2.5e7
 # Shared rows longer than this are never used: their (L, L) mask grows with a row's square.
-SHARED_MAX_ROW = 2048
+SHARED_MAX_ROW = SHARED_ROW_LIMIT
 
 
 def overhead_tokens(model: torch.nn.Module, *, backward: bool) -> int:

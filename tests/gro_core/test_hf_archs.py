@@ -14,10 +14,24 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM
 
-from gro_core.data.encode import encode_pair, encode_prompt, encode_records
+from gro_core.data.encode import (
+    Example,
+    Sequence,
+    collate,
+    completion_logprobs,
+    encode_pair,
+    encode_prompt,
+    encode_records,
+)
 from gro_core.models import LoraSettings, load_policy, load_tokenizer
 from gro_core.rollout.sampling import RolloutSettings, left_pad, sample
 from gro_core.rollout.stopping import model_stop_ids, stop_token_ids
+from gro_core.trainers.prompt_sharing import (
+    collate_shared,
+    scores_shared_rows,
+    shared_layout_refusal,
+    shares_prompts,
+)
 from tests.helpers.hf_models import ARCHS, CHAT_ARCHS, encourage_stopping
 
 ARCH_NAMES = list(ARCHS)
@@ -177,3 +191,48 @@ def test_lora_targets_matching_no_module_are_refused_with_the_modules_it_has(
     # A list that names some of the model's modules is peft's to apply.
     model = load_policy(hf_model_dir("gpt2"), lora=LoraSettings(target_modules=["c_attn", "x"]))
     assert any(hasattr(m, "lora_A") for m in model.modules())
+
+
+# --- layouts the model's attention cannot honour --------------------------------------------
+
+
+def _long_groups(vocab: int, prompt: int, completion: int) -> list[tuple]:
+    gen = torch.Generator().manual_seed(3)
+    ids = torch.randint(10, min(vocab, 400), (prompt + 2 * completion,), generator=gen).tolist()
+    head = tuple(ids[:prompt])
+    return [
+        (
+            Sequence(head, tuple(ids[prompt : prompt + completion])),
+            Sequence(head, tuple(ids[prompt + completion :])),
+        )
+    ]
+
+
+def test_sliding_window_refuses_shared_rows_from_the_config(hf_model_dir: ModelDir) -> None:
+    """Gemma2 (window 8): a probe on short groups passes, longer ones disagree by nats, so
+    the config alone decides, before any probe."""
+    model = AutoModelForCausalLM.from_pretrained(hf_model_dir("gemma2")).eval()
+    short = _long_groups(1024, 2, 2)  # rows of 6 tokens: inside the window
+    long = _long_groups(1024, 6, 10)  # rows of 26
+    with torch.no_grad():
+        shared = completion_logprobs(model, collate_shared(long, 0))
+        plain = completion_logprobs(model, collate(list(long[0]), 0))
+    assert (shared - plain).abs().max() > 0.05  # the layout really is wrong past the window
+    assert "sliding window (8)" in shared_layout_refusal(model)
+    examples = [Example(g, {}, i) for i, g in enumerate(short)]
+    assert not shares_prompts(model, examples, 0)
+    assert not scores_shared_rows(model, short, 0)
+
+
+def test_a_window_wider_than_every_row_keeps_shared_rows(hf_model_dir: ModelDir) -> None:
+    model = AutoModelForCausalLM.from_pretrained(hf_model_dir("mistral"))
+    assert shared_layout_refusal(model) is None  # no window (Mistral v0.2 and later)
+    model.config.sliding_window = 4096  # Mistral v0.1: wider than any shared row
+    assert shared_layout_refusal(model) is None
+    assert shared_layout_refusal(model, longest_row=5000) is not None
+    model.config.sliding_window = 16
+    assert "sliding window (16)" in shared_layout_refusal(model)
+    for arch in ("llama", "qwen2", "qwen3", "phi3", "gpt_neox", "gpt2"):
+        assert (
+            shared_layout_refusal(AutoModelForCausalLM.from_pretrained(hf_model_dir(arch))) is None
+        )
