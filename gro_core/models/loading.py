@@ -129,19 +129,26 @@ def load_policy(
     device: str = "auto",
     lora: LoraSettings | None = None,
     gradient_checkpointing: bool = False,
+    attention: str = "auto",
+    dropout: bool = False,
     cache_dir: str | Path | None = None,
 ) -> torch.nn.Module:
     """The model to train: a causal LM, wrapped in LoRA adapters when `lora` is given.
 
     With LoRA only the adapters require grad. With gradient checkpointing the config's
     `use_cache` is off (a KV cache is useless when activations are recomputed); generation
-    code should pass `use_cache=True` itself. The model comes back in eval mode, as
+    code should pass `use_cache=True` itself. `attention`: transformers' attention
+    implementation ("auto": its own choice). The model's dropout is switched off unless
+    `dropout` (LoRA's own is `lora.dropout`). The model comes back in eval mode, as
     `from_pretrained` leaves it; trainers call `.train()`.
     """
     target = pick_device(device)
+    kernel = {} if attention == "auto" else {"attn_implementation": attention}
     model = AutoModelForCausalLM.from_pretrained(
-        resolve_model(name_or_path, cache_dir), dtype=pick_dtype(dtype, target)
+        resolve_model(name_or_path, cache_dir), dtype=pick_dtype(dtype, target), **kernel
     ).to(target)
+    if not dropout:
+        disable_dropout(model)
     if gradient_checkpointing:
         # Non-reentrant checkpointing gives gradients to adapters even though the frozen
         # embeddings' outputs do not require grad.
@@ -151,6 +158,17 @@ def load_policy(
         check_lora_targets(model, lora.target_modules)
         model = get_peft_model(model, lora.to_peft())
     return model
+
+
+def disable_dropout(model: torch.nn.Module) -> None:
+    """Zero every dropout of `model`: its Dropout modules and the rates attention modules
+    pass to their kernel (`attention_dropout`, read in training mode only)."""
+    for module in model.modules():
+        if isinstance(module, torch.nn.Dropout):
+            module.p = 0.0
+        for name in ("attention_dropout", "dropout", "attn_dropout_p"):
+            if isinstance(getattr(module, name, None), float):
+                setattr(module, name, 0.0)
 
 
 def linear_module_names(model: torch.nn.Module) -> list[str]:
@@ -180,6 +198,7 @@ def load_reward_model(
     *,
     dtype: str = "auto",
     device: str = "auto",
+    dropout: bool = False,
     cache_dir: str | Path | None = None,
 ) -> PreTrainedModel:
     """A sequence classifier with one output: `model(input_ids, attention_mask).logits` is (B, 1).
@@ -195,6 +214,8 @@ def load_reward_model(
     ).to(target)
     if model.config.pad_token_id is None:
         model.config.pad_token_id = load_tokenizer(path).pad_token_id
+    if not dropout:
+        disable_dropout(model)
     return model
 
 

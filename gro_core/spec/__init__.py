@@ -29,6 +29,7 @@ from gro_core.spec.sections import (
     DataSpec,
     EvalSpec,
     LoraSpec,
+    ModelOptionsSpec,
     RolloutSpec,
     TrainSpec,
 )
@@ -40,6 +41,7 @@ __all__ = [
     "EvalSpec",
     "JobSpec",
     "LoraSpec",
+    "ModelOptionsSpec",
     "RewardSpec",
     "RolloutSpec",
     "Section",

@@ -1,4 +1,5 @@
-"""The sections of a job spec besides its rewards: data, rollout, train, lora, eval, checkpoint."""
+"""The sections of a job spec besides its rewards: data, rollout, train, model_options, lora,
+eval, checkpoint."""
 
 from __future__ import annotations
 
@@ -84,6 +85,22 @@ class TrainSpec(Section):
     """Gradient clipping norm; null disables clipping."""
     epochs: int | None = Field(None, ge=1)
     """Offline data: when set, the run lasts this many passes over data.train instead of steps."""
+
+
+class ModelOptionsSpec(Section):
+    """How the model (and its reference copy) is loaded and run."""
+
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
+    """Weights' dtype; auto: bfloat16 on a GPU that supports it, else float32. float16 trains
+    without a gradient scaler, so keep it for inference-style jobs on older GPUs."""
+    attention: Literal["auto", "sdpa", "eager", "flash_attention_2", "flex_attention"] = "auto"
+    """Attention kernel; auto: transformers' choice for the architecture (sdpa where it can,
+    eager for e.g. Gemma 2). flash_attention_2 needs the flash-attn package."""
+    gradient_checkpointing: bool = False
+    """Recompute each layer's activations in the backward pass: less memory, more time."""
+    dropout: bool = False
+    """Keep the model's own dropout in training; off by default (as TRL), so that a policy
+    scores like its reference before the first update. LoRA's dropout is lora.dropout."""
 
 
 class LoraSpec(Section):

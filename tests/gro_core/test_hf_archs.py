@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from pydantic import ValidationError
 from transformers import AutoModelForCausalLM
 
 from gro_core.data.encode import (
@@ -23,9 +24,16 @@ from gro_core.data.encode import (
     encode_prompt,
     encode_records,
 )
-from gro_core.models import LoraSettings, load_policy, load_tokenizer
+from gro_core.models import (
+    LoraSettings,
+    load_policy,
+    load_reference,
+    load_run_model,
+    load_tokenizer,
+)
 from gro_core.rollout.sampling import RolloutSettings, left_pad, sample
 from gro_core.rollout.stopping import model_stop_ids, stop_token_ids
+from gro_core.spec import SpecError, load_spec
 from gro_core.trainers.prompt_sharing import (
     collate_shared,
     scores_shared_rows,
@@ -236,3 +244,48 @@ def test_a_window_wider_than_every_row_keeps_shared_rows(hf_model_dir: ModelDir)
         assert (
             shared_layout_refusal(AutoModelForCausalLM.from_pretrained(hf_model_dir(arch))) is None
         )
+
+
+# --- dropout and the model_options keys -----------------------------------------------------
+
+
+def _gpt2_batch():
+    seqs = [Sequence((5, 6, 7, 8), (9, 10, 11)), Sequence((12, 13), (14, 15, 16, 17))]
+    return collate(seqs, 0)
+
+
+def test_dropout_is_off_in_training_unless_kept(hf_model_dir: ModelDir) -> None:
+    """GPT-2 ships with dropout 0.1: a policy in train mode scored like its reference
+    (kl/ref 0 before any update) only with it off."""
+    path = hf_model_dir("gpt2")
+    policy = load_policy(path, device="cpu").train()
+    reference = load_reference(policy)
+    batch = _gpt2_batch()
+    with reference.scoring() as ref:
+        want = completion_logprobs(ref, batch)
+    torch.manual_seed(0)
+    torch.testing.assert_close(completion_logprobs(policy, batch), want)
+    kept = load_policy(path, device="cpu", dropout=True).train()
+    assert not torch.allclose(completion_logprobs(kept, batch), want)
+
+
+def test_model_options_reach_the_loaded_model(hf_model_dir: ModelDir, tmp_path: Path) -> None:
+    document = {
+        "model": str(hf_model_dir("qwen3")),
+        "method": "sft",
+        "data": {"train": str(tmp_path / "train.jsonl")},
+        "model_options": {
+            "dtype": "bfloat16",
+            "attention": "eager",
+            "gradient_checkpointing": True,
+        },
+    }
+    (tmp_path / "train.jsonl").write_text('{"prompt": "a", "completion": "b"}\n')
+    spec = load_spec(document)
+    model = load_run_model(spec, None, device="cpu")
+    assert next(model.parameters()).dtype == torch.bfloat16
+    assert model.config._attn_implementation == "eager"
+    assert model.is_gradient_checkpointing
+    assert load_spec({**document, "model_options": {}}).model_options.dtype == "auto"
+    with pytest.raises((ValidationError, SpecError), match=r"model_options\.dtype"):
+        load_spec({**document, "model_options": {"dtype": "int8"}})
