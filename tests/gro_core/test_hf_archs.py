@@ -31,6 +31,7 @@ from gro_core.models import (
     load_run_model,
     load_tokenizer,
 )
+from gro_core.rollout import static_decode
 from gro_core.rollout.sampling import RolloutSettings, left_pad, sample
 from gro_core.rollout.stopping import model_stop_ids, stop_token_ids
 from gro_core.spec import SpecError, load_spec
@@ -289,3 +290,47 @@ def test_model_options_reach_the_loaded_model(hf_model_dir: ModelDir, tmp_path: 
     assert load_spec({**document, "model_options": {}}).model_options.dtype == "auto"
     with pytest.raises((ValidationError, SpecError), match=r"model_options\.dtype"):
         load_spec({**document, "model_options": {"dtype": "int8"}})
+
+
+# --- the static decoding loop ---------------------------------------------------------------
+
+STATIC_ARCHS = ("llama", "mistral", "qwen2", "qwen3")
+
+
+def test_static_loop_drives_llama_style_architectures_only(hf_model_dir: ModelDir) -> None:
+    for arch in ARCH_NAMES:
+        model = AutoModelForCausalLM.from_pretrained(hf_model_dir(arch))
+        assert static_decode.supports(model) == (arch in STATIC_ARCHS), arch
+    mistral = AutoModelForCausalLM.from_pretrained(hf_model_dir("mistral"))
+    mistral.config.sliding_window = 16  # a window the static loop does not apply
+    assert not static_decode.supports(mistral)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("arch", STATIC_ARCHS)
+def test_static_and_generic_loops_both_equal_generate(
+    stopping_model, arch: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    model, tokenizer, prompts, _ = stopping_model(arch)
+    ids, attention = left_pad(prompts, tokenizer.pad_token_id)
+    with torch.no_grad():
+        out = model.generate(
+            input_ids=ids.repeat_interleave(2, 0),
+            attention_mask=attention.repeat_interleave(2, 0),
+            max_new_tokens=NEW_TOKENS,
+            do_sample=False,
+            pad_token_id=tokenizer.pad_token_id,
+        )[:, ids.shape[1] :]
+    ends = set(model_stop_ids(model, tokenizer))
+    want = [_until_end(row, ends) for row in out.tolist()]
+    settings = RolloutSettings(NEW_TOKENS, greedy=True)
+    calls: list[bool] = []
+    real = static_decode.decode
+    monkeypatch.setattr(static_decode, "decode", lambda *a: calls.append(True) or real(*a))
+    static = sample(model, tokenizer, prompts, 2, settings)
+    assert calls  # the static loop ran
+    monkeypatch.setattr(static_decode, "supports", lambda _model: False)
+    generic = sample(model, tokenizer, prompts, 2, settings)
+    assert static.completion_ids == want == generic.completion_ids
+    for a, b in zip(static.logprobs, generic.logprobs, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4)
