@@ -149,25 +149,9 @@ def gro_worker(method: str, model: Path, data: dict[str, Path], steps: int, new:
 # --- TRL ------------------------------------------------------------------------------------
 
 
-def trl_worker(method: str, model: Path, data: dict[str, Path], steps: int, new: int) -> dict:
-    import datasets
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer, TrainerCallback
-
-    datasets.disable_progress_bars()
-
-    class Clock(TrainerCallback):
-        def __init__(self) -> None:
-            self.ends: list[float] = []
-
-        def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
-            self.ends.append(time.perf_counter())
-
-    clock = Clock()
-    policy = AutoModelForCausalLM.from_pretrained(model, dtype=torch.float32)
-    tokenizer = AutoTokenizer.from_pretrained(model)
-    common_args = {
-        "max_steps": steps,
+def _trl_args() -> dict[str, Any]:
+    """TrainingArguments both TRL runs share (the rest are TRL's defaults)."""
+    return {
         "learning_rate": LR,
         "warmup_steps": 0,
         "weight_decay": 0.0,
@@ -180,51 +164,61 @@ def trl_worker(method: str, model: Path, data: dict[str, Path], steps: int, new:
         "dataloader_num_workers": 0,
         "seed": 0,
     }
+
+
+def _trl_trainer(method: str, model: Path, rows: list[dict], out: str, steps: int, new: int):
+    import datasets
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    datasets.disable_progress_bars()
+    policy = AutoModelForCausalLM.from_pretrained(model, dtype=torch.float32)
+    parts = {
+        "model": policy,
+        "train_dataset": datasets.Dataset.from_list(rows),
+        "processing_class": AutoTokenizer.from_pretrained(model),
+    }
+    shared = {"output_dir": out, "max_steps": steps, **_trl_args()}
+    if method == "dpo":
+        from trl import DPOConfig, DPOTrainer
+
+        config = DPOConfig(
+            per_device_train_batch_size=DPO_BATCH, beta=BETA, max_length=256, **shared
+        )
+        return DPOTrainer(args=config, **parts)
+    from trl import GRPOConfig, GRPOTrainer
+
+    def reward(completions: list[Any], **_: Any) -> list[float]:
+        texts = [c[-1]["content"] if isinstance(c, list) else c for c in completions]
+        return length_reward(texts)
+
+    config = GRPOConfig(
+        per_device_train_batch_size=PROMPTS * G,
+        num_generations=G,
+        max_completion_length=new,
+        temperature=1.0,
+        beta=KL_COEF,
+        loss_type="grpo",
+        **shared,
+    )
+    return GRPOTrainer(reward_funcs=reward, args=config, **parts)
+
+
+def trl_worker(method: str, model: Path, data: dict[str, Path], steps: int, new: int) -> dict:
+    from transformers import TrainerCallback
+
+    class Clock(TrainerCallback):
+        def __init__(self) -> None:
+            self.ends: list[float] = []
+
+        def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+            self.ends.append(time.perf_counter())
+
+    clock = Clock()
+    rows = [json.loads(x) for x in data["pairs" if method == "dpo" else "prompts"].open()]
     with tempfile.TemporaryDirectory() as out:
-        rows = [json.loads(x) for x in data["pairs" if method == "dpo" else "prompts"].open()]
-        dataset = datasets.Dataset.from_list(rows)
-        if method == "dpo":
-            from trl import DPOConfig, DPOTrainer
-
-            args = DPOConfig(
-                output_dir=out,
-                per_device_train_batch_size=DPO_BATCH,
-                beta=BETA,
-                max_length=256,
-                **common_args,
-            )
-            trainer = DPOTrainer(
-                model=policy,
-                args=args,
-                train_dataset=dataset,
-                processing_class=tokenizer,
-                callbacks=[clock],
-            )
-        else:
-            from trl import GRPOConfig, GRPOTrainer
-
-            def reward(completions: list[Any], **_: Any) -> list[float]:
-                texts = [c[-1]["content"] if isinstance(c, list) else c for c in completions]
-                return length_reward(texts)
-
-            args = GRPOConfig(
-                output_dir=out,
-                per_device_train_batch_size=PROMPTS * G,
-                num_generations=G,
-                max_completion_length=new,
-                temperature=1.0,
-                beta=KL_COEF,
-                loss_type="grpo",
-                **common_args,
-            )
-            trainer = GRPOTrainer(
-                model=policy,
-                reward_funcs=reward,
-                args=args,
-                train_dataset=dataset,
-                processing_class=tokenizer,
-                callbacks=[clock],
-            )
+        trainer = _trl_trainer(method, model, rows, out, steps, new)
+        trainer.add_callback(clock)
         trainer.train()
     return {"ends": clock.ends}
 
