@@ -16,7 +16,7 @@ the step loop after the first step (the first pays one-off costs on both sides).
 alternate within one invocation, so only same-run ratios count.
 
     python bench/vocab.py [--rounds 1] [--steps 4] [--vocabs 32000,151936] [--methods dpo,grpo]
-                          [--long] [--model-dir DIR]
+                          [--long] [--long-vocab V] [--model-dir DIR]
 """
 
 from __future__ import annotations
@@ -247,7 +247,7 @@ def parent_main(args: argparse.Namespace) -> None:
     methods = [m for m in args.methods.split(",") if m]
     cases = [(v, m, 32) for v in map(int, args.vocabs.split(",")) for m in methods]
     if args.long:
-        cases.append((max(map(int, args.vocabs.split(","))), "grpo", 128))
+        cases.append((args.long_vocab or max(map(int, args.vocabs.split(","))), "grpo", 128))
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(args.model_dir or tmp)
@@ -292,6 +292,7 @@ def main() -> None:
     parser.add_argument("--vocabs", default="32000,151936")
     parser.add_argument("--methods", default="dpo,grpo", help="at 32 new tokens ('' for none)")
     parser.add_argument("--long", action="store_true", help="also GRPO at 128 new tokens")
+    parser.add_argument("--long-vocab", type=int, default=0, help="its vocab (largest)")
     parser.add_argument("--model-dir", help="keep the built models here (default: a temp dir)")
     parser.add_argument("--wait", type=float, default=60, help="max s to wait for quiet")
     parser.add_argument("--max-others", type=float, default=1.0, help="CPU share voiding a run")
