@@ -17,6 +17,10 @@ is run again (--max-others, --retries): with 2 torch threads on 2 cores, a busy 
 stalls every parallel op, which hurts the trainer with more small ops far more.
 
     python bench/offline.py [--models tiny-llama,small-llama] [--rounds 3] [--small-rounds 2]
+    python bench/offline.py --models /path/to/local/model --completion-chars 200 --rounds 1
+
+A `--models` entry that is a directory is a local model; `--completion-chars` lengthens both
+completions of every pair alike (MAX_LENGTH 128 tokens still truncates).
 
 `% matmul` is the achieved nominal FLOP/s (6·N per trained token, plus 2·N per token the
 reference scores: every step for TRL, once for gro) over the fp32 1024×1024 matmul rate
@@ -29,7 +33,6 @@ lines give both token counts).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import tempfile
@@ -39,13 +42,23 @@ from typing import TYPE_CHECKING, Any
 
 import _common as common
 import torch
+from offline_data import (
+    MAX_LENGTH,
+    PAIRS,
+    SEED,
+    TASK,
+    encoded_pairs,
+    model_id,
+    pair_tokens,
+    read_pairs,
+    write_pairs,
+)
 
 if TYPE_CHECKING:
     from trl import DPOConfig
 
-PAIRS, BATCH, EPOCHS, LR, BETA, MAX_LENGTH, SEED = 512, 8, 3, 1e-5, 0.1, 128, 0
+BATCH, EPOCHS, LR, BETA = 8, 3, 1e-5, 0.1
 STEPS = PAIRS // BATCH * EPOCHS
-TASK = "arithmetic-preference"
 MODELS = ("tiny-llama", "small-llama")
 # Quiet, offline, and no stray threads from the tokenizers library in either trainer.
 WORKER_ENV = {"HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", "TQDM_DISABLE": "1"}
@@ -53,45 +66,12 @@ WORKER_ENV = {"HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", "TQDM_DI
 Result = dict[str, Any]
 
 
-# --- the data both trainers read ------------------------------------------------------------
-
-
-def write_pairs(path: Path) -> None:
-    from gro_core.tasks import generate
-
-    rows = generate(TASK, PAIRS, seed=SEED)
-    with path.open("w", encoding="utf-8") as f:
-        for row in rows:
-            f.write(json.dumps({k: row[k] for k in ("prompt", "chosen", "rejected")}) + "\n")
-
-
-def read_pairs(path: Path) -> list[dict[str, str]]:
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
-
-
-def encoded_pairs(model: str, data: Path) -> list[tuple[tuple[int, ...], ...]]:
-    """(prompt, chosen, rejected) token ids of every pair, as gro encodes them."""
-    from gro_core.data.encode import encode_records
-    from gro_core.models import load_tokenizer
-
-    examples = encode_records(
-        load_tokenizer(f"builtin:{model}"), "preference", read_pairs(data), MAX_LENGTH
-    )
-    pairs = (e.sequences for e in examples)
-    return [(c.prompt_ids, c.completion_ids, r.completion_ids) for c, r in pairs]
-
-
-def pair_tokens(pairs: list[tuple[tuple[int, ...], ...]]) -> int:
-    """Real tokens of one pass: prompt + chosen and prompt + rejected of every pair."""
-    return sum(2 * len(p) + len(c) + len(r) for p, c, r in pairs)
-
-
 # --- gro --------------------------------------------------------------------------------------
 
 
 def gro_spec(model: str, data: Path) -> dict[str, Any]:
     return {
-        "model": f"builtin:{model}",
+        "model": model_id(model),
         "method": "dpo",
         "method_args": {"beta": BETA},
         "data": {"train": str(data)},
@@ -194,7 +174,7 @@ def trl_worker(model: str, data: Path, out: Path, gradient_checkpointing: bool) 
 
     datasets.disable_progress_bars()
     base_rss, start = common.rss_mb(), time.perf_counter()
-    path = resolve_model(f"builtin:{model}")
+    path = resolve_model(model_id(model))
     policy = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
     trainer = DPOTrainer(
         model=policy,
@@ -333,7 +313,7 @@ def bench_model(
     """`rounds` interleaved gro and TRL runs: the table rows and a line of per-round detail."""
     from gro_core.models import count_parameters, load_policy
 
-    params = count_parameters(load_policy(f"builtin:{model}", device="cpu"))
+    params = count_parameters(load_policy(model_id(model), device="cpu"))
     pairs = encoded_pairs(model, data)
     tokens = pair_tokens(pairs)
     # gro scores a pair's two completions after one copy of its prompt.
@@ -360,7 +340,11 @@ def bench_model(
 
 
 def parse_args() -> argparse.Namespace:
-    return common.trl_parser(__doc__.splitlines()[0], MODELS, ("data",)).parse_args()
+    parser = common.trl_parser(__doc__.splitlines()[0], MODELS, ("data",))
+    parser.add_argument(
+        "--completion-chars", type=int, default=0, help="pad completions to this many characters"
+    )
+    return parser.parse_args()
 
 
 def main() -> None:
@@ -376,9 +360,9 @@ def main() -> None:
     rows, details = [], []
     with tempfile.TemporaryDirectory(prefix="gro-bench-") as tmp:
         data = Path(tmp) / "pairs.jsonl"
-        write_pairs(data)
+        write_pairs(data, args.completion_chars)
         for model in models:
-            resolve_model(f"builtin:{model}")  # build it now, outside every timed run
+            resolve_model(model_id(model))  # build it now, outside every timed run
             rounds = args.small_rounds if model == "small-llama" else args.rounds
             model_rows, detail = bench_model(model, rounds, data, Path(tmp), args)
             rows, details = rows + model_rows, [*details, detail]

@@ -20,6 +20,10 @@ run and reruns one that other processes disturbed (see bench/_common.py): this m
 drifts between invocations, so only same-run ratios count.
 
     python bench/online.py [--models tiny-llama,small-llama] [--rounds 3] [--small-rounds 2]
+    python bench/online.py --models /path/to/local/model --new-tokens 128 --rounds 1
+
+A `--models` entry that is a directory is a local model, trained as it is (no warm-up) for
+8 steps.
 
 Timing covers the step loop only (first step to last step), not model loading; the split is
 generate (the sampling call), score + ref (rewards and reference log-probs) and update (the
@@ -60,6 +64,7 @@ from online_setup import (
     Result,
     Timer,
     held_out_reward,
+    setting,
     warmup_checkpoint,
     write_prompts,
 )
@@ -69,7 +74,7 @@ from online_trl import trl_worker
 
 
 def gro_spec(model: str, checkpoint: Path, prompts: Path) -> dict[str, Any]:
-    s = SETTINGS[model]
+    s = setting(model)
     return {
         "model": str(checkpoint),
         "method": "grpo",
@@ -165,7 +170,7 @@ def worker_main(args: argparse.Namespace) -> None:
 
 def check(result: Result, model: str) -> None:
     """The same optimizer steps and completions for both trainers."""
-    steps = SETTINGS[model].steps
+    steps = setting(model).steps
     assert result["steps"] == steps, f"{result['trainer']} took {result['steps']} steps"
     done = result["timer"]["completions"]
     assert done == steps * PROMPTS * G, f"{result['trainer']} sampled {done} completions"
@@ -272,7 +277,7 @@ def bench_model(
         for key, name in (("gro", "gro"), ("trl", "TRL"))
     ]
     detail = (
-        f"{model}: {params:,} parameters, {SETTINGS[model].steps} steps; warm-up held-out reward "
+        f"{model}: {params:,} parameters, {setting(model).steps} steps; warm-up held-out reward "
         f"{start:.3f}; per-round speedups {per_round}; matmul rate {min(rates):.0f}-"
         f"{max(rates):.0f} GFLOP/s across runs"
     )
@@ -280,9 +285,14 @@ def bench_model(
 
 
 def parse_args() -> argparse.Namespace:
-    return common.trl_parser(
-        __doc__.splitlines()[0], MODELS, ("checkpoint", "prompts")
-    ).parse_args()
+    parser = common.trl_parser(__doc__.splitlines()[0], MODELS, ("checkpoint", "prompts"))
+    parser.add_argument("--new-tokens", type=int, help="max new tokens per completion (32)")
+    args = parser.parse_args()
+    if args.new_tokens and os.environ.get("GRO_BENCH_NEW_TOKENS") != str(args.new_tokens):
+        # The constant is read at import: run again with it set, workers inheriting it.
+        os.environ["GRO_BENCH_NEW_TOKENS"] = str(args.new_tokens)
+        os.execv(sys.executable, [sys.executable, *sys.argv])
+    return args
 
 
 def main() -> None:

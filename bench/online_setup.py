@@ -4,6 +4,7 @@ prompts, the reward, the held-out score, and the timer of wrapped calls."""
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -13,7 +14,9 @@ from typing import Any
 
 import torch
 
-PROMPTS, G, MAX_NEW_TOKENS, TEMPERATURE, EPSILON, KL_COEF, SEED = 8, 8, 32, 1.0, 0.2, 0.04, 0
+PROMPTS, G, TEMPERATURE, EPSILON, KL_COEF, SEED = 8, 8, 1.0, 0.2, 0.04, 0
+# --new-tokens sets it for the parent and, through the environment, for every worker.
+MAX_NEW_TOKENS = int(os.environ.get("GRO_BENCH_NEW_TOKENS", "32"))
 TASK = "reverse"
 EVAL_PROMPTS = 256
 MODELS = ("tiny-llama", "small-llama")
@@ -40,6 +43,15 @@ SETTINGS = {
 }
 
 
+# A local model directory (--models /path/to/model) trains as it is: no warm-up.
+LOCAL = Setting(steps=8, lr=3e-5, warmup_steps=1, sft_steps=0, sft_lr=0.0)
+
+
+def setting(model: str) -> Setting:
+    """A builtin's settings, or LOCAL for a model directory."""
+    return SETTINGS.get(model, LOCAL)
+
+
 # --- shared inputs: the warm-up, the prompts, the reward, the held-out score -----------------
 
 
@@ -52,6 +64,8 @@ def warmup_checkpoint(model: str) -> Path:
     from gro_core.tasks import reverse_copy_demonstrations
     from gro_core.trainers import run
 
+    if model not in SETTINGS:  # a local model directory: both trainers start from it as it is
+        return Path(model)
     s = SETTINGS[model]
     out = default_cache_dir() / "bench" / f"online-{model}-reverse-copy-sft-{s.sft_steps}"
     checkpoint = out / "checkpoints" / f"step-{s.sft_steps}"

@@ -15,20 +15,20 @@ from online_setup import (
     MAX_NEW_TOKENS,
     PROMPTS,
     SEED,
-    SETTINGS,
     TEMPERATURE,
     G,
     Result,
     Timer,
     held_out_reward,
     scorer,
+    setting,
 )
 
 
 def trl_config(model: str, out: Path, gradient_checkpointing: bool) -> Any:
     from trl import GRPOConfig
 
-    s = SETTINGS[model]
+    s = setting(model)
     return GRPOConfig(
         output_dir=str(out),
         per_device_train_batch_size=PROMPTS * G,  # completions per step

@@ -45,6 +45,7 @@ documented in docs/jobspec.md; the methods and their objectives in docs/objectiv
   rewards                online methods: the weighted reward functions
   rollout                online methods: how completions are sampled
   train                  steps, batch_size, lr, seed, ...
+  model_options          dtype, attention kernel, gradient checkpointing, dropout
   lora                   train low-rank adapters instead of the full weights
   eval, checkpoint       how often to evaluate and to save
   name, reference_model  a label; the frozen reference (default: a copy of the model)

@@ -20,6 +20,7 @@ from torch import Tensor
 from transformers import PreTrainedTokenizerBase
 
 from gro_core.data import render_completion, render_prompt
+from gro_core.models.head import token_logprobs
 
 
 @dataclass(frozen=True)
@@ -52,7 +53,8 @@ class Example:
 def encode_pair(
     tokenizer: PreTrainedTokenizerBase, prompt: Any, completion: Any, max_length: int
 ) -> tuple[tuple[int, ...], tuple[int, ...]]:
-    """Token ids of a prompt and its completion (ending in eos), truncated to `max_length`.
+    """Token ids of a prompt and its completion (ending as `ended` says), truncated to
+    `max_length`.
 
     A string prompt is encoded with the tokenizer's special tokens (bos); a chat prompt is
     rendered by its template, which writes them itself. Over-long examples lose prompt
@@ -62,10 +64,34 @@ def encode_pair(
     prompt_ids = encode_prompt(tokenizer, prompt)
     text = render_completion(tokenizer, prompt, completion)
     completion_ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+    return _truncate(prompt_ids, ended(tokenizer, completion, completion_ids), max_length)
+
+
+def ended(
+    tokenizer: PreTrainedTokenizerBase,
+    completion: Any,
+    ids: list[int],
+    specials: set[int] | None = None,
+) -> list[int]:
+    """`ids` with the tokenizer's eos appended where the model would not otherwise learn to
+    stop: a string completion not ending in eos. A chat completion ends as the template ends
+    a turn (`<|im_end|>\\n`, `<end_of_turn>\\n`), the tokens `generate` stops on, so it is
+    kept exactly, unless the template wrote no special token at all."""
     eos = tokenizer.eos_token_id
-    if eos is not None and (not completion_ids or completion_ids[-1] != eos):
-        completion_ids = [*completion_ids, eos]
-    return _truncate(prompt_ids, completion_ids, max_length)
+    if eos is None or (ids and ids[-1] == eos):
+        return ids
+    specials = _special_ids(tokenizer) if specials is None else specials
+    if not isinstance(completion, str) and set(ids) & specials:
+        return ids
+    return [*ids, eos]
+
+
+def _special_ids(tokenizer: PreTrainedTokenizerBase) -> set[int]:
+    """Ids of the tokenizer's special tokens, the added ones (`<|im_end|>`) included."""
+    added = getattr(tokenizer, "added_tokens_decoder", {}) or {}
+    return {i for i, token in added.items() if getattr(token, "special", False)} | set(
+        tokenizer.all_special_ids
+    )
 
 
 def encode_prompt(tokenizer: PreTrainedTokenizerBase, prompt: Any) -> list[int]:
@@ -137,10 +163,8 @@ def _encode_completions(
     """The completion ids `encode_pair` gives field `name` of each record, eos-terminated."""
     texts = [render_completion(tokenizer, r["prompt"], r[name]) for r in records]
     rows = tokenizer(texts, add_special_tokens=False)["input_ids"]
-    eos = tokenizer.eos_token_id
-    if eos is None:
-        return rows
-    return [row if row and row[-1] == eos else [*row, eos] for row in rows]
+    specials = _special_ids(tokenizer)
+    return [ended(tokenizer, r[name], row, specials) for r, row in zip(records, rows, strict=True)]
 
 
 def encode_prompts(
@@ -235,26 +259,21 @@ def collate(sequences: list[Sequence], pad_id: int) -> TokenBatch:
 def completion_logprobs(model: torch.nn.Module, batch: TokenBatch) -> Tensor:
     """(N, K) log π(y_t | x, y_<t) of each completion token; zero where `batch.mask` is off.
 
-    Logits are computed only at the positions that predict completion tokens, and the
-    log-softmax is taken as gather − logsumexp, so no (R, C, V) log-prob tensor is kept.
+    Only the positions that predict completion tokens are scored, and their (R, C, V) logits
+    are never held: `models.head.token_logprobs` projects them a chunk at a time.
     """
-    if batch.keep is None:
-        k = batch.targets.shape[1]
-        keep: int | Tensor = k + 1  # the last K + 1; position t predicts token t + 1
-    else:
-        keep = batch.keep
-    logits = model(
+    keep: int | Tensor = batch.targets.shape[1] + 1 if batch.keep is None else batch.keep
+    # One row per sequence: the last K + 1 positions, of which position t predicts t + 1.
+    logprobs = token_logprobs(
+        model,
+        batch.targets,
+        keep,
+        drop_last=batch.keep is None,
         input_ids=batch.input_ids,
         attention_mask=_attention_mask(model, batch.attention_mask),
         position_ids=batch.position_ids,
-        logits_to_keep=keep,
         use_cache=False,
-    ).logits
-    if batch.keep is None:
-        logits = logits[:, :-1]
-    logits = logits.float()  # (R, C, V)
-    picked = logits.gather(-1, batch.targets.unsqueeze(-1)).squeeze(-1)  # (R, C)
-    logprobs = picked - torch.logsumexp(logits, dim=-1)
+    )  # (R, C)
     if batch.place is None:
         return logprobs * batch.mask
     # Each sequence's tokens, right-aligned; padding reads the appended zero.

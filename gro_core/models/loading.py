@@ -33,8 +33,10 @@ _DTYPES: dict[str, torch.dtype] = {
     "fp16": torch.float16,
 }
 
-# Attention projections of Llama, Mistral, Qwen and most other llama-style models.
-DEFAULT_LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj")
+# Every linear layer but the output head (peft's shorthand): attention and MLP projections
+# under whatever names the architecture uses (q_proj, qkv_proj, c_attn, query_key_value...).
+ALL_LINEAR = "all-linear"
+DEFAULT_LORA_TARGETS = (ALL_LINEAR,)
 
 
 def pick_device(device: str = "auto") -> torch.device:
@@ -97,7 +99,8 @@ class LoraSettings:
     dropout: float = 0.0
     """Dropout on the adapter's input."""
     target_modules: list[str] | None = None
-    """Module names to adapt; None means DEFAULT_LORA_TARGETS. peft also takes "all-linear"."""
+    """Module names to adapt (peft matches a name or a dotted suffix); None or ["all-linear"]
+    means every linear layer but the output head."""
 
     def __post_init__(self) -> None:
         if self.r < 1:
@@ -107,7 +110,9 @@ class LoraSettings:
 
     def to_peft(self) -> LoraConfig:
         """The equivalent peft config for a causal language model."""
-        targets = self.target_modules or list(DEFAULT_LORA_TARGETS)
+        targets: str | list[str] = self.target_modules or list(DEFAULT_LORA_TARGETS)
+        if targets == [ALL_LINEAR]:
+            targets = ALL_LINEAR  # peft reads the shorthand only as a string
         return LoraConfig(
             r=self.r,
             lora_alpha=self.alpha,
@@ -124,27 +129,68 @@ def load_policy(
     device: str = "auto",
     lora: LoraSettings | None = None,
     gradient_checkpointing: bool = False,
+    attention: str = "auto",
+    dropout: bool = False,
     cache_dir: str | Path | None = None,
 ) -> torch.nn.Module:
     """The model to train: a causal LM, wrapped in LoRA adapters when `lora` is given.
 
     With LoRA only the adapters require grad. With gradient checkpointing the config's
     `use_cache` is off (a KV cache is useless when activations are recomputed); generation
-    code should pass `use_cache=True` itself. The model comes back in eval mode, as
+    code should pass `use_cache=True` itself. `attention`: transformers' attention
+    implementation ("auto": its own choice). The model's dropout is switched off unless
+    `dropout` (LoRA's own is `lora.dropout`). The model comes back in eval mode, as
     `from_pretrained` leaves it; trainers call `.train()`.
     """
     target = pick_device(device)
+    kernel = {} if attention == "auto" else {"attn_implementation": attention}
     model = AutoModelForCausalLM.from_pretrained(
-        resolve_model(name_or_path, cache_dir), dtype=pick_dtype(dtype, target)
+        resolve_model(name_or_path, cache_dir), dtype=pick_dtype(dtype, target), **kernel
     ).to(target)
+    if not dropout:
+        disable_dropout(model)
     if gradient_checkpointing:
         # Non-reentrant checkpointing gives gradients to adapters even though the frozen
         # embeddings' outputs do not require grad.
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         model.config.use_cache = False
     if lora is not None:
+        check_lora_targets(model, lora.target_modules)
         model = get_peft_model(model, lora.to_peft())
     return model
+
+
+def disable_dropout(model: torch.nn.Module) -> None:
+    """Zero every dropout of `model`: its Dropout modules and the rates attention modules
+    pass to their kernel (`attention_dropout`, read in training mode only)."""
+    for module in model.modules():
+        if isinstance(module, torch.nn.Dropout):
+            module.p = 0.0
+        for name in ("attention_dropout", "dropout", "attn_dropout_p"):
+            if isinstance(getattr(module, name, None), float):
+                setattr(module, name, 0.0)
+
+
+def linear_module_names(model: torch.nn.Module) -> list[str]:
+    """The distinct last names of `model`'s linear layers (Conv1D is GPT-2's), head included."""
+    kinds = ("Linear", "Conv1D")
+    names = {n.rsplit(".", 1)[-1] for n, m in model.named_modules() if type(m).__name__ in kinds}
+    return sorted(names)
+
+
+def check_lora_targets(model: torch.nn.Module, targets: list[str] | None) -> None:
+    """Refuse a target list that names no module of `model` (peft's own error is a traceback
+    that names only the targets), listing the linear layers it has."""
+    if not targets or targets == [ALL_LINEAR]:
+        return
+    names = [n for n, _ in model.named_modules()]
+    if any(n == t or n.endswith(f".{t}") for n in names for t in targets):
+        return
+    kind = getattr(getattr(model, "config", None), "model_type", type(model).__name__)
+    raise ValueError(
+        f"lora.target_modules {targets} match no module of this {kind} model; its linear "
+        f"layers are {', '.join(linear_module_names(model))} (or use all-linear, the default)"
+    )
 
 
 def load_reward_model(
@@ -152,6 +198,7 @@ def load_reward_model(
     *,
     dtype: str = "auto",
     device: str = "auto",
+    dropout: bool = False,
     cache_dir: str | Path | None = None,
 ) -> PreTrainedModel:
     """A sequence classifier with one output: `model(input_ids, attention_mask).logits` is (B, 1).
@@ -167,6 +214,8 @@ def load_reward_model(
     ).to(target)
     if model.config.pad_token_id is None:
         model.config.pad_token_id = load_tokenizer(path).pad_token_id
+    if not dropout:
+        disable_dropout(model)
     return model
 
 

@@ -25,12 +25,22 @@ ADAPTER_FILE = "adapter_model.safetensors"
 def load_run_model(spec: JobSpec, checkpoint: Path | None, device: str = "auto") -> torch.nn.Module:
     """The spec's starting model (checkpoint None), or the run's weights at `checkpoint`:
     a causal LM for methods that generate, a scalar-head classifier for a reward model."""
+    options = spec.model_options
     if not get_method(spec.method).generates:
-        return load_reward_model(checkpoint or spec.model, device=device)
+        return load_reward_model(
+            checkpoint or spec.model, device=device, dtype=options.dtype, dropout=options.dropout
+        )
     lora = LoraSettings(**spec.lora.model_dump()) if spec.lora else None
+    loading = {
+        "device": device,
+        "dtype": options.dtype,
+        "attention": options.attention,
+        "gradient_checkpointing": options.gradient_checkpointing,
+        "dropout": options.dropout,
+    }
     if checkpoint is not None and lora is None:
-        return load_policy(checkpoint, device=device)  # a full checkpoint: a model like any
-    model = load_policy(spec.model, lora=lora, device=device)
+        return load_policy(checkpoint, **loading)  # a full checkpoint: a model like any
+    model = load_policy(spec.model, lora=lora, **loading)
     if checkpoint is not None:  # LoRA: the base, then the saved adapters
         set_peft_model_state_dict(model, load_file(checkpoint / ADAPTER_FILE))
     return model

@@ -1,4 +1,5 @@
-"""The rollout engine's fast decoding loop for Llama-architecture models: a static KV cache.
+"""The rollout engine's fast decoding loop for Llama-style models (Llama, Mistral, Qwen2,
+Qwen3): a static KV cache.
 
 transformers' per-token forward rebuilds the attention mask, concatenates every layer's cache
 with the new key and value (a copy of the whole cache per token per layer) and recomputes the
@@ -32,8 +33,10 @@ import torch.nn.functional as F
 from torch import Tensor
 from transformers import DynamicCache
 
-# Architectures whose decoder layers have exactly Llama's structure and attribute names.
-SUPPORTED_MODEL_TYPES = frozenset({"llama"})
+# Architectures whose decoder layers have Llama's structure and attribute names: Qwen2 adds
+# biases to q/k/v (inside the projections), Qwen3 RMS-norms each head's q and k, Mistral is
+# Llama with an optional sliding window (not driven here: such models use the generic loop).
+SUPPORTED_MODEL_TYPES = frozenset({"llama", "mistral", "qwen2", "qwen3"})
 # Rotary variants whose cos/sin depend on the position only (not on the sequence length seen).
 _STATIC_ROPE = frozenset({"default", "linear", "llama3"})
 
@@ -54,7 +57,17 @@ def supports(model: torch.nn.Module) -> bool:
         rope in _STATIC_ROPE
         and getattr(config, "_attn_implementation", "sdpa") in ("sdpa", "eager")
         and getattr(config, "pretraining_tp", 1) == 1
+        and not _windowed(config)
     )
+
+
+def _windowed(config: Any) -> bool:
+    """Whether some layer attends through a sliding window (this loop attends to all)."""
+    layers = set(getattr(config, "layer_types", None) or ())
+    if layers:
+        return layers != {"full_attention"}
+    window = getattr(config, "sliding_window", None)
+    return window is not None and getattr(config, "use_sliding_window", True) is not False
 
 
 @dataclass
@@ -142,8 +155,11 @@ def _layer_step(
     attn = layer.self_attn
     b = h.shape[0]
     x = layer.input_layernorm(h)
-    q = attn.q_proj(x).view(b, 1, -1, attn.head_dim).transpose(1, 2)  # (b, H, 1, hd)
-    k = attn.k_proj(x).view(b, 1, -1, attn.head_dim).transpose(1, 2)  # (b, H_kv, 1, hd)
+    q = attn.q_proj(x).view(b, 1, -1, attn.head_dim)
+    k = attn.k_proj(x).view(b, 1, -1, attn.head_dim)
+    if hasattr(attn, "q_norm"):  # Qwen3: per-head RMS norm of q and k, before rotary
+        q, k = attn.q_norm(q), attn.k_norm(k)
+    q, k = q.transpose(1, 2), k.transpose(1, 2)  # (b, H, 1, hd), (b, H_kv, 1, hd)
     v = attn.v_proj(x).view(b, 1, -1, attn.head_dim).transpose(1, 2)
     q, k = rotary(q, k, *cos_sin)
     keys[:, :, slot : slot + 1] = k
@@ -169,7 +185,7 @@ def decode(
     repeats: int,
     max_new_tokens: int,
     pick: PickFn,
-    eos: int | None,
+    eos: Tensor,
     pad: int,
     cache_kwarg: str,
 ) -> tuple[Tensor, Tensor]:
@@ -180,7 +196,7 @@ def decode(
     turns a step's logits into tokens.
     """
     base = _base(model)
-    inner = base.model  # LlamaModel: embed_tokens, layers, norm, rotary_emb
+    inner = base.model  # LlamaModel and kin: embed_tokens, layers, norm, rotary_emb
     rotary = sys.modules[type(inner.layers[0].self_attn).__module__].apply_rotary_pos_emb
     state, logits = _start_batch(model, ids, attention, repeats, max_new_tokens, cache_kwarg)
     width = ids.shape[1]
@@ -195,7 +211,7 @@ def decode(
         token = pick(logits).masked_fill(state.done, pad)
         logp = logits.gather(1, token[:, None]).squeeze(1) - logits.logsumexp(dim=-1)
         written.append((state.rows, token, logp.masked_fill(state.done, 0.0)))
-        state.done = state.done | (token == eos)
+        state.done = state.done | torch.isin(token, eos)
         alive = (~state.done).nonzero().squeeze(1)
         if len(alive) == 0 or step + 1 == max_new_tokens:
             break

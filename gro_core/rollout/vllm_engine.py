@@ -25,10 +25,11 @@ from typing import Any
 
 import torch
 from torch import Tensor
-from transformers import AutoConfig, PreTrainedTokenizerBase
+from transformers import AutoConfig, GenerationConfig, PreTrainedTokenizerBase
 
 from gro_core.models import resolve_model
 from gro_core.rollout.sampling import Rollouts, RolloutSettings, apply_stops
+from gro_core.rollout.stopping import stop_token_ids
 from gro_core.spec import SpecError
 
 INSTALL_HINT = (
@@ -101,6 +102,14 @@ def trainer_weights(model: torch.nn.Module) -> Iterator[tuple[str, Tensor]]:
         yield name, tensor
 
 
+def _generation_config(path: str) -> GenerationConfig | None:
+    """The checkpoint's generation config, None when it has none."""
+    try:
+        return GenerationConfig.from_pretrained(path)
+    except OSError:
+        return None
+
+
 class VLLMRollout:
     """Rollouts from an in-process vLLM engine; `sync(model)` before sampling after an update."""
 
@@ -127,12 +136,13 @@ class VLLMRollout:
             # Log-probs of the raw logits (before temperature / top-k / top-p): the training
             # distribution, as the hf backend records them.
             logprobs_mode="raw_logprobs",
-            # Only the tokenizer's eos ends a completion, as in the hf backend; the model's
-            # generation_config may list more eos ids and sampling defaults.
+            # Not the checkpoint's sampling defaults: the job's settings alone. Its eos ids
+            # are passed as stop_token_ids below, as the hf backend stops on them.
             generation_config="vllm",
             **_engine_kwargs(device),
         )
         self._sampling_params = vllm.SamplingParams
+        self._stop_ids = list(stop_token_ids(_generation_config(path), None))
 
     def sync(self, model: torch.nn.Module) -> None:
         """Load the training model's current weights into the engine."""
@@ -150,6 +160,7 @@ class VLLMRollout:
             "logprobs": 0,  # the sampled token's own log-prob only
             "stop": list(settings.stop),
             "include_stop_str_in_output": True,
+            "stop_token_ids": self._stop_ids,  # vLLM adds the tokenizer's eos itself
         }
         if settings.greedy:
             return [self._sampling_params(temperature=0.0, **common)] * len(seeds)

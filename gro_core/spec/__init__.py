@@ -29,6 +29,7 @@ from gro_core.spec.sections import (
     DataSpec,
     EvalSpec,
     LoraSpec,
+    ModelOptionsSpec,
     RolloutSpec,
     TrainSpec,
 )
@@ -41,6 +42,7 @@ __all__ = [
     "EvalSpec",
     "JobSpec",
     "LoraSpec",
+    "ModelOptionsSpec",
     "RewardSpec",
     "RolloutSpec",
     "Section",

@@ -22,6 +22,7 @@ from gro_core.spec.sections import (
     DataSpec,
     EvalSpec,
     LoraSpec,
+    ModelOptionsSpec,
     RolloutSpec,
     TrainSpec,
 )
@@ -51,6 +52,8 @@ class JobSpec(Section):
     """How online methods sample completions."""
     train: TrainSpec = Field(default_factory=TrainSpec)
     """The optimisation loop."""
+    model_options: ModelOptionsSpec = Field(default_factory=ModelOptionsSpec)
+    """Dtype, attention kernel, gradient checkpointing and dropout of the model."""
     lora: LoraSpec | None = None
     """null trains the full weights."""
     eval: EvalSpec = Field(default_factory=EvalSpec)

@@ -1,4 +1,5 @@
-"""The sections of a job spec besides its rewards: data, rollout, train, lora, eval, checkpoint."""
+"""The sections of a job spec besides its rewards: data, rollout, train, model_options, lora,
+eval, checkpoint."""
 
 from __future__ import annotations
 
@@ -101,6 +102,22 @@ class TrainSpec(Section):
     """Offline data: when set, the run lasts this many passes over data.train instead of steps."""
 
 
+class ModelOptionsSpec(Section):
+    """How the model (and its reference copy) is loaded and run."""
+
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
+    """Weights' dtype; auto: bfloat16 on a GPU that supports it, else float32. float16 trains
+    without a gradient scaler, so keep it for inference-style jobs on older GPUs."""
+    attention: Literal["auto", "sdpa", "eager", "flash_attention_2", "flex_attention"] = "auto"
+    """Attention kernel; auto: transformers' choice for the architecture (sdpa where it can,
+    eager for e.g. Gemma 2). flash_attention_2 needs the flash-attn package."""
+    gradient_checkpointing: bool = False
+    """Recompute each layer's activations in the backward pass: less memory, more time."""
+    dropout: bool = False
+    """Keep the model's own dropout in training; off by default (as TRL), so that a policy
+    scores like its reference before the first update. LoRA's dropout is lora.dropout."""
+
+
 class LoraSpec(Section):
     """Train low-rank adapters instead of the full weights (peft's LoRA)."""
 
@@ -112,9 +129,12 @@ class LoraSpec(Section):
     """Dropout on the adapters' input while training."""
     # Same default as gro_core.models.loading.DEFAULT_LORA_TARGETS (not imported: it pulls torch).
     target_modules: list[Annotated[str, Field(min_length=1)]] = Field(
-        default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj"], min_length=1
+        default_factory=lambda: ["all-linear"], min_length=1
     )
-    """Module names to adapt; a single name may be written as a string."""
+    """Module names to adapt (a name or a dotted suffix; one name may be written as a string);
+    all-linear: every linear layer but the output head, attention and MLP alike, whatever the
+    architecture calls them. A list that names no module of the model is refused at job start,
+    with the names it has."""
 
     @field_validator("target_modules", mode="before")
     @classmethod

@@ -29,8 +29,9 @@ from torch import Tensor
 from transformers import DynamicCache
 
 from gro_core.data.encode import Sequence, completion_logprobs
+from gro_core.models.head import head_logprobs, head_of, plain_logprobs, token_logprobs
 from gro_core.rollout.sampling import cache_kwarg, left_pad
-from gro_core.trainers.prompt_sharing import collate_shared
+from gro_core.trainers.prompt_sharing import SHARED_ROW_LIMIT, collate_shared
 
 # What one more forward costs beyond its tokens, in tokens' worth of compute (measured on a
 # CPU, tiny- and small-llama). With a backward it is a pass over every parameter's gradient,
@@ -39,7 +40,7 @@ from gro_core.trainers.prompt_sharing import collate_shared
 _BACKWARD_OVERHEAD_TOKENS = 150
 _FORWARD_OVERHEAD_PARAMS = 2.5e7
 # Shared rows longer than this are never used: their (L, L) mask grows with a row's square.
-SHARED_MAX_ROW = 2048
+SHARED_MAX_ROW = SHARED_ROW_LIMIT
 
 
 def overhead_tokens(model: torch.nn.Module, *, backward: bool) -> int:
@@ -77,19 +78,29 @@ class _Prefixes:
         device = next(model.parameters()).device
         ids, attention = (t.to(device) for t in left_pad([list(p) for p in prompts], pad_id))
         cache = DynamicCache()
-        out = model(
-            input_ids=ids,
-            attention_mask=attention,
-            position_ids=(attention.cumsum(dim=1) - 1).clamp(min=0),
-            use_cache=True,
-            logits_to_keep=1,
-            **{cache_kwarg(model): cache},
-        )
+        forward = {
+            "input_ids": ids,
+            "attention_mask": attention,
+            "position_ids": (attention.cumsum(dim=1) - 1).clamp(min=0),
+            "use_cache": True,
+            cache_kwarg(model): cache,
+        }
+        self.head = head_of(model)
+        if self.head is None:  # its own forward, logits at the last position only
+            self.first: Tensor = model(**forward, logits_to_keep=1).logits[:, -1]  # (U, V)
+        else:  # the last hidden state: the logits of token 0 are projected per completion
+            self.first = self.head.decoder(**forward).last_hidden_state[:, -1]  # (U, H)
         self.keys = [layer.keys for layer in cache.layers]  # per layer (U, H_kv, W, hd)
         self.values = [layer.values for layer in cache.layers]
         self.mask = attention  # (U, W)
         self.lengths = attention.sum(dim=1)  # (U,)
-        self.first = out.logits[:, -1].float().log_softmax(dim=-1)  # (U, V): predicts token 0
+
+    def first_logprobs(self, rows: Tensor, tokens: Tensor) -> Tensor:
+        """(b, 1) log-probs of each completion's first token, `rows[i]` its prompt."""
+        first = self.first.index_select(0, rows)
+        if self.head is None:
+            return plain_logprobs(first, tokens)[:, None]
+        return head_logprobs(self.head, first, tokens)[:, None]
 
     def cache(self, rows: Tensor) -> DynamicCache:
         """A cache holding prompt `rows[i]`'s keys and values for completion row i."""
@@ -117,7 +128,7 @@ def _chunk_logprobs(
     device = prompt_of.device
     k = max(len(c) for c in completions)
     first_tokens = torch.tensor([c[0] for c in completions], device=device)
-    first = prefixes.first.index_select(0, prompt_of).gather(1, first_tokens[:, None])  # (b, 1)
+    first = prefixes.first_logprobs(prompt_of, first_tokens)  # (b, 1)
     if k == 1:
         return first
     # Tokens 0..k-2 go in; each position predicts the next token.
@@ -126,15 +137,17 @@ def _chunk_logprobs(
     prompt_mask = prefixes.mask.index_select(0, prompt_of)
     attention = torch.cat([prompt_mask, real.long()], dim=1)  # (b, W + k - 1)
     positions = prefixes.lengths[prompt_of, None] + torch.arange(k - 1, device=device)
-    logits = model(
+    picked = token_logprobs(
+        model,
+        targets.to(device),
+        k - 1,
         input_ids=inputs,
         attention_mask=attention,
         position_ids=positions,
         use_cache=True,
         **{cache_kwarg(model): prefixes.cache(prompt_of)},
-    ).logits.float()  # (b, k - 1, V)
-    picked = logits.gather(-1, targets.to(device)[..., None]).squeeze(-1)
-    return torch.cat([first, picked - torch.logsumexp(logits, dim=-1)], dim=1)
+    )  # (b, k - 1)
+    return torch.cat([first, picked], dim=1)
 
 
 def _right_align(values: Tensor, lengths: Tensor, width: int) -> tuple[Tensor, Tensor]:

@@ -4,8 +4,13 @@ A preference pair (or any group of completions of one prompt) is laid out as
 [prompt | completion 1 | completion 2 ...] with a 4D attention mask under which each
 completion sees its prompt and itself but not its siblings. Every completion token then
 sees exactly what it sees in a row of its own, while the prompt, and its share of the
-FLOPs, is computed once per group instead of once per sequence. `shares_prompts` checks
-on the model itself that it honours such a mask before a trainer relies on it.
+FLOPs, is computed once per group instead of once per sequence.
+
+Attention that limits how far back a token looks (a sliding window, chunked attention)
+counts distance in columns, and in a shared row a completion's columns sit after its
+siblings', so past the window it would see the wrong tokens. `shared_layout_refusal`
+reads that from the model's config, whatever the lengths of the first batches;
+`shares_prompts` then also checks on the model itself that it honours the mask.
 """
 
 from __future__ import annotations
@@ -114,10 +119,47 @@ def _shared_attention(
     return attention | torch.eye(length, dtype=torch.bool)
 
 
+# Online scoring never builds shared rows longer than this (chunking.SHARED_MAX_ROW).
+SHARED_ROW_LIMIT = 2048
+
+
+def shared_layout_refusal(
+    model: torch.nn.Module, longest_row: int = SHARED_ROW_LIMIT
+) -> str | None:
+    """Why `model`'s config rules out shared rows of up to `longest_row` tokens, or None."""
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    config = getattr(base, "config", None)
+    if config is None:
+        return "the model has no config to check"
+    config = getattr(config, "get_text_config", lambda: config)()
+    if attention_implementation(model) not in ("sdpa", "eager"):
+        return f"attention {attention_implementation(model)!r} takes no 4D mask"
+    layers = set(getattr(config, "layer_types", None) or ())
+    if layers - {"full_attention", "sliding_attention"}:
+        other = ", ".join(sorted(layers - {"full_attention", "sliding_attention"}))
+        return f"its layers use {other}, a mask the shared layout cannot honour"
+    window = getattr(config, "sliding_window", None)
+    if layers:
+        sliding = "sliding_attention" in layers
+    else:
+        sliding = window is not None and getattr(config, "use_sliding_window", True) is not False
+    if sliding and (window is None or window < longest_row):
+        return f"its sliding window ({window}) is shorter than a shared row ({longest_row})"
+    if getattr(config, "attention_chunk_size", None):
+        return "it uses chunked attention"
+    return None
+
+
 def shares_prompts(model: torch.nn.Module, examples: list[Example], pad_id: int) -> bool:
     """Whether `model` scores `collate_shared` batches of these examples' groups right
     (`scores_shared_rows` on a few of them)."""
-    return scores_shared_rows(model, [e.sequences for e in examples], pad_id)
+    groups = [e.sequences for e in examples]
+    longest = max(
+        (len(g[0].prompt_ids) + sum(len(s.completion_ids) for s in g) for g in groups), default=0
+    )
+    if shared_layout_refusal(model, longest) is not None:
+        return False
+    return scores_shared_rows(model, groups, pad_id)
 
 
 @torch.no_grad()
@@ -126,12 +168,12 @@ def scores_shared_rows(
 ) -> bool:
     """Whether `model` scores `collate_shared` batches as it scores one row per sequence.
 
-    They need an attention that takes a custom 4D mask (transformers' sdpa and eager) and
-    a model that places tokens by `position_ids`. Rather than trust a list of
-    architectures, a few of `groups` are scored both ways (in eval mode, so dropout
-    cannot differ) and compared; a model that fails or disagrees gets one row per sequence.
+    They need an attention that takes a custom 4D mask (transformers' sdpa and eager), no
+    attention window (`shared_layout_refusal`, from the config) and a model that places
+    tokens by `position_ids`, which a few of `groups` scored both ways (in eval mode, so
+    dropout cannot differ) check; a model that fails or disagrees gets one row per sequence.
     """
-    if attention_implementation(model) not in ("sdpa", "eager"):
+    if shared_layout_refusal(model) is not None:
         return False
     groups = [g for g in groups if shareable([g])][:4]
     if not groups:

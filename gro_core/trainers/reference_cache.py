@@ -18,6 +18,24 @@ from torch import Tensor
 from gro_core.data.encode import Example, collate, completion_logprobs
 from gro_core.trainers.prompt_sharing import collate_shared, shareable, shares_prompts
 
+# Padded tokens per no-grad batch: activations, not logits (never held), set the peak.
+REFERENCE_BATCH_TOKENS = 8192
+
+
+def token_batches(examples: list[Example], tokens: int) -> list[list[Example]]:
+    """Consecutive runs of `examples` whose rows × longest row stay within `tokens`."""
+    batches: list[list[Example]] = []
+    rows = longest = 0
+    for example in examples:
+        grown_rows, grown = rows + len(example.sequences), max(longest, example.length)
+        if batches and grown_rows * grown <= tokens:
+            batches[-1].append(example)
+            rows, longest = grown_rows, grown
+        else:
+            batches.append([example])
+            rows, longest = len(example.sequences), example.length
+    return batches
+
 
 class ReferenceCache:
     """Per-token reference log-probs of every completion of the train and eval examples.
@@ -44,11 +62,12 @@ class ReferenceCache:
         splits: dict[str, list[Example]],
         pad_id: int,
         device: torch.device,
-        batch_size: int = 32,
+        batch_tokens: int = REFERENCE_BATCH_TOKENS,
         share: bool | None = None,
     ) -> ReferenceCache:
-        """Score every split with `model`; `share`: whether it scores shared-prompt rows
-        right (`shares_prompts`), None to check here."""
+        """Score every split with `model`, in batches of at most `batch_tokens` padded
+        tokens (one example at least); `share`: whether it scores shared-prompt rows right
+        (`shares_prompts`), None to check here."""
         was_training = model.training
         if share is None:
             share = shares_prompts(model, next(iter(splits.values()), []), pad_id)
@@ -61,8 +80,7 @@ class ReferenceCache:
             parts, filled = [], 0
             # Sorted by length so each no-grad batch carries little padding.
             ordered = sorted(examples, key=lambda e: e.length)
-            for start in range(0, len(ordered), batch_size):
-                chunk = ordered[start : start + batch_size]
+            for chunk in token_batches(ordered, batch_tokens):
                 groups = [e.sequences for e in chunk]
                 if share and shareable(groups):
                     batch = collate_shared(groups, pad_id).to(device)

@@ -254,9 +254,11 @@ def test_lora_trains_only_the_adapters(tiny_dir: str) -> None:
     policy = load_policy(tiny_dir, device="cpu", lora=LoraSettings(r=4))
     trainable = [name for name, p in policy.named_parameters() if p.requires_grad]
     assert trainable and all("lora_" in name for name in trainable)
-    # Four attention projections (128 -> 128) per layer, two layers, A and B each r x 128.
+    # Every linear layer but the head (all-linear): four attention projections (h -> h) and
+    # three MLP ones (h <-> i) per layer; A is r x fan-in, B fan-out x r.
     spec = BUILTIN_MODELS["tiny-llama"]
-    expected = spec.num_layers * 4 * 2 * 4 * spec.hidden_size
+    h, i = spec.hidden_size, spec.intermediate_size
+    expected = spec.num_layers * 4 * (4 * 2 * h + 3 * (h + i))
     assert count_parameters(policy, trainable_only=True) == expected
 
 

@@ -179,9 +179,9 @@ def test_cached_reference_logprobs_equal_a_fresh_forward_after_save_and_load(
     records = [{"prompt": p, "chosen": c, "rejected": r} for p, c, r in PAIRS * 3]
     examples = encode_records(tok, "preference", records, 64)
     splits = {"train": examples, "train_kl": mismatched(examples)}
-    ReferenceCache.compute(model, splits, tok.pad_token_id, torch.device("cpu"), batch_size=4).save(
-        tmp_path / "ref.pt"
-    )
+    ReferenceCache.compute(
+        model, splits, tok.pad_token_id, torch.device("cpu"), batch_tokens=64
+    ).save(tmp_path / "ref.pt")
     cache = ReferenceCache.load(tmp_path / "ref.pt")
     for split, items in splits.items():
         chunk = [items[i] for i in (7, 0, 4)]
@@ -190,6 +190,25 @@ def test_cached_reference_logprobs_equal_a_fresh_forward_after_save_and_load(
             want = completion_logprobs(model, batch)
         got = cache.batch(split, chunk, batch.mask.shape[1])
         assert got.shape == want.shape and torch.allclose(got, want, atol=1e-5), split
+
+
+def test_reference_pass_batches_by_padded_tokens_not_a_fixed_count() -> None:
+    from gro_core.data.encode import Example, Sequence
+    from gro_core.trainers.reference_cache import token_batches
+
+    def example(length: int, i: int) -> Example:
+        pair = (Sequence((1,) * (length - 2), (2, 2)), Sequence((1,) * (length - 2), (3, 3)))
+        return Example(pair, {}, i)
+
+    short = [example(10, i) for i in range(100)]  # 200 rows of 10 tokens
+    assert [len(b) for b in token_batches(short, 8192)] == [100]
+    long = [example(1000, i) for i in range(10)]  # two rows of 1,000 tokens each
+    assert [len(b) for b in token_batches(long, 8192)] == [4, 4, 2]
+    mixed = sorted([*short[:50], *long[:3]], key=lambda e: e.length)
+    batches = token_batches(mixed, 4096)
+    assert [e for b in batches for e in b] == mixed  # every example once, in order
+    assert all(2 * len(b) * max(e.length for e in b) <= 4096 for b in batches)
+    assert token_batches([example(5000, 0)], 4096) == [[example(5000, 0)]]  # one at least
 
 
 def test_step_metrics_are_weighted_by_micro_batch_whether_floats_or_tensors() -> None:
