@@ -14,6 +14,7 @@ from kombu import Queue
 from server.config import get_settings
 from server.queue import LIGHT_QUEUE, TRAIN_QUEUE
 from worker.reconcile import Reconciler
+from worker.supervise import start_fork_server
 
 # A job is claimed by a conditional update, so a message delivered twice is harmless; what
 # matters is that no message is lost. Redis redelivers an unacknowledged message after the
@@ -45,7 +46,10 @@ app = make_app()
 
 @worker_ready.connect
 def _start_reconciler(sender: object = None, **_: object) -> None:
-    Reconciler.start_for_worker(get_settings())
+    settings = get_settings()
+    if settings.job_isolation == "process":
+        start_fork_server()
+    Reconciler.start_for_worker(settings)
 
 
 @worker_shutting_down.connect

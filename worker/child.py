@@ -4,7 +4,7 @@ It runs worker.execute and sends the parent one message on its pipe: ("done", jo
 ("failed", (code, message)) or ("lost", None). Beside the run, a pulse thread writes the time
 into shared memory every half second: a pulse that stops means one call holds the interpreter
 lock (a native regex, a C extension), which the parent treats as a hung job. The child ends
-with its parent: PR_SET_PDEATHSIG on Linux, and a thread watching the parent's pid elsewhere.
+with its worker: PR_SET_PDEATHSIG on Linux, and a thread watching the worker's pid.
 """
 
 from __future__ import annotations
@@ -22,21 +22,36 @@ PULSE_S = 0.5
 _PR_SET_PDEATHSIG = 1
 
 
-def die_with_parent(parent_pid: int) -> None:
-    """End this process (SIGKILL) when `parent_pid` dies, so a job never outlives its worker
-    (the reconciler would hand it to another worker while this one still wrote outputs)."""
+def die_with_parent(worker_pid: int) -> None:
+    """End this process (SIGKILL) when the worker `worker_pid` dies, so a job never outlives it
+    (the reconciler would hand it to another worker while this one still wrote outputs).
+
+    The process forked us from its fork server, which exits when the worker does (its pipe
+    from the worker closes): PR_SET_PDEATHSIG on that server ends us then; the watch thread
+    covers other platforms and a server that lingers."""
     if sys.platform.startswith("linux"):
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-    if os.getppid() != parent_pid:  # it died before prctl took effect
+    server_pid = os.getppid()
+    if not _alive(worker_pid):  # it died before prctl took effect
         os._exit(1)
 
     def watch() -> None:
-        while os.getppid() == parent_pid:
+        while _alive(worker_pid) and os.getppid() == server_pid:
             time.sleep(1.0)
         os._exit(1)
 
     threading.Thread(target=watch, daemon=True, name="parent-watch").start()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else (a reused pid): treat as alive
+        return True
+    return True
 
 
 def _pulse(beat: Any) -> None:
@@ -48,10 +63,18 @@ def _pulse(beat: Any) -> None:
     threading.Thread(target=loop, daemon=True, name="pulse").start()
 
 
+def child_ready() -> None:
+    """A child that does nothing: starting one waits until the fork server has imported."""
+
+
 def child_main(payload: dict[str, Any], conn: Connection, beat: Any) -> None:
     """Entry point of the job's process: `payload` holds the settings (as JSON values) and the
     claimed attempt (kind, job id, attempt, resolved document, checkpoint)."""
     die_with_parent(payload["parent_pid"])
+    # The fork server's environment is the worker's when the server started; the job gets the
+    # worker's environment as it is now.
+    os.environ.clear()
+    os.environ.update(payload["environ"])
     # Ctrl-C and SIGTERM reach the worker's whole process group; the worker decides what they
     # mean (Celery's warm shutdown lets the job run on), so they must not end the job here.
     signal.signal(signal.SIGINT, signal.SIG_IGN)

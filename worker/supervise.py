@@ -18,7 +18,9 @@ import os
 import signal
 import time
 from dataclasses import dataclass
+from multiprocessing import forkserver
 from multiprocessing.connection import Connection
+from multiprocessing.context import BaseContext
 from pathlib import Path
 from typing import Any
 
@@ -27,13 +29,14 @@ import psutil
 from server.config import Settings
 from server.db import jobs as db_jobs
 from server.db.session import session_scope
-from worker.child import child_main
+from worker.child import child_main, child_ready
 
 log = logging.getLogger("gro.worker")
 
 POLL_S = 0.25
 CHECK_S = 1.0  # how often the job row (cancel) and the child's memory are read
 REAP_S = 10.0  # how long a child that reported may take to exit before it is killed
+PRELOAD = ("worker.child", "worker.execute")  # what the fork server imports once
 
 
 @dataclass
@@ -177,6 +180,26 @@ def _wait(conn: Connection, child: Any, watch: Watch) -> Outcome:
             return ended
 
 
+def _context() -> BaseContext:
+    """Children fork from a fork server that imported the trainer once: a spawned child paid
+    7-8 s of torch/transformers imports per job. The server is single-threaded, so forking it
+    is safe, where forking the worker (heartbeat and broker threads) is not."""
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(list(PRELOAD))
+    return context
+
+
+def start_fork_server() -> None:
+    """Start the fork server now (its imports take seconds), when the worker starts: at a
+    job's start the wait would hold the heartbeat and look like a silent worker."""
+    context = _context()
+    forkserver.ensure_running()
+    # The server imports before it answers: a first (empty) child waits for that here.
+    probe = context.Process(target=child_ready, name="gro-fork-server-ready")
+    probe.start()
+    probe.join()
+
+
 def supervise(
     settings: Settings,
     kind: str,
@@ -187,12 +210,13 @@ def supervise(
 ) -> Outcome:
     """Run the claimed attempt in a child process and watch it to its end; the child is gone
     (exited or killed) when this returns."""
-    context = multiprocessing.get_context("spawn")  # no fork of a process holding threads
+    context = _context()
     receiver, sender = context.Pipe(duplex=False)
     beat = context.RawValue("d", time.time())
     payload = {
         "settings": settings.model_dump(mode="json"),
         "parent_pid": os.getpid(),
+        "environ": dict(os.environ),
         "kind": kind,
         "job_id": job_id,
         "attempt": attempt,

@@ -196,6 +196,7 @@ def test_a_database_hiccup_while_watching_a_job_does_not_end_it(
         return real(session, job_id, attempt, **fields)
 
     monkeypatch.setattr(db_jobs, "beat", flaky)  # in this process only: the worker's side
-    job = alice.job(tiny_dpo(alice.dataset(PAIRS), steps=2))
+    # long enough for beats after the two failures (a forked child starts in well under 1 s)
+    job = alice.job(tiny_dpo(alice.dataset(PAIRS), steps=30))
     assert run_train_job(settings, job["id"], "w1") == "succeeded"
     assert len(calls) >= 3
