@@ -1,0 +1,71 @@
+"""Encoded responses kept in process, each under a version its readers compare (a counter the
+database bumps with every write), so a repeated poll costs no query beyond that version's."""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Encoded:
+    """A JSON body and its strong ETag (a hash of the bytes, so equal tags mean equal bodies)."""
+
+    body: bytes
+    etag: str
+
+    @classmethod
+    def of(cls, body: bytes) -> Encoded:
+        return cls(body, f'"{hashlib.blake2b(body, digest_size=16).hexdigest()}"')
+
+    def matches(self, if_none_match: str | None) -> bool:
+        """Whether an If-None-Match header names this body (weak comparison, RFC 9110 13.1.2)."""
+        if not if_none_match:
+            return False
+        tags = [tag.strip().removeprefix("W/") for tag in if_none_match.split(",")]
+        return "*" in tags or self.etag in tags
+
+
+class ResponseCache:
+    """Least recently used first out, bounded by the bytes held. One entry per key: a newer
+    version replaces an older one, and an older version never replaces a newer."""
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        # A body over an eighth of the budget is not kept: it would push out many small ones.
+        self.max_entry = max_bytes // 8
+        self._entries: OrderedDict[Hashable, tuple[int, Encoded]] = OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()  # sync routes run on a thread pool
+
+    def get(self, key: Hashable, version: int, build: Callable[[], bytes]) -> Encoded:
+        """The body cached for (key, version), else build() encoded and kept."""
+        with self._lock:
+            held = self._entries.get(key)
+            if held is not None and held[0] == version:
+                self._entries.move_to_end(key)
+                return held[1]
+        encoded = Encoded.of(build())  # outside the lock: other keys are served meanwhile
+        self._put(key, version, encoded)
+        return encoded
+
+    def _put(self, key: Hashable, version: int, encoded: Encoded) -> None:
+        if len(encoded.body) > self.max_entry:
+            return
+        with self._lock:
+            held = self._entries.get(key)
+            if held is not None:
+                if held[0] > version:
+                    return
+                self._bytes -= len(self._entries.pop(key)[1].body)
+            self._entries[key] = (version, encoded)
+            self._bytes += len(encoded.body)
+            while self._bytes > self.max_bytes:
+                _, (_, dropped) = self._entries.popitem(last=False)
+                self._bytes -= len(dropped.body)
+
+    def __len__(self) -> int:
+        return len(self._entries)
