@@ -33,23 +33,35 @@ class ResponseCache:
     """Least recently used first out, bounded by the bytes held. One entry per key: a newer
     version replaces an older one, and an older version never replaces a newer."""
 
-    def __init__(self, max_bytes: int) -> None:
+    def __init__(self, max_bytes: int, build_locks: int = 64) -> None:
         self.max_bytes = max_bytes
         # A body over an eighth of the budget is not kept: it would push out many small ones.
         self.max_entry = max_bytes // 8
         self._entries: OrderedDict[Hashable, tuple[int, Encoded]] = OrderedDict()
         self._bytes = 0
         self._lock = threading.Lock()  # sync routes run on a thread pool
+        # Pollers that miss together (the first second after a worker's flush) wait for one
+        # build of a key instead of each reading every point; keys share a lock by hash.
+        self._building = [threading.Lock() for _ in range(build_locks)]
+
+    def _held(self, key: Hashable, version: int) -> Encoded | None:
+        with self._lock:
+            held = self._entries.get(key)
+            if held is None or held[0] != version:
+                return None
+            self._entries.move_to_end(key)
+            return held[1]
 
     def get(self, key: Hashable, version: int, build: Callable[[], bytes]) -> Encoded:
         """The body cached for (key, version), else build() encoded and kept."""
-        with self._lock:
-            held = self._entries.get(key)
-            if held is not None and held[0] == version:
-                self._entries.move_to_end(key)
-                return held[1]
-        encoded = Encoded.of(build())  # outside the lock: other keys are served meanwhile
-        self._put(key, version, encoded)
+        encoded = self._held(key, version)
+        if encoded is not None:
+            return encoded
+        with self._building[hash(key) % len(self._building)]:
+            encoded = self._held(key, version)  # built while this thread waited
+            if encoded is None:
+                encoded = Encoded.of(build())
+                self._put(key, version, encoded)
         return encoded
 
     def _put(self, key: Hashable, version: int, encoded: Encoded) -> None:
@@ -66,6 +78,11 @@ class ResponseCache:
             while self._bytes > self.max_bytes:
                 _, (_, dropped) = self._entries.popitem(last=False)
                 self._bytes -= len(dropped.body)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+            self._bytes = 0
 
     def __len__(self) -> int:
         return len(self._entries)

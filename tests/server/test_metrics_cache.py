@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import re
+import threading
 from collections.abc import Iterator
 
 import pytest
@@ -133,3 +134,27 @@ def test_etags_name_the_bytes():
     one, same, other = Encoded.of(b"{}"), Encoded.of(b"{}"), Encoded.of(b"[]")
     assert one.etag == same.etag != other.etag
     assert not one.matches(None) and not one.matches("") and not one.matches(other.etag)
+
+
+def test_pollers_that_miss_together_wait_for_one_build():
+    cache = ResponseCache(max_bytes=10_000)
+    started, other_built = threading.Event(), threading.Event()
+    builds: list[str] = []
+
+    def slow() -> bytes:
+        builds.append("first")
+        started.set()
+        other_built.wait(timeout=0.5)  # set only if the second poller builds too
+        return b"{}"
+
+    def second() -> bytes:
+        builds.append("second")
+        other_built.set()
+        return b"{}"
+
+    first = threading.Thread(target=cache.get, args=("k", 1, slow))
+    first.start()
+    started.wait()
+    assert cache.get("k", 1, second).body == b"{}"
+    first.join()
+    assert builds == ["first"]
