@@ -27,6 +27,7 @@ from server.api.routes import (
 from server.config import Settings, get_settings
 from server.db.session import Pool, get_engine
 from server.queue import CeleryQueue, JobQueue
+from server.services.response_cache import ResponseCache
 from server.storage import sweep_uploads
 from server.telemetry import LatencyMiddleware, Telemetry
 
@@ -115,6 +116,7 @@ def create_app(settings: Settings | None = None, queue: JobQueue | None = None) 
     app.state.db_slots = anyio.Semaphore(pool.size + pool.overflow)
     app.state.queue = queue or CeleryQueue(settings.broker_url)
     app.state.telemetry = Telemetry()
+    app.state.metrics_cache = ResponseCache(settings.metrics_cache_bytes)
     # Orphans of an API killed mid-upload (the age spares other replicas' uploads in progress).
     sweep_uploads(settings.storage_dir, settings.upload_tmp_max_age_s)
     install_error_handlers(app)

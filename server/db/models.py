@@ -139,6 +139,9 @@ class Job(Base):
     """The next run continues from the job's last checkpoint."""
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     """How many times a worker claimed the job."""
+    metrics_version: Mapped[int] = mapped_column(Integer, default=0)
+    """Bumped in the transaction of every write to the job's metric points: a poll of its
+    metrics compares it instead of reading the points (server/services/metrics.py)."""
     worker: Mapped[str | None] = mapped_column(String(200), nullable=True)
     created_at: Mapped[datetime] = _created()
     enqueued_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)

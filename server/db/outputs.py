@@ -7,7 +7,7 @@ import math
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
-from sqlalchemy import Insert, delete, func, select, text
+from sqlalchemy import Insert, delete, func, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -43,11 +43,20 @@ _POSTGRES_UPSERT = text(
 )
 
 
+def _metrics_changed(session: Session, job_id: str) -> None:
+    """Bump the job's metrics version in the writer's transaction: readers that see the new
+    points see the new version too, so a cached response is never served for them."""
+    session.execute(
+        update(Job).where(Job.id == job_id).values(metrics_version=Job.metrics_version + 1)
+    )
+
+
 def write_metrics(session: Session, job_id: str, points: Iterable[tuple[int, str, float]]) -> int:
     """Upsert (step, name, value) points; a point written twice keeps the last value."""
     rows = [(int(step), name, finite(value)) for step, name, value in points]
     if not rows:
         return 0
+    _metrics_changed(session, job_id)
     if session.get_bind().dialect.name == "postgresql":
         steps, names, values = zip(*rows, strict=True)
         params = {"job": job_id, "names": list(names), "steps": list(steps), "values": list(values)}
@@ -90,6 +99,7 @@ def _sample_row(job_id: str, step: int, idx: int, sample: dict) -> dict[str, Any
 
 def delete_after(session: Session, job_id: str, step: int) -> None:
     """Forget metric points and samples past `step`: a resumed run writes them again."""
+    _metrics_changed(session, job_id)
     session.execute(delete(Metric).where(Metric.job_id == job_id, Metric.step > step))
     session.execute(delete(Sample).where(Sample.job_id == job_id, Sample.step > step))
 

@@ -1,12 +1,19 @@
-"""Metric series for the API: every requested name, each downsampled on its own."""
+"""Metric series for the API: every requested name, each downsampled on its own.
+
+A dashboard polls this every second or so while a job trains, and the answer changes only when
+a worker flushes new points, so an encoded answer is kept per (job, query) under the job's
+`metrics_version` (bumped with every metric write): a poll that finds nothing new costs the
+job's primary-key read, and one that sends the ETag back gets 304 without a body."""
 
 from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
+from server.db.models import Job
 from server.db.outputs import metric_names
 from server.db.series import read_series
 from server.schemas.jobs import MetricsOut, Series
+from server.services.response_cache import Encoded, ResponseCache
 
 
 def metrics_out(
@@ -21,9 +28,31 @@ def metrics_out(
     series = {}
     for name in wanted:
         points, total = read_series(session, job_id, name, max_points, min_step)
-        series[name] = Series(
+        # The points come from typed columns (int steps, float-or-null values): constructing
+        # without validation skips a per-point check that can only pass.
+        series[name] = Series.model_construct(
             steps=[step for step, _ in points],
             values=[value for _, value in points],
             total_points=total,
         )
-    return MetricsOut(job_id=job_id, names=available, series=series)
+    return MetricsOut.model_construct(job_id=job_id, names=available, series=series)
+
+
+def metrics_json(
+    session: Session,
+    cache: ResponseCache,
+    job: Job,
+    names: list[str] | None,
+    max_points: int,
+    min_step: int | None = None,
+) -> Encoded:
+    """The encoded MetricsOut, from the cache while the job's metrics are unchanged. The job
+    was read (and its owner checked) by the caller, so the key needs no owner: a job's body is
+    the same for everyone allowed to see it, and nobody else reaches this."""
+    key = ("metrics", job.id, tuple(names) if names is not None else None, max_points, min_step)
+
+    def build() -> bytes:
+        out = metrics_out(session, job.id, names, max_points, min_step)
+        return out.model_dump_json().encode()
+
+    return cache.get(key, job.metrics_version, build)

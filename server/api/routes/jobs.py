@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Body, Header, Query, Request
-from fastapi.responses import StreamingResponse
+from fastapi.responses import Response, StreamingResponse
 
 from server.api.deps import JobDep, OwnerDep, QueueDep, SessionDep, SettingsDep
 from server.api.events import event_id_header, event_stream
@@ -31,7 +31,7 @@ from server.services.jobs import (
     resume_job,
     start_job,
 )
-from server.services.metrics import metrics_out
+from server.services.metrics import metrics_json
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"], responses=ERRORS)
 
@@ -136,19 +136,35 @@ def stream(
     )
 
 
-@router.get("/{job_id}/metrics", response_model=MetricsOut, summary="A job's metric series")
+@router.get(
+    "/{job_id}/metrics",
+    response_model=MetricsOut,
+    summary="A job's metric series",
+    responses={304: {"description": "unchanged since the ETag sent in If-None-Match"}},
+)
 def metrics(
     job: JobDep,
     session: SessionDep,
+    request: Request,
     names: Annotated[str | None, Query(description="comma-separated; default: all")] = None,
     max_points: Annotated[int, Query(ge=2, le=100_000)] = 1000,
     min_step: Annotated[
         int | None, Query(ge=0, le=DB_INT_MAX, description="only steps >= this")
     ] = None,
-) -> MetricsOut:
-    """Each series downsampled to `max_points`, keeping the min and max of every bucket."""
+    if_none_match: Annotated[
+        str | None, Header(description="the ETag of an earlier answer: 304 if unchanged")
+    ] = None,
+) -> Response:
+    """Each series downsampled to `max_points`, keeping the min and max of every bucket.
+    Answers carry an ETag; a poll that sends it back gets 304 until a new point arrives."""
     wanted = [n for n in (names or "").split(",") if n] or None
-    return metrics_out(session, job.id, wanted, max_points, min_step)
+    cache = request.app.state.metrics_cache
+    encoded = metrics_json(session, cache, job, wanted, max_points, min_step)
+    # no-cache: a client may keep the body but must ask again (cheaply, with the ETag).
+    headers = {"ETag": encoded.etag, "Cache-Control": "private, no-cache"}
+    if encoded.matches(if_none_match):
+        return Response(status_code=304, headers=headers)
+    return Response(encoded.body, media_type="application/json", headers=headers)
 
 
 @router.get("/{job_id}/samples", response_model=SamplesOut, summary="A step's samples")
