@@ -48,6 +48,7 @@ documented in docs/jobspec.md; the methods and their objectives in docs/objectiv
   model_options          dtype, attention kernel, gradient checkpointing, dropout
   lora                   train low-rank adapters instead of the full weights
   eval, checkpoint       how often to evaluate and to save
+  integrations           experiment trackers: tensorboard, wandb, mlflow
   name, reference_model  a label; the frozen reference (default: a copy of the model)
 """
 
