@@ -170,3 +170,23 @@ def test_a_tracker_listed_twice_or_unknown_is_refused() -> None:
         load_spec(_doc(integrations=[{"type": "tensorboard"}, {"type": "tensorboard"}]))
     with pytest.raises(ValidationError, match="comet"):
         load_spec(_doc(integrations=[{"type": "comet"}]))
+
+
+@pytest.mark.slow
+def test_a_resumed_run_continues_tensorboard_without_repeating_steps(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import shutil
+
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    monkeypatch.setenv("GRO_CACHE_DIR", str(tmp_path.parent / "gro-cache"))
+    doc = _doc(integrations=[{"type": "tensorboard"}], checkpoint={"every": 1, "keep": 2})
+    spec = load_spec(doc)
+    out = tmp_path / "run"
+    run(spec, out)
+    shutil.rmtree(out / "checkpoints" / f"step-{STEPS}")  # as if it crashed after step 1
+    run(spec, out, resume=True)  # replays step 2
+    events = EventAccumulator(str(out / "tensorboard"))
+    events.Reload()
+    assert [e.step for e in events.Scalars("train/lr")] == list(range(1, STEPS + 1))
