@@ -181,7 +181,12 @@ def test_a_resumed_run_continues_tensorboard_without_repeating_steps(
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     monkeypatch.setenv("GRO_CACHE_DIR", str(tmp_path.parent / "gro-cache"))
-    doc = _doc(integrations=[{"type": "tensorboard"}], checkpoint={"every": 1, "keep": 2})
+    doc = _doc(
+        method="sft",  # no rollouts: the cheapest run that resumes
+        data={"task": "builtin:reverse-sft"},
+        integrations=[{"type": "tensorboard"}],
+        checkpoint={"every": 1, "keep": 2},
+    )
     spec = load_spec(doc)
     out = tmp_path / "run"
     run(spec, out)
