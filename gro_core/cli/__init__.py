@@ -3,6 +3,7 @@
     main.py      the parser and the verbs' handlers; `python -m gro_core.cli` runs it
     train.py     `gro train SPEC --out DIR [--resume]`
     evaluate.py  `gro eval TARGET [TARGET ...]`
+    export.py    `gro export CHECKPOINT --out DIR [--merge-lora] [--dtype D] [--push-to-hub R]`
     quiet.py     the libraries' load reports and progress bars, silenced for both
 
 Verbs import what they run only when called, so `gro --help` and `gro data validate` never

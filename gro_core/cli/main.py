@@ -48,6 +48,7 @@ documented in docs/jobspec.md; the methods and their objectives in docs/objectiv
   model_options          dtype, attention kernel, gradient checkpointing, dropout
   lora                   train low-rank adapters instead of the full weights
   eval, checkpoint       how often to evaluate and to save
+  integrations           experiment trackers: tensorboard, wandb, mlflow
   name, reference_model  a label; the frozen reference (default: a copy of the model)
 """
 
@@ -110,8 +111,55 @@ def _add_eval(sub: argparse._SubParsersAction) -> None:
     evaluate.set_defaults(handler=_cmd_eval)
 
 
+def _cmd_export(args: argparse.Namespace) -> int:
+    from gro_core.cli.export import export_command
+
+    return export_command(
+        args.checkpoint,
+        args.out,
+        merge_lora=args.merge_lora,
+        dtype=args.dtype,
+        push_to_hub=args.push_to_hub,
+        private=args.private,
+    )
+
+
+def _add_export(sub: argparse._SubParsersAction) -> None:
+    export = sub.add_parser(
+        "export",
+        help="write a checkpoint as a plain save_pretrained model directory (no trainer state)",
+        description="Write a checkpoint (or a run directory's newest) as a model directory "
+        "transformers or peft load: the weights, or a LoRA run's adapters naming their base, "
+        "and the tokenizer.",
+    )
+    export.add_argument("checkpoint", help="checkpoint dir (runs/a/checkpoints/step-N) or run dir")
+    export.add_argument("--out", required=True, help="new directory to write the model to")
+    export.add_argument(
+        "--merge-lora", action="store_true", help="merge a LoRA run's adapters into its base"
+    )
+    export.add_argument(
+        "--dtype",
+        default="auto",
+        choices=["auto", "float32", "bfloat16", "float16"],
+        help="dtype of the written weights (auto: float32)",
+    )
+    export.add_argument(
+        "--push-to-hub",
+        default=None,
+        metavar="REPO",
+        help="then upload it as Hub model repo REPO (token: HF_TOKEN or `hf auth login`)",
+    )
+    export.add_argument("--private", action="store_true", help="with --push-to-hub: a private repo")
+    export.set_defaults(handler=_cmd_export)
+
+
 # Each entry adds one verb's parser.
-_VERBS: list[Callable[[argparse._SubParsersAction], None]] = [_add_data, _add_train, _add_eval]
+_VERBS: list[Callable[[argparse._SubParsersAction], None]] = [
+    _add_data,
+    _add_train,
+    _add_eval,
+    _add_export,
+]
 # Packages installed beside gro_core (the service: keys, submit, up, ...) add their verbs
 # through this entry-point group, so gro_core never imports them.
 PLUGIN_GROUP = "gro.cli"

@@ -19,6 +19,7 @@ from gro_core.data.kinds import KINDS, describe_kind
 from gro_core.docgen.markdown import code, paragraphs, prose, table, value
 from gro_core.methods import METHODS
 from gro_core.spec import JobSpec, RewardSpec, Section, load_spec
+from gro_core.spec.integrations import INTEGRATION_VARIANTS, IntegrationSpec, integration_type
 from gro_core.spec.rewards import reward_type
 from gro_core.tasks import TASKS
 
@@ -29,6 +30,13 @@ _EXAMPLE = re.compile(r"^## A complete example\n.*?^```yaml\n(.*?)^```", re.DOTA
 def reward_variants() -> tuple[type[BaseModel], ...]:
     """The models of the `rewards` union, in the order the spec lists them."""
     return get_args(get_args(RewardSpec)[0])
+
+
+# The discriminated unions of the spec, by their member union, and where each is documented.
+_UNION_LINKS = {
+    get_args(RewardSpec)[0]: "[reward](#rewards)",
+    get_args(IntegrationSpec)[0]: "[tracker](#integrations)",
+}
 
 
 def _section_of(annotation: Any) -> type[Section] | None:
@@ -50,7 +58,7 @@ def type_name(annotation: Any) -> str:
     if origin is Annotated:
         extra = [m for m in args[1:] if isinstance(m, FieldInfo)]
         if any(m.discriminator for m in extra):
-            return "[reward](#rewards)"
+            return _UNION_LINKS[args[0]]
         shown = type_name(args[0])
         limits = [b for m in extra for b in bounds(m.metadata)]
         return f"{shown} ({', '.join(limits)})" if limits else shown
@@ -144,6 +152,14 @@ def reward_tables() -> str:
     return "\n\n".join(parts)
 
 
+def integration_tables() -> str:
+    parts = []
+    for model in INTEGRATION_VARIANTS:
+        doc = prose(" ".join(paragraphs(model.__doc__)))
+        parts.append(f"### {integration_type(model)}\n\n{doc}\n\n{key_table(model)}")
+    return "\n\n".join(parts)
+
+
 def method_table() -> str:
     rows = []
     for name, m in METHODS.items():
@@ -189,6 +205,7 @@ def parts() -> dict[str, Callable[[], str]]:
         "top_level_keys": lambda: key_table(JobSpec),
         "sections": section_tables,
         "rewards": reward_tables,
+        "integrations": integration_tables,
         "methods": method_table,
         "kinds": kind_table,
         "tasks": task_table,

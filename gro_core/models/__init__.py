@@ -1,5 +1,7 @@
 """Models for gro: builtins, loading with device and dtype, LoRA, the reference, reward models,
 and the model a run trains (`load_run_model`: a spec's starting model or one of its checkpoints).
+A LoRA checkpoint loads as its base with the adapters merged (adapters.py); export.py writes a
+checkpoint as a plain model directory (`gro export`).
 
 path = resolve_model("builtin:tiny-llama")          # a local directory, built on first use
 tokenizer = load_tokenizer(path)

@@ -20,6 +20,7 @@ from transformers import (
     PreTrainedTokenizerBase,
 )
 
+from gro_core.models.adapters import adapter_base, is_adapter_dir, merge_adapters
 from gro_core.models.builtin import resolve_model
 
 ModelName = str | os.PathLike[str]
@@ -140,13 +141,19 @@ def load_policy(
     code should pass `use_cache=True` itself. `attention`: transformers' attention
     implementation ("auto": its own choice). The model's dropout is switched off unless
     `dropout` (LoRA's own is `lora.dropout`). The model comes back in eval mode, as
-    `from_pretrained` leaves it; trainers call `.train()`.
+    `from_pretrained` leaves it; trainers call `.train()`. A LoRA checkpoint loads as its
+    base with the adapters merged in (gro_core.models.adapters).
     """
     target = pick_device(device)
     kernel = {} if attention == "auto" else {"attn_implementation": attention}
-    model = AutoModelForCausalLM.from_pretrained(
-        resolve_model(name_or_path, cache_dir), dtype=pick_dtype(dtype, target), **kernel
-    ).to(target)
+    path = resolve_model(name_or_path, cache_dir)
+    if is_adapter_dir(path):  # a LoRA checkpoint: its base with the adapters merged in
+        base = load_policy(adapter_base(path), dtype=dtype, device=device, attention=attention)
+        model = merge_adapters(base, path)
+    else:
+        model = AutoModelForCausalLM.from_pretrained(
+            path, dtype=pick_dtype(dtype, target), **kernel
+        ).to(target)
     if not dropout:
         disable_dropout(model)
     if gradient_checkpointing:

@@ -14,6 +14,7 @@ Nothing here imports torch, so the API validates specs without it.
 """
 
 from gro_core.spec.base import MAX_SEED, Section, SpecError
+from gro_core.spec.integrations import INTEGRATION_TYPES, IntegrationSpec
 from gro_core.spec.job import (
     JobSpec,
     check_dataset_kind,
@@ -35,11 +36,13 @@ from gro_core.spec.sections import (
 )
 
 __all__ = [
+    "INTEGRATION_TYPES",
     "MAX_SEED",
     "REWARD_TYPES",
     "CheckpointSpec",
     "DataSpec",
     "EvalSpec",
+    "IntegrationSpec",
     "JobSpec",
     "LoraSpec",
     "ModelOptionsSpec",

@@ -9,13 +9,14 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Any, Literal
 
-from pydantic import Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from gro_core.data.kinds import KINDS
 from gro_core.methods import METHODS, get_method
 from gro_core.objective.config import GROConfig
 from gro_core.spec.base import Section, SpecError
+from gro_core.spec.integrations import IntegrationSpec
 from gro_core.spec.rewards import RewardSpec
 from gro_core.spec.sections import (
     CheckpointSpec,
@@ -60,6 +61,18 @@ class JobSpec(Section):
     """Periodic evaluation."""
     checkpoint: CheckpointSpec = Field(default_factory=CheckpointSpec)
     """Periodic checkpoints."""
+    integrations: list[IntegrationSpec] = Field(default_factory=list)
+    """Experiment trackers the run also writes to (tensorboard, wandb, mlflow), each at most
+    once; credentials come from the trainer's environment, never from here."""
+
+    @field_validator("integrations")
+    @classmethod
+    def _one_tracker_each(cls, trackers: list[Any]) -> list[Any]:
+        types = [t.type for t in trackers]
+        repeated = sorted({t for t in types if types.count(t) > 1})
+        if repeated:
+            raise ValueError(f"each tracker may be listed once; repeated: {', '.join(repeated)}")
+        return trackers
 
     def objective_config(self) -> GROConfig | None:
         """The method's GROConfig with method_args applied; None for sft and reward_model."""

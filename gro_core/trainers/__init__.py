@@ -7,6 +7,7 @@
     online.py           gro_loss methods on scored rollouts of prompts
     datasets.py         the run's data, read and encoded; reference_cache.py, chunking.py,
                         prompt_sharing.py: how sequences are scored; checkpoint.py, callbacks.py
+    trackers/           the spec's integrations: TensorBoard, W&B and MLflow callbacks
 
 from gro_core.trainers import run
 result = run(load_spec("job.yaml"), "runs/job", callbacks=[JsonlWriter("runs/job")])

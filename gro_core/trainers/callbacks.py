@@ -1,7 +1,8 @@
 """How metrics, samples, events and checkpoints leave the training loop.
 
 The loop calls a `Callback`; the CLI plugs in `JsonlWriter` (the run outputs of docs/jobspec.md) and
-`ProgressBar`, the worker a database writer, tests a list. `should_stop` lets a caller
+`ProgressBar`, the worker a database writer, tests a list; the trainer itself adds the spec's
+experiment trackers (gro_core.trainers.trackers). `should_stop` lets a caller
 cancel between steps.
 """
 
@@ -41,6 +42,9 @@ class Callback:
         """Checked between steps; True stops the run after saving a checkpoint."""
         return False
 
+    def on_run_end(self, status: str) -> None:
+        """The run is over: succeeded, cancelled or failed (then the error follows)."""
+
 
 class CallbackList(Callback):
     """Fans every call out to several callbacks."""
@@ -74,6 +78,10 @@ class CallbackList(Callback):
 
     def should_stop(self) -> bool:
         return any(cb.should_stop() for cb in self.callbacks)
+
+    def on_run_end(self, status: str) -> None:
+        for cb in self.callbacks:
+            cb.on_run_end(status)
 
 
 class JsonlWriter(Callback):

@@ -41,6 +41,7 @@ from gro_core.trainers.datasets import load_data
 from gro_core.trainers.distributed import init_ranks
 from gro_core.trainers.protocol import Collected
 from gro_core.trainers.sampler import StepSampler
+from gro_core.trainers.trackers import open_trackers
 
 
 class TrainingError(RuntimeError):
@@ -116,8 +117,10 @@ class Trainer:
         self.spec, self.out_dir = spec, Path(out_dir)
         self.out_dir.mkdir(parents=True, exist_ok=True)
         self.ranks = init_ranks()
-        # Rank 0 reports for all: the others' metrics reach it through all-reduce.
-        self.cb = CallbackList(list(callbacks) if self.ranks.main else [])
+        # Rank 0 reports for all: the others' metrics reach it through all-reduce. Trackers are
+        # opened before the model loads, so a missing tracker library fails the job at once.
+        trackers = open_trackers(spec, self.out_dir) if self.ranks.main else []
+        self.cb = CallbackList([*callbacks, *trackers] if self.ranks.main else [])
         seed_everything(spec.train.seed)
         found = latest_checkpoint(self.out_dir) if resume is True else resume or None
         self.start_step, checkpoint = found if found else (0, None)
@@ -341,7 +344,12 @@ def run(
     (step, checkpoint dir) pair, as `latest_checkpoint` gives it, from that one (a caller that
     looked it up already, the worker, hands it over instead of the trainer looking again)."""
     trainer = Trainer(spec, Path(out_dir), callbacks or [], resume)
-    result = trainer.run()
+    try:
+        result = trainer.run()
+    except BaseException:
+        trainer.cb.on_run_end("failed")
+        raise
+    trainer.cb.on_run_end(result.status)
     # Only after success: a failed rank exits and torchrun stops its peers; a barrier here
     # would leave them waiting for it.
     trainer.ranks.finish()

@@ -203,6 +203,28 @@ def _check_extension(gro: dict[str, Any], kind: str) -> None:
         raise refuse("gro.spec", "must be an object of job spec keys (docs/jobspec.md)")
 
 
+_WANDB_KEYS = {"project": "project", "name": "run_name", "entity": "entity", "tags": "tags"}
+
+
+def _integrations(given: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
+    """OpenAI's `integrations` ([{type: wandb, wandb: {project, name, entity, tags}}]) as the
+    spec's trackers: an online W&B run, logged in with the workers' WANDB_API_KEY."""
+    trackers = []
+    for i, entry in enumerate(given or []):
+        param = f"integrations.{i}"
+        if entry.get("type") != "wandb":
+            raise refuse(f"{param}.type", "only wandb integrations exist", "invalid_value")
+        settings = entry.get("wandb")
+        if not isinstance(settings, dict) or not settings.get("project"):
+            raise refuse(f"{param}.wandb.project", "missing", "invalid_value")
+        unknown = sorted(set(settings) - set(_WANDB_KEYS))
+        if unknown:
+            raise refuse(f"{param}.wandb", f"unknown keys {unknown}", "invalid_value")
+        tracker = {_WANDB_KEYS[k]: v for k, v in settings.items() if v is not None}
+        trackers.append({"type": "wandb", "mode": "online", **tracker})
+    return trackers
+
+
 def map_request(body: FineTuningJobCreate, allow_python: bool) -> Mapped:
     """The gro spec document of an OpenAI job request; InvalidRequestError naming the param."""
     gro = body.gro or {}
@@ -223,6 +245,8 @@ def map_request(body: FineTuningJobCreate, allow_python: bool) -> Mapped:
             "seed": seed,
         },
     }
+    if body.integrations:
+        document["integrations"] = _integrations(body.integrations)
     document = merge(merge(document, parts), gro.get("spec") or {})
     hyper = _echo(hyper, document)
     shown_method = {"type": kind, kind: {**settings, "hyperparameters": hyper}}

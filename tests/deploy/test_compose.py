@@ -91,4 +91,6 @@ def test_the_image_installs_the_project_and_runs_the_api():
     for folder in ("gro_core", "server", "worker", "dashboard", "client", "stack", "bench"):
         assert f"COPY {folder} {folder}" in dockerfile
     assert "COPY migrations migrations" in dockerfile
-    assert "pip install -e ." in dockerfile and '"gro", "serve"' in dockerfile
+    assert 'pip install -e ".[${EXTRAS}]"' in dockerfile and '"gro", "serve"' in dockerfile
+    # Workers write the trackers a spec lists: the image has their libraries by default.
+    assert 'ARG EXTRAS="trackers"' in dockerfile

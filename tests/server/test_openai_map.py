@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from gro_core.spec import load_spec
 from server.errors import InvalidRequestError
 from server.schemas.openai import FineTuningJobCreate
 from server.services.openai_graders import linear_weights, rewards_of
@@ -135,3 +136,28 @@ def test_refusals_name_the_param(body: dict[str, Any], param: str):
     with pytest.raises(InvalidRequestError) as info:
         map_request(request(**body), allow_python=False)
     assert info.value.field == param and info.value.message.startswith(param)
+
+
+def test_a_wandb_integration_becomes_an_online_wandb_tracker():
+    wandb = {"project": "p", "name": "run-1", "entity": "team", "tags": ["a"]}
+    mapped = map_request(request(integrations=[{"type": "wandb", "wandb": wandb}]), False)
+    assert mapped.document["integrations"] == [
+        {
+            "type": "wandb",
+            "mode": "online",
+            "project": "p",
+            "run_name": "run-1",
+            "entity": "team",
+            "tags": ["a"],
+        }
+    ]
+    assert load_spec(mapped.document).integrations[0].mode == "online"  # a valid spec
+    assert "integrations" not in map_request(request(), False).document
+    for bad, field in (
+        ({"type": "comet"}, "integrations.0.type"),
+        ({"type": "wandb", "wandb": {}}, "integrations.0.wandb.project"),
+        ({"type": "wandb", "wandb": {"project": "p", "api_key": "k"}}, "integrations.0.wandb"),
+    ):
+        with pytest.raises(InvalidRequestError) as info:
+            map_request(request(integrations=[bad]), False)
+        assert info.value.field == field

@@ -4,6 +4,7 @@ samples by step, checkpoints and their tar downloads."""
 from __future__ import annotations
 
 import io
+import json
 import math
 import tarfile
 import time
@@ -164,3 +165,58 @@ def test_signed_link_works_without_a_key_until_it_expires(
     expired = signed_query(settings.secret_key, ckpt, ttl_s=-1)
     assert client.get(f"/v1/checkpoints/{ckpt}/download?{expired}").status_code == 401
     assert int(url.split("expires=")[1].split("&")[0]) > time.time()
+
+
+def _trained_checkpoint(settings: Settings, job_id: str, lora: bool) -> str:
+    """A real one-step LoRA or full checkpoint of the tiny builtin in the job's storage."""
+    from gro_core.spec import load_spec
+    from gro_core.trainers import run
+
+    doc = {
+        "model": "builtin:tiny-llama",
+        "method": "sft",
+        "data": {"task": "builtin:reverse-sft"},
+        "train": {"steps": 1, "batch_size": 2, "warmup_steps": 0},
+        "eval": {"every": 0},
+        "checkpoint": {"every": 0, "keep": 1},
+        "lora": {"r": 2} if lora else None,
+    }
+    run(load_spec(doc), Path(settings.storage_dir) / "jobs" / job_id)
+    checkpoint = Checkpoint(
+        id=new_id("checkpoint"),
+        job_id=job_id,
+        step=1,
+        path=f"jobs/{job_id}/checkpoints/step-1",
+        bytes=1,
+    )
+    with session_scope(settings.database_url) as session:
+        outputs.add_checkpoint(session, checkpoint)
+    return checkpoint.id
+
+
+@pytest.mark.slow
+def test_a_checkpoint_downloads_as_an_exported_model(
+    alice: Api, settings: Settings, job_id: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+):
+    monkeypatch.setenv("GRO_CACHE_DIR", str(tmp_path / "gro-cache"))
+    ckpt = _trained_checkpoint(settings, job_id, lora=True)
+    url = f"/v1/checkpoints/{ckpt}/download"
+
+    def members(query: str) -> dict[str, bytes]:
+        response = alice.get(f"{url}?{query}")
+        assert response.status_code == 200, response.text
+        with tarfile.open(fileobj=io.BytesIO(response.content)) as tar:
+            return {m.name: tar.extractfile(m).read() for m in tar.getmembers() if m.isfile()}
+
+    as_saved = members("format=checkpoint")
+    assert f"{job_id}-step-1/trainer.pt" in as_saved
+    adapters = members("format=model")
+    root = f"{job_id}-step-1-model"
+    assert not any(n.endswith("trainer.pt") for n in adapters)
+    config = json.loads(adapters[f"{root}/adapter_config.json"])
+    assert config["base_model_name_or_path"] == "builtin:tiny-llama"
+    merged = members("format=model&merge_lora=true&dtype=bfloat16")
+    assert json.loads(merged[f"{root}/config.json"])["dtype"] == "bfloat16"
+    assert f"{root}/model.safetensors" in merged and f"{root}/adapter_config.json" not in merged
+    refused = alice.get(f"{url}?dtype=bfloat16")
+    assert refused.status_code == 422 and "format=model" in refused.text
