@@ -22,7 +22,7 @@ COPY stack stack
 COPY bench bench
 COPY migrations migrations
 COPY examples examples
-RUN pip install -e . && useradd --create-home --uid 1000 gro && mkdir -p /data && chown gro /data
+RUN pip install -e ".[hub]" && useradd --create-home --uid 1000 gro && mkdir -p /data && chown gro /data
 USER gro
 EXPOSE 8000 8501
 CMD ["gro", "serve", "--host", "0.0.0.0", "--port", "8000"]
