@@ -45,6 +45,8 @@ class HubDataset(Section):
     @classmethod
     def _known_shape(cls, hub: str) -> str:
         hub = hub.removeprefix(HUB_PREFIX)
+        if is_path(hub) and any(ord(c) < 0x20 for c in hub):
+            raise ValueError("a dataset path holds no control characters")
         if not is_path(hub) and not _REPO_ID.match(hub):
             raise ValueError(
                 f"{hub!r} is not a Hub dataset id (org/name) or a local path (/dir, ./dir)"
