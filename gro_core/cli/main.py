@@ -40,7 +40,8 @@ A job spec is one YAML document. Every key, with its type, default and allowed v
 documented in docs/jobspec.md; the methods and their objectives in docs/objective.md.
 
   model, method          required: the starting model and the training method
-  data                   required: data.train (a dataset file) and/or data.task (builtin:<task>)
+  data                   required: data.train (a dataset file) and/or data.task (builtin:<task>);
+                         data.train: hf:org/name reads a Hugging Face dataset
   method_args            the method's arguments, e.g. {beta: 0.1}
   rewards                online methods: the weighted reward functions
   rollout                online methods: how completions are sampled
