@@ -8,6 +8,7 @@ imported here, when a Hub dataset is asked for.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -35,16 +36,41 @@ def _load_split(source: HubDataset) -> datasets.Dataset:
         import datasets
     except ImportError as exc:  # pragma: no cover - the hub extra is installed in CI
         raise _error(source, "missing_dependency", "install gro[hub] to read Hub datasets") from exc
-    path = str(Path(source.hub).expanduser()) if is_path(source.hub) else source.hub
+    local = _is_local_dir(source.hub)
+    path = str(Path(source.hub).expanduser()) if local else source.hub
     try:
         loaded = datasets.load_dataset(
-            path, name=source.config, split=source.split, revision=source.revision
+            path,
+            name=source.config,
+            split=source.split,
+            revision=source.revision,
+            **(_local_options(datasets, path) if local else {}),
         )
     except Exception as exc:
         field = _blamed_key(str(exc))
         raise _error(source, "hub_unavailable", f"{type(exc).__name__}: {exc}", field) from exc
     assert isinstance(loaded, datasets.Dataset)  # a split was named, so never a DatasetDict
     return loaded
+
+
+def _local_options(datasets: Any, path: str) -> dict[str, Any]:
+    """How a local directory is read: the library's cache keys it by the directory's *name*,
+    so two directories called alike would share (and fail on) one entry, and it would serve
+    stale rows after the files change. A cache per resolved path, rebuilt on every read."""
+    digest = hashlib.sha256(str(Path(path).resolve()).encode()).hexdigest()[:16]
+    return {
+        "cache_dir": str(Path(datasets.config.HF_DATASETS_CACHE) / "gro-local" / digest),
+        "download_mode": datasets.DownloadMode.FORCE_REDOWNLOAD,
+        "verification_mode": datasets.VerificationMode.NO_CHECKS,
+    }
+
+
+def _is_local_dir(name: str) -> bool:
+    """Whether `datasets` reads `name` from this machine (it looks for a directory first)."""
+    try:
+        return is_path(name) or Path(name).is_dir()
+    except (OSError, ValueError):
+        return is_path(name)
 
 
 def _blamed_key(message: str) -> str | None:
@@ -96,8 +122,15 @@ def load_hub(source: HubDataset, kind: str | None = None) -> tuple[str, list[dic
 
 
 def validate_hub(
-    source: HubDataset, *, bounds: Bounds | None = None, expected_kind: str | None = None
+    source: HubDataset,
+    *,
+    bounds: Bounds | None = None,
+    expected_kind: str | None = None,
+    tokenizer: Any = None,
 ) -> ValidationReport:
     """`validate_file` for a Hub dataset: every problem reported (one it cannot be read at
     all, or a mapped column it lacks, as a dataset-level issue), none raised."""
-    return validate_stream(hub_records(source, bounds), source.label(), expected_kind=expected_kind)
+    records = hub_records(source, bounds)
+    return validate_stream(
+        records, source.label(), expected_kind=expected_kind, tokenizer=tokenizer
+    )

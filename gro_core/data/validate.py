@@ -238,10 +238,15 @@ def validate_stream(
     *,
     expected_kind: str | None = None,
     max_errors: int = DEFAULT_MAX_ERRORS,
+    tokenizer: str | PreTrainedTokenizerBase | None = None,
 ) -> ValidationReport:
     """`validate_file` over rows from elsewhere (a Hub dataset): `(row, row_or_issue)` pairs."""
     _check_expected_kind(expected_kind)
-    validator = _Validator(expected_kind=expected_kind, max_errors=max_errors, tokenizer=None)
+    validator = _Validator(
+        expected_kind=expected_kind,
+        max_errors=max_errors,
+        tokenizer=resolve_tokenizer(tokenizer),
+    )
     for _ in _scan(records, validator):
         pass
     return validator.report(label)

@@ -170,3 +170,27 @@ def test_gro_train_sft_from_a_hub_dataset(math_dir: Path, tmp_path: Path) -> Non
     summary = json.loads((out / "summary.json").read_text())
     assert summary["status"] == "succeeded" and summary["steps"] == 2
     assert summary["spec"]["data"]["train"]["columns"] == columns
+
+
+def test_gro_data_validate_reads_a_hub_dataset(math_dir: Path, tmp_path: Path, capsys) -> None:
+    args = ["data", "validate", f"hf:{math_dir}", "--config", "main", "--split", "test"]
+    assert gro([*args, "--column", "prompt=question", "--column", "answer=solution"]) == 0
+    assert f"hf:{math_dir}[main]:test: prompt data, 1 rows, 0 errors" in capsys.readouterr().out
+    rows = [{"q": "a", "good": "b", "bad": "c"}, {"q": "a", "good": "", "bad": "c"}]
+    root = write_hub_dir(tmp_path / "pref", {"default": {"train": rows}})
+    columns = ["--column", "prompt=q", "--column", "chosen=good", "--column", "rejected=bad"]
+    assert gro(["data", "validate", f"hf:{root}", *columns]) == 1
+    assert "row 2, field chosen: empty_string: " in capsys.readouterr().out
+    assert gro(["data", "validate", "hf:not an id"]) == 2
+    assert "hub: 'not an id' is not a Hub dataset id" in capsys.readouterr().err
+
+
+def test_local_directories_named_alike_or_rewritten_are_read_afresh(tmp_path: Path) -> None:
+    # The library's cache keys a local directory by its name: without a cache per path, the
+    # second `data` would be read with the first one's recorded split sizes (and fail).
+    first = write_hub_dir(tmp_path / "a" / "data", {"default": {"train": [{"prompt": "x"}] * 3}})
+    second = write_hub_dir(tmp_path / "b" / "data", {"default": {"train": [{"prompt": "y"}]}})
+    assert [r["prompt"] for r in load_hub(hub(first))[1]] == ["x"] * 3
+    assert [r["prompt"] for r in load_hub(hub(second))[1]] == ["y"]
+    write_hub_dir(first, {"default": {"train": [{"prompt": "z"}] * 2}})
+    assert [r["prompt"] for r in load_hub(hub(first))[1]] == ["z"] * 2
