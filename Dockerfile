@@ -6,7 +6,7 @@
 FROM python:3.11-slim
 
 ARG TORCH="torch==2.13.0"
-ARG EXTRAS="trackers"
+ARG EXTRAS="trackers,hub"
 ENV PYTHONUNBUFFERED=1 \
     PIP_NO_CACHE_DIR=1 \
     GRO_CACHE_DIR=/data/cache \

@@ -53,6 +53,9 @@ class Settings(Limits):
     model_roots: list[Path] = Field(default_factory=list)
     """Directories whose model directories job specs may name by path (a shared model store);
     any other local path is refused at submit."""
+    hub_dataset_roots: list[Path] = Field(default_factory=list)
+    """Directories whose dataset directories POST /v1/datasets/hub may read by path; Hub ids
+    (`org/name`) are always allowed, any other local path is refused."""
     signed_link_max_s: int = Field(7 * 24 * 3600, ge=1)
     """Longest lifetime of a signed download link: a link expiring later is refused."""
     upload_tmp_max_age_s: float = Field(600.0, gt=0)

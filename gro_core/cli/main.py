@@ -12,14 +12,32 @@ from importlib.metadata import entry_points
 def _cmd_data_validate(args: argparse.Namespace) -> int:
     from gro_core.data import cli_validate
 
-    return cli_validate(args.file, as_json=args.json, tokenizer=args.tokenizer)
+    hub = {"config": args.config, "split": args.split, "revision": args.revision}
+    hub = {key: value for key, value in hub.items() if value is not None}
+    columns = dict(pair.partition("=")[::2] for pair in args.column)
+    hub_keys = hub | ({"columns": columns} if columns else {})
+    return cli_validate(args.file, as_json=args.json, tokenizer=args.tokenizer, hub_keys=hub_keys)
 
 
 def _add_data(sub: argparse._SubParsersAction) -> None:
     data = sub.add_parser("data", help="inspect and validate datasets")
     data_sub = data.add_subparsers(dest="data_cmd", required=True)
     validate = data_sub.add_parser("validate", help="validate a dataset file; exit 1 on errors")
-    validate.add_argument("file", help="JSONL, Parquet, or a saved Hugging Face dataset directory")
+    validate.add_argument(
+        "file",
+        help="JSONL, Parquet, a saved Hugging Face dataset directory, or hf:org/name (Hub)",
+    )
+    hub = validate.add_argument_group("Hugging Face datasets (hf:org/name)")
+    hub.add_argument("--config", default=None, help="the dataset's configuration (subset)")
+    hub.add_argument("--split", default=None, help="the split to read (default: train)")
+    hub.add_argument("--revision", default=None, help="branch, tag or commit")
+    hub.add_argument(
+        "--column",
+        action="append",
+        default=[],
+        metavar="FIELD=COLUMN",
+        help="read gro's FIELD from the dataset's COLUMN (repeatable)",
+    )
     validate.add_argument("--json", action="store_true", help="print the report as JSON")
     validate.add_argument(
         "--tokenizer", default=None, help="model whose tokenizer measures token lengths"
@@ -40,7 +58,8 @@ A job spec is one YAML document. Every key, with its type, default and allowed v
 documented in docs/jobspec.md; the methods and their objectives in docs/objective.md.
 
   model, method          required: the starting model and the training method
-  data                   required: data.train (a dataset file) and/or data.task (builtin:<task>)
+  data                   required: data.train (a dataset file) and/or data.task (builtin:<task>);
+                         data.train: hf:org/name reads a Hugging Face dataset
   method_args            the method's arguments, e.g. {beta: 0.1}
   rewards                online methods: the weighted reward functions
   rollout                online methods: how completions are sampled

@@ -27,7 +27,16 @@ class DataIssue:
         return asdict(self)
 
     def __str__(self) -> str:
-        where = f"line {self.line}" if self.line is not None else "file"
+        return self.describe()
+
+    def describe(self, unit: str = "line") -> str:
+        """`line 3: ...` for a file; `row 17, field chosen: ...` for a Hub dataset (unit row)."""
+        if self.line is None:
+            where = "file" if unit == "line" else "dataset"
+        else:
+            where = f"{unit} {self.line}"
+        if unit != "line" and self.field:
+            where += f", field {self.field}"
         return f"{where}: {self.message}"
 
 
@@ -38,9 +47,15 @@ class DatasetError(ValueError):
     _SHOWN = 5
 
     def __init__(
-        self, issues: Sequence[DataIssue], *, error_count: int | None = None, path: str = ""
+        self,
+        issues: Sequence[DataIssue],
+        *,
+        error_count: int | None = None,
+        path: str = "",
+        unit: str = "line",
     ) -> None:
         self.issues = list(issues)
+        self.unit = unit  # what issues number: a file's lines, a Hub dataset's rows
         self.error_count = len(self.issues) if error_count is None else error_count
         self.path = path
         super().__init__(self._summary())
@@ -49,7 +64,7 @@ class DatasetError(ValueError):
         head = f"{self.path}: " if self.path else ""
         noun = "problem" if self.error_count == 1 else "problems"
         lines = [f"{head}{self.error_count} {noun} in the dataset"]
-        lines += [f"  {issue}" for issue in self.issues[: self._SHOWN]]
+        lines += [f"  {issue.describe(self.unit)}" for issue in self.issues[: self._SHOWN]]
         hidden = self.error_count - min(len(self.issues), self._SHOWN)
         if hidden > 0:
             lines.append(f"  ... and {hidden} more (run `gro data validate` to list them)")

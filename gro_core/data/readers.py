@@ -174,6 +174,13 @@ def _iter_batches(
                 row += 1
 
 
+def iter_arrow_batches(
+    batches: Iterable[pa.RecordBatch], bounds: Bounds, label: str
+) -> Iterator[tuple[int, Record]]:
+    """`_iter_batches` for tables from elsewhere (a loaded Hub dataset), named by `label`."""
+    yield from _iter_batches(batches, bounds, Path(label))
+
+
 def _bomb(
     column: str, size: int, first: int, rows: int, bounds: Bounds, path: Path
 ) -> DatasetError:

@@ -6,7 +6,7 @@ Validation never holds the file: rows are checked one at a time, issues are kept
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -173,12 +173,10 @@ class _Validator:
         )
 
 
-def _scan(
-    path: str | Path, validator: _Validator, max_line_bytes: int, bounds: Bounds | None = None
-) -> Iterator[dict[str, Any]]:
-    """Feed every row of `path` to the validator; yield the canonical records of valid rows."""
+def _scan(records: Iterable[tuple[int, Record]], validator: _Validator) -> Iterator[dict[str, Any]]:
+    """Feed every row to the validator; yield the canonical records of valid rows."""
     try:
-        for line, item in iter_records(path, max_line_bytes=max_line_bytes, bounds=bounds):
+        for line, item in records:
             record = validator.feed(line, item)
             if record is not None:
                 yield record
@@ -210,7 +208,8 @@ def validate_file(
         max_errors=max_errors,
         tokenizer=resolve_tokenizer(tokenizer),
     )
-    for _ in _scan(path, validator, max_line_bytes, bounds):
+    records = iter_records(path, max_line_bytes=max_line_bytes, bounds=bounds)
+    for _ in _scan(records, validator):
         pass  # records are only needed by load_rows; validation keeps nothing per row
     return validator.report(str(path))
 
@@ -229,11 +228,39 @@ def load_rows(
     `kind` demands a kind (e.g. preference for DPO). Raises DatasetError naming the first
     problems by line and field, FileNotFoundError for a missing path.
     """
+    records = iter_records(path, max_line_bytes=max_line_bytes)
+    return load_stream(records, str(path), kind)
+
+
+def validate_stream(
+    records: Iterable[tuple[int, Record]],
+    label: str,
+    *,
+    expected_kind: str | None = None,
+    max_errors: int = DEFAULT_MAX_ERRORS,
+    tokenizer: str | PreTrainedTokenizerBase | None = None,
+) -> ValidationReport:
+    """`validate_file` over rows from elsewhere (a Hub dataset): `(row, row_or_issue)` pairs."""
+    _check_expected_kind(expected_kind)
+    validator = _Validator(
+        expected_kind=expected_kind,
+        max_errors=max_errors,
+        tokenizer=resolve_tokenizer(tokenizer),
+    )
+    for _ in _scan(records, validator):
+        pass
+    return validator.report(label)
+
+
+def load_stream(
+    records: Iterable[tuple[int, Record]], label: str, kind: str | None = None, unit: str = "line"
+) -> tuple[str, list[dict[str, Any]]]:
+    """`load_rows` over `(line, row_or_issue)` pairs; errors name `label` and each `unit`."""
     _check_expected_kind(kind)
     validator = _Validator(expected_kind=kind, max_errors=DEFAULT_MAX_ERRORS, tokenizer=None)
-    records = list(_scan(path, validator, max_line_bytes))
-    report = validator.report(str(path))
+    loaded = list(_scan(records, validator))
+    report = validator.report(label)
     if not report.ok:
-        raise DatasetError(report.errors, error_count=report.error_count, path=str(path))
+        raise DatasetError(report.errors, error_count=report.error_count, path=label, unit=unit)
     assert report.kind is not None  # a file with no rows reports empty_file
-    return report.kind, records
+    return report.kind, loaded

@@ -19,6 +19,7 @@ from gro_core.data.kinds import KINDS, describe_kind
 from gro_core.docgen.markdown import code, paragraphs, prose, table, value
 from gro_core.methods import METHODS
 from gro_core.spec import JobSpec, RewardSpec, Section, load_spec
+from gro_core.spec.hub import HubDataset
 from gro_core.spec.integrations import INTEGRATION_VARIANTS, IntegrationSpec, integration_type
 from gro_core.spec.rewards import reward_type
 from gro_core.tasks import TASKS
@@ -70,6 +71,8 @@ def type_name(annotation: Any) -> str:
         return f"list of {type_name(args[0])}"
     if origin is dict:
         return "mapping"
+    if annotation is HubDataset:
+        return "[Hugging Face dataset](#hugging-face-datasets)"
     if isinstance(annotation, type) and issubclass(annotation, Section):
         return "section"
     raise ValueError(f"docgen: no name for the type {annotation!r}")
@@ -208,5 +211,6 @@ def parts() -> dict[str, Callable[[], str]]:
         "integrations": integration_tables,
         "methods": method_table,
         "kinds": kind_table,
+        "hub_keys": lambda: key_table(HubDataset),
         "tasks": task_table,
     }

@@ -10,6 +10,7 @@ from typing import Any, get_args
 from pydantic import BaseModel, ValidationError
 
 from gro_core.spec.base import SpecError
+from gro_core.spec.hub import HUB_TAG, HubDataset
 from gro_core.spec.job import JobSpec
 from gro_core.spec.rewards import REWARD_TYPES, RewardSpec, reward_type
 
@@ -18,18 +19,24 @@ _REWARD_MODELS: dict[str, type[BaseModel]] = {
 }
 
 
+_SOURCE_TAGS = (HUB_TAG, "name")  # data.train / data.eval: a name, or a HubDataset
+
+
 def _path_parts(loc: tuple[int | str, ...]) -> list[str]:
     """Location parts without the tags a discriminated union inserts (rewards.0.regex.pattern)."""
     return [
         str(part)
         for i, part in enumerate(loc)
         if not (i > 0 and isinstance(loc[i - 1], int) and part in _REWARD_MODELS)
+        and not (i > 1 and loc[i - 2] == "data" and part in _SOURCE_TAGS)
     ]
 
 
 def _section(root: type[BaseModel], parts: list[str]) -> type[BaseModel] | None:
     """The section model at dotted `parts` of a `root` document (`lora` in a JobSpec: LoraSpec)."""
     model = root
+    if parts[:1] == ["data"] and parts[1:2] in (["train"], ["eval"]):
+        model, parts = HubDataset, parts[2:]  # the only mapping data.train / data.eval take
     for part in parts:
         field = model.model_fields.get(part)
         if field is None:

@@ -8,22 +8,30 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from gro_core.spec.base import MAX_SEED, Section
+from gro_core.spec.hub import DataSource, as_hub
 from gro_core.tasks import TASKS, get_task
 
 
 class DataSpec(Section):
     """Where examples come from: a dataset (`train`), a built-in generator (`task`), or both."""
 
-    train: str | None = Field(None, min_length=1)
-    """A path (CLI) or a dataset id (API)."""
-    eval: str | None = Field(None, min_length=1)
-    """Optional held-out set; with a task and no eval set, the task's eval split serves."""
+    train: DataSource | None = None
+    """A path (CLI), a dataset id (API), or a Hugging Face dataset (CLI): `hf:org/name`, or a
+    mapping `{hub: org/name, config, split, revision, columns}` (see "Hugging Face datasets")."""
+    eval: DataSource | None = None
+    """Optional held-out set, in the same forms as `train` (e.g. `{hub: org/name, split: test}`);
+    with a task and no eval set, the task's eval split serves."""
     task: str | None = None
     """`builtin:<task>` (gro_core.tasks): generated rows plus the task's rule reward."""
     offline_mix: float = Field(0.0, ge=0.0, lt=1.0)
     """Online methods: share of each batch drawn from offline data (data.train)."""
     task_size: int | None = Field(None, ge=1)
     """Rows generated from data.task for training; default: steps × batch_size (one pass)."""
+
+    @field_validator("train", "eval", mode="before")
+    @classmethod
+    def _hub_shorthand(cls, value: Any) -> Any:
+        return as_hub(value)
 
     @field_validator("task")
     @classmethod

@@ -9,7 +9,9 @@ from transformers import PreTrainedTokenizerBase
 
 from gro_core.data import DatasetError, load_rows
 from gro_core.data.encode import Example, encode_prompts, encode_records
+from gro_core.data.hub import load_hub
 from gro_core.spec import JobSpec, SpecError, check_train_data
+from gro_core.spec.hub import HubDataset
 from gro_core.tasks import generate, get_task
 
 
@@ -28,9 +30,15 @@ class Data:
     offline: list[Example] = field(default_factory=list)  # mixed into online batches
 
 
-def read_rows(path: str, kind: str | None = None) -> tuple[str, list[dict]]:
-    """(kind, rows) of a dataset file; `kind` given, rows of another kind are refused.
-    Raises DataError naming the file (and its line and field)."""
+def read_rows(path: str | HubDataset, kind: str | None = None) -> tuple[str, list[dict]]:
+    """(kind, rows) of a dataset file or Hub dataset; `kind` given, rows of another kind are
+    refused. Raises DataError naming the file (and its line and field) or the Hub dataset (and
+    its row and field)."""
+    if isinstance(path, HubDataset):
+        try:
+            return load_hub(path, kind)
+        except DatasetError as exc:
+            raise DataError(str(exc)) from exc
     if not Path(path).exists():
         raise DataError(f"data file not found: {path}")
     try:

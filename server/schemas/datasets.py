@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from server.schemas.common import Out, Problem
 
@@ -43,4 +43,21 @@ class RowsOut(BaseModel):
     total: int
     truncated: bool = Field(
         False, description="long strings were cut, or rows left out to keep the page small"
+    )
+
+
+class HubDatasetIn(BaseModel):
+    """A Hugging Face dataset to register: one config and split, its columns renamed onto
+    gro's fields (the keys of `data.train: {hub: ...}` in a job spec)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=400, examples=["openai/gsm8k"])
+    config: str | None = Field(None, examples=["main"])
+    split: str = Field("train", examples=["train"])
+    revision: str | None = Field(None, description="branch, tag or commit; default: main")
+    columns: dict[str, str] = Field(
+        default_factory=dict,
+        examples=[{"prompt": "question", "answer": "answer"}],
+        description="gro field <- dataset column; unmapped columns keep their names",
     )

@@ -25,6 +25,7 @@ from gro_core.spec import (
     is_online,
     load_spec,
 )
+from gro_core.spec.hub import HubDataset
 from gro_core.spec.models import BUILTIN_PREFIX, builtin_problem, is_hub_id, looks_local
 from server.config import Settings
 from server.db.datasets import get_dataset
@@ -95,7 +96,10 @@ def check_model_ref(
         )
 
 
-def _dataset(session: Session, owner: Owner, ident: str, path: str) -> Dataset:
+def _dataset(session: Session, owner: Owner, ident: str | HubDataset, path: str) -> Dataset:
+    if isinstance(ident, HubDataset):
+        msg = "register a Hugging Face dataset with POST /v1/datasets/hub and use its id"
+        raise invalid(path, msg)
     if not ident.startswith("ds-"):
         raise invalid(path, f"{ident!r} is not a dataset id: upload it with POST /v1/datasets")
     dataset = get_dataset(session, owner, ident)

@@ -20,6 +20,7 @@ from server.db.owners import create_key
 from server.db.session import dispose_engine, session_scope
 from server.main import create_app
 from server.queue import RecordingQueue
+from tests.helpers.hub_data import go_offline
 from tests.server.conftest import PAIRS, jsonl
 from tests.server.test_outputs import make_checkpoint
 
@@ -79,7 +80,9 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple]:
     headers = {"Authorization": f"Bearer {key}"}
     with TestClient(app, headers=headers) as client:
         ids = _seed(client, settings)
-    yield app, headers, ids
+    with pytest.MonkeyPatch.context() as patch:
+        go_offline(patch, root / "hf-cache")  # fuzzed POST /v1/datasets/hub names stay local
+        yield app, headers, ids
     dispose_engine(url)
 
 

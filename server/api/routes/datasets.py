@@ -10,8 +10,9 @@ from server.api.deps import DatasetDep, OwnerDep, SessionDep, SettingsDep
 from server.db.datasets import list_datasets
 from server.db.models import Dataset
 from server.schemas.common import DB_INT_MAX, ERRORS, Page
-from server.schemas.datasets import DatasetOut, RowsOut, ValidationOut
+from server.schemas.datasets import DatasetOut, HubDatasetIn, RowsOut, ValidationOut
 from server.services.datasets import dry_run, read_rows, remove_dataset, store_dataset
+from server.services.hub_datasets import register_hub_dataset
 from server.storage import receive_upload
 
 router = APIRouter(prefix="/v1/datasets", tags=["datasets"], responses=ERRORS)
@@ -33,6 +34,18 @@ def upload_dataset(
         settings.upload_tmp_max_age_s,
     )
     return store_dataset(session, owner, upload, file.filename or "", settings)
+
+
+@router.post(
+    "/hub", status_code=201, response_model=DatasetOut, summary="Register a Hugging Face dataset"
+)
+def register_hub(
+    body: HubDatasetIn, session: SessionDep, owner: OwnerDep, settings: SettingsDep
+) -> Dataset:
+    """Read one config and split of a Hugging Face dataset, rename its columns onto gro's
+    fields, validate every row and keep it as a dataset: a bad row answers 422 naming its row
+    and field, and nothing is stored."""
+    return register_hub_dataset(session, owner, body, settings)
 
 
 @router.post("/validate", response_model=ValidationOut, summary="Validate a file (dry run)")

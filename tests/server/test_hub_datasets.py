@@ -1,0 +1,109 @@
+"""POST /v1/datasets/hub: a Hugging Face dataset, read offline from a local directory under the
+operator's allowed roots, validated by row and kept as an ordinary dataset."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from server.config import Settings
+from tests.helpers.hub_data import go_offline, write_hub_dir
+from tests.server.conftest import Api, dpo_spec
+from tests.server.test_datasets import stored
+
+PAIRS = [{"q": f"{i}+{i}=", "good": str(2 * i), "bad": "0", "n": i} for i in range(6)]
+COLUMNS = {"prompt": "q", "chosen": "good", "rejected": "bad"}
+
+
+@pytest.fixture
+def roots(tmp_path: Path) -> Path:
+    return tmp_path / "datasets"
+
+
+@pytest.fixture
+def settings(database_url: str, tmp_path: Path, roots: Path) -> Settings:
+    return Settings(
+        environment="test",
+        secret_key="test-secret-0123456789",
+        database_url=database_url,
+        storage_dir=tmp_path / "storage",
+        max_upload_bytes=64 * 1024,
+        limit_dataset_rows=10,
+        hub_dataset_roots=[roots],
+    )
+
+
+@pytest.fixture(autouse=True)
+def _offline(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    go_offline(monkeypatch, tmp_path / "hf-cache")
+
+
+def register(api: Api, name: str | Path, **keys) -> dict:
+    return api.post("/v1/datasets/hub", json={"name": str(name)} | keys)
+
+
+def test_a_hub_dataset_becomes_a_stored_dataset_jobs_can_use(alice: Api, roots: Path, settings):
+    root = write_hub_dir(roots / "pairs", {"main": {"train": PAIRS, "test": PAIRS[:2]}})
+    response = register(alice, root, config="main", split="test", columns=COLUMNS)
+    assert response.status_code == 201, response.text
+    body = response.json()
+    assert (body["kind"], body["rows"], body["format"]) == ("preference", 2, "jsonl")
+    assert body["filename"] == f"hf:{root}[main]:test"
+    rows = alice.get(f"/v1/datasets/{body['id']}/rows").json()["data"]
+    assert rows[1] == {"prompt": "1+1=", "chosen": "2", "rejected": "0", "n": 1}
+    assert alice.submit(dpo_spec(body["id"])).status_code == 201
+
+
+def test_a_bad_row_is_refused_by_row_and_field_and_nothing_is_kept(
+    alice: Api, roots: Path, settings: Settings
+) -> None:
+    bad = [*PAIRS[:3], {"q": "x", "good": "", "bad": "0", "n": 9}]
+    root = write_hub_dir(roots / "bad", {"default": {"train": bad}})
+    response = register(alice, root, columns=COLUMNS)
+    assert response.status_code == 422
+    error = response.json()["error"]
+    assert (error["line"], error["field"]) == (4, "chosen")
+    assert error["message"].startswith("row 4, field chosen: ")
+    assert stored(settings) == (0, [])
+
+
+@pytest.mark.parametrize(
+    ("body", "field", "code"),
+    [
+        ({"columns": {"prompt": "question"}}, "columns.prompt", "unknown_column"),
+        ({"split": "validation"}, "split", "hub_unavailable"),
+        ({"split": "a b"}, "split", "invalid_request"),
+        ({"name": "not an id"}, "name", "invalid_request"),
+    ],
+)
+def test_unusable_requests_name_the_key(alice: Api, roots: Path, body, field, code) -> None:
+    root = write_hub_dir(roots / "pairs", {"default": {"train": PAIRS}})
+    error = (
+        register(alice, root, **body).json()["error"]
+        if "name" not in body
+        else (alice.post("/v1/datasets/hub", json=body).json()["error"])
+    )
+    assert (error["field"], error["code"]) == (field, code), error
+
+
+def test_server_limits_and_roots_bound_what_is_read(
+    alice: Api, roots: Path, tmp_path: Path, settings: Settings
+) -> None:
+    root = write_hub_dir(roots / "big", {"default": {"train": PAIRS * 2}})  # 12 > 10 rows
+    error = register(alice, root, columns=COLUMNS).json()["error"]
+    assert error["code"] == "too_many_rows"
+    outside = write_hub_dir(tmp_path / "elsewhere", {"default": {"train": PAIRS}})
+    error = register(alice, outside, columns=COLUMNS).json()["error"]
+    assert (error["code"], error["field"]) == ("path_not_allowed", "name")
+    escape = register(alice, f"{roots}/../elsewhere", columns=COLUMNS).json()["error"]
+    assert escape["code"] == "path_not_allowed"
+    assert stored(settings) == (0, [])
+
+
+def test_a_job_spec_naming_a_hub_dataset_is_sent_to_register_it(alice: Api) -> None:
+    spec = dpo_spec("ds-unused") | {"data": {"train": "hf:org/pairs"}}
+    response = alice.submit(spec)
+    assert response.status_code == 422
+    error = response.json()["error"]
+    assert error["field"] == "data.train" and "/v1/datasets/hub" in error["message"]
