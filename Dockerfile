@@ -2,7 +2,8 @@
 # command (docker-compose.yml). TORCH picks the PyTorch build: the default wheel from PyPI
 # carries CUDA for GPU workers; pass --build-arg TORCH="torch==2.13.0 --index-url
 # https://download.pytorch.org/whl/cpu" for a small CPU-only API/dashboard image. EXTRAS: the
-# optional extras installed; trackers lets jobs list integrations (TensorBoard, W&B, MLflow).
+# optional extras installed; trackers lets jobs list integrations (TensorBoard, W&B, MLflow),
+# hub reads Hugging Face datasets by name.
 FROM python:3.11-slim
 
 ARG TORCH="torch==2.13.0"

@@ -93,4 +93,4 @@ def test_the_image_installs_the_project_and_runs_the_api():
     assert "COPY migrations migrations" in dockerfile
     assert 'pip install -e ".[${EXTRAS}]"' in dockerfile and '"gro", "serve"' in dockerfile
     # Workers write the trackers a spec lists: the image has their libraries by default.
-    assert 'ARG EXTRAS="trackers"' in dockerfile
+    assert 'ARG EXTRAS="trackers,hub"' in dockerfile
