@@ -10,7 +10,7 @@ from importlib.metadata import entry_points
 
 
 def _cmd_data_validate(args: argparse.Namespace) -> int:
-    from gro_core.data import cli_validate
+    from gro_core.data.report import cli_validate
 
     hub = {"config": args.config, "split": args.split, "revision": args.revision}
     hub = {key: value for key, value in hub.items() if value is not None}

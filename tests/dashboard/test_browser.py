@@ -99,10 +99,29 @@ def test_new_job_form_is_built_from_the_method_registry(live):
 
 
 def select_options(page: Any, label: str) -> list[str]:
-    """The options of the selectbox called `label`, as its open dropdown lists them."""
+    """The options of the selectbox called `label`, in the order its open dropdown lists them.
+
+    The dropdown is virtualised (it renders only the rows near the view and the selected one),
+    so it is read a screen at a time, each option placed by its offset in the whole list."""
     page.get_by_label(label).click()
     page.wait_for_selector("[role='option']")
-    return page.get_by_role("option").all_inner_texts()
+    listbox = page.locator("[role='listbox']").first
+    listbox.evaluate("el => { el.scrollTop = 0; }")
+    offsets: dict[str, float] = {}
+    for _ in range(100):  # bounded: a screen per pass
+        page.wait_for_timeout(50)
+        offsets |= dict(listbox.evaluate(_OPTION_OFFSETS))
+        if listbox.evaluate(_SCROLL_A_SCREEN):
+            break
+    listbox.evaluate("el => { el.scrollTop = 0; }")
+    page.wait_for_timeout(50)
+    return sorted(offsets, key=offsets.__getitem__)
+
+
+_OPTION_OFFSETS = """el => [...el.querySelectorAll("[role='option']")].map(o => [o.innerText,
+    o.getBoundingClientRect().top - el.getBoundingClientRect().top + el.scrollTop])"""
+_SCROLL_A_SCREEN = """el => { const end = el.scrollTop + el.clientHeight >= el.scrollHeight - 1;
+    el.scrollTop += el.clientHeight; return end; }"""
 
 
 CHARTS_IN_TABS = """
