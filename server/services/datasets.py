@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from itertools import islice
-from typing import Any
+from typing import Any, BinaryIO
 
 from sqlalchemy.orm import Session
 
@@ -18,7 +18,19 @@ from server.errors import ConflictError, GoneError, InvalidRequestError
 from server.schemas.common import Problem
 from server.schemas.datasets import ValidationOut
 from server.services.limits import check_storage
-from server.storage import StoredUpload, move_into, remove_tree
+from server.storage import StoredUpload, move_into, receive_upload, remove_tree
+
+
+def receive(source: BinaryIO, filename: str | None, settings: Settings) -> StoredUpload:
+    """An upload copied to storage under the server's size limit, orphaned uploads of dead
+    requests swept first (every upload route: /v1/datasets, its dry run, /v1/files)."""
+    return receive_upload(
+        source,
+        filename,
+        settings.storage_dir,
+        settings.max_upload_bytes,
+        settings.upload_tmp_max_age_s,
+    )
 
 
 def bounds(settings: Settings) -> Bounds:

@@ -11,9 +11,8 @@ from server.db.datasets import list_datasets
 from server.db.models import Dataset
 from server.schemas.common import DB_INT_MAX, ERRORS, Page
 from server.schemas.datasets import DatasetOut, HubDatasetIn, RowsOut, ValidationOut
-from server.services.datasets import dry_run, read_rows, remove_dataset, store_dataset
+from server.services.datasets import dry_run, read_rows, receive, remove_dataset, store_dataset
 from server.services.hub_datasets import register_hub_dataset
-from server.storage import receive_upload
 
 router = APIRouter(prefix="/v1/datasets", tags=["datasets"], responses=ERRORS)
 
@@ -26,13 +25,7 @@ def upload_dataset(
 ) -> Dataset:
     """Stream the file to storage, validate every row, and keep it only if it is valid: a bad
     file answers 422 naming the first problem's line and field, and nothing is stored."""
-    upload = receive_upload(
-        file.file,
-        file.filename,
-        settings.storage_dir,
-        settings.max_upload_bytes,
-        settings.upload_tmp_max_age_s,
-    )
+    upload = receive(file.file, file.filename, settings)
     return store_dataset(session, owner, upload, file.filename or "", settings)
 
 
@@ -51,13 +44,7 @@ def register_hub(
 @router.post("/validate", response_model=ValidationOut, summary="Validate a file (dry run)")
 def validate_dataset(file: UploadDep, owner: OwnerDep, settings: SettingsDep) -> ValidationOut:
     """Every problem (up to 100, all counted) and the statistics; nothing is stored."""
-    upload = receive_upload(
-        file.file,
-        file.filename,
-        settings.storage_dir,
-        settings.max_upload_bytes,
-        settings.upload_tmp_max_age_s,
-    )
+    upload = receive(file.file, file.filename, settings)
     return dry_run(upload, settings)
 
 

@@ -14,9 +14,8 @@ from server.db.openai_reads import datasets_page
 from server.errors import InvalidRequestError
 from server.schemas.common import ERRORS
 from server.schemas.openai import FileDeleted, FileObject, OpenAIList
-from server.services.datasets import remove_dataset, store_dataset
+from server.services.datasets import receive, remove_dataset, store_dataset
 from server.services.openai_out import file_out
-from server.storage import receive_upload
 
 router = APIRouter(prefix="/v1/files", tags=["openai"], responses=ERRORS)
 PURPOSE = "fine-tune"
@@ -37,13 +36,7 @@ def create(
             f"purpose: gro keeps fine-tuning data only; use 'fine-tune', not {purpose!r}",
             field="purpose",
         )
-    upload = receive_upload(
-        file.file,
-        file.filename,
-        settings.storage_dir,
-        settings.max_upload_bytes,
-        settings.upload_tmp_max_age_s,
-    )
+    upload = receive(file.file, file.filename, settings)
     return file_out(store_dataset(session, owner, upload, file.filename or "", settings))
 
 
