@@ -22,16 +22,9 @@ def roots(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def settings(database_url: str, tmp_path: Path, roots: Path) -> Settings:
-    return Settings(
-        environment="test",
-        secret_key="test-secret-0123456789",
-        database_url=database_url,
-        storage_dir=tmp_path / "storage",
-        max_upload_bytes=64 * 1024,
-        limit_dataset_rows=10,
-        hub_dataset_roots=[roots],
-    )
+def settings(settings: Settings, roots: Path) -> Settings:
+    """The API tests' settings (tests/server/conftest.py), Hub data read only under `roots`."""
+    return settings.model_copy(update={"limit_dataset_rows": 10, "hub_dataset_roots": [roots]})
 
 
 @pytest.fixture(autouse=True)

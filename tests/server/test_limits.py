@@ -46,15 +46,9 @@ def database_url(tmp_path: Path, sqlite_template: Path) -> str:
 
 
 @pytest.fixture
-def settings(database_url: str, tmp_path: Path) -> Settings:
-    return Settings(
-        environment="test",
-        secret_key="test-secret-0123456789",
-        database_url=database_url,
-        storage_dir=tmp_path / "storage",
-        max_upload_bytes=64 * 1024,
-        **LIMITS,
-    )
+def settings(settings: Settings) -> Settings:
+    """The API tests' settings (tests/server/conftest.py) with small limits."""
+    return settings.model_copy(update=LIMITS)
 
 
 def online_spec(**overrides: Any) -> dict[str, Any]:
