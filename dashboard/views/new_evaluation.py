@@ -15,8 +15,7 @@ from dashboard import data, forms, refusals, ui
 from dashboard.data import ApiError, UnreachableError
 
 FORM = "eval"
-STARTED = "eval-started"
-"""Session key of the evaluations this page started: [{"id", "label"}]."""
+STARTED = "eval-started"  # session key of the evaluations this page started: [{id, label}]
 RESULTS = ("eval/reward", "eval/accuracy", "eval/pass@1", "eval/kl_ref", "eval/distinct_2")
 
 

@@ -16,8 +16,7 @@ from dashboard import data, refusals, ui
 from dashboard.data import ApiError, UnreachableError
 
 FORM = "play"
-SHOWN = "play-generation"
-"""Session key of the generation on screen: {"id", "labels", "status"}."""
+SHOWN = "play-generation"  # session key of the generation on screen: {id, labels, status}
 MAX_MODELS = 4
 POLL_S = 1.0
 
@@ -100,8 +99,7 @@ def fields_section() -> dict[str, Any] | str:
 def build() -> tuple[dict[str, Any], dict[str, str]]:
     models, labels = models_section()
     body = {"checkpoints": models, **prompt_section(), "fields": fields_section()}
-    with st.expander("Sampling", expanded=True):
-        body["sampling"] = sampling_section()
+    body["sampling"] = sampling_section()
     return body, labels
 
 

@@ -27,9 +27,7 @@ def test_a_refused_variant_is_shown_under_its_row_and_starts_nothing(app, api):
     at.button(key="cmp-start").click().run()
     no_exception(at)
     assert any("Started `cmp-" in s.value for s in at.success)
-    (made,) = [
-        c for c in api.get("/v1/comparisons?limit=100").json()["data"] if c not in before
-    ]
+    (made,) = [c for c in api.get("/v1/comparisons?limit=100").json()["data"] if c not in before]
     assert made["name"] == "from-the-dashboard"
     assert [v["label"] for v in made["variants"]] == ["grpo", "rloo"]
     assert made["seeds"] == [0, 1] and len(made["jobs"]) == 4
