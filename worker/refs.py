@@ -52,7 +52,8 @@ def _dataset_path(session: Session, storage: Path, ident: str) -> str:
 
 def resolve_generation(session: Session, storage: Path, request: dict[str, Any]) -> dict[str, Any]:
     """A generation request with each model's id replaced by its checkpoint directory. A
-    model that cannot be used leaves its error in `problems` (index -> message) rather than
+    model that cannot be used, or a job still running (a playground does not wait for it: its
+    checkpoints can be picked), leaves its error in `problems` (index -> message) rather than
     failing the others."""
     models: list[str | None] = []
     problems: dict[str, str] = {}
@@ -62,6 +63,9 @@ def resolve_generation(session: Session, storage: Path, request: dict[str, Any])
         except BadReferenceError as exc:
             models.append(None)
             problems[str(i)] = str(exc)
+        except NotReadyError:
+            models.append(None)
+            problems[str(i)] = f"{name} has not finished: pick one of its checkpoints"
     return {**request, "models": models, "problems": problems}
 
 

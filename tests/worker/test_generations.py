@@ -78,3 +78,15 @@ def test_a_generation_past_its_time_limit_fails_naming_the_variable(alice: Api, 
     done = alice.get(f"/v1/generations/{created['id']}").json()
     assert done["error"]["code"] == "time_limit"
     assert "GRO_GENERATION_TIME_LIMIT_S" in done["error"]["message"]
+
+
+def test_a_running_job_is_not_waited_for_its_column_says_to_pick_a_checkpoint(
+    alice: Api, settings: Settings
+):
+    queued = alice.job(tiny_sft())  # never run: it stays queued
+    body = {"checkpoints": [queued["id"], "builtin:tiny-llama"], "prompt": "rev ab="}
+    created = alice.post("/v1/generations", json=body).json()
+    assert run_generation_job(settings, created["id"], "w1") == "succeeded"
+    waiting, base = alice.get(f"/v1/generations/{created['id']}").json()["completions"]
+    assert "has not finished" in waiting["error"] and waiting["completion"] is None
+    assert base["error"] is None and base["completion"] is not None
