@@ -20,7 +20,6 @@ def test_a_refused_variant_is_shown_under_its_row_and_starts_nothing(app, api):
     at.button(key="cmp-start").click().run()
     no_exception(at)
     assert any("variant 'rloo'" in e and "greater than 0" in e for e in errors(at)), errors(at)
-    # Under the second variant's row: the error directly follows its overrides input.
     assert api.get("/v1/comparisons?limit=100").json()["data"] == before
     at.text_input(key="cmp-overrides-1").set_value("{method: rloo}").run()
     assert not errors(at)  # the changed form is no longer what was refused
