@@ -108,5 +108,23 @@ else:
         st.Page(
             HERE / "views/new_job.py", title="New job", icon=":material/add:", url_path="new_job"
         ),
+        st.Page(
+            HERE / "views/new_comparison.py",
+            title="New comparison",
+            icon=":material/compare_arrows:",
+            url_path="new_comparison",
+        ),
+        st.Page(
+            HERE / "views/new_evaluation.py",
+            title="New evaluation",
+            icon=":material/fact_check:",
+            url_path="new_evaluation",
+        ),
+        st.Page(
+            HERE / "views/playground.py",
+            title="Playground",
+            icon=":material/chat:",
+            url_path="playground",
+        ),
     ]
     st.navigation(pages).run()

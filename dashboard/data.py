@@ -273,3 +273,46 @@ def upload(conn: Conn, filename: str, content: bytes) -> dict[str, Any]:
     out = request(conn, "POST", "/v1/datasets", files={"file": (filename, content)})
     forget_lists()
     return out
+
+
+# --- work started from the dashboard: comparisons, evaluations, generations ----------------
+
+FINISHED = ("succeeded", "cancelled", "failed", "paused")
+"""Job states whose checkpoints stay as they are: the ones offered to evaluate or prompt."""
+
+
+def start_comparison(conn: Conn, body: dict[str, Any]) -> dict[str, Any]:
+    out = request(conn, "POST", "/v1/comparisons", json=body)
+    forget_lists()
+    return out
+
+
+def start_evaluation(conn: Conn, body: dict[str, Any]) -> dict[str, Any]:
+    return request(conn, "POST", "/v1/evaluations", json=body)
+
+
+def evaluation(conn: Conn, evaluation_id: str) -> dict[str, Any]:
+    """Not cached: the page polls it until it finishes."""
+    return request(conn, "GET", f"/v1/evaluations/{evaluation_id}")
+
+
+def start_generation(conn: Conn, body: dict[str, Any]) -> dict[str, Any]:
+    return request(conn, "POST", "/v1/generations", json=body)
+
+
+def generation(conn: Conn, generation_id: str) -> dict[str, Any]:
+    """Not cached: the playground polls it until its completions are written."""
+    return request(conn, "GET", f"/v1/generations/{generation_id}")
+
+
+def checkpoint_choices(conn: Conn, limit: int = 50) -> dict[str, str]:
+    """id -> label of the checkpoints of the newest `limit` finished jobs, newest job first
+    (its latest checkpoint first)."""
+    finished = [j for j in jobs(conn, limit=200) if j["status"] in FINISHED][:limit]
+    lists = parallel(lambda j: checkpoints(conn, j["id"], version(j)), finished)
+    choices: dict[str, str] = {}
+    for job, rows in zip(finished, lists, strict=True):
+        name = job.get("name") or job["id"]
+        for row in sorted(rows, key=lambda r: -r["step"]):
+            choices[row["id"]] = f"{name} · {job['method']} · step {row['step']} · {row['id']}"
+    return choices

@@ -86,6 +86,9 @@ class Settings(Limits):
     it the job is ended and fails with `out_of_memory`. None: no cap."""
     job_time_limit_s: float | None = Field(None, gt=0)
     """Wall-clock limit of one attempt at a job; past it the job fails with `time_limit`."""
+    generation_time_limit_s: float = Field(120.0, gt=0)
+    """Wall-clock limit of a playground generation (POST /v1/generations), loading included:
+    a light job that should answer while its page is open."""
     cancel_grace_s: float = Field(5.0, ge=0)
     """After a cancel request, how long a job may take to stop at a step boundary (keeping a
     checkpoint) before its process is ended where it is."""

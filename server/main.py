@@ -18,6 +18,7 @@ from server.api.routes import (
     comparisons,
     datasets,
     evaluations,
+    generations,
     health,
     jobs,
     methods,
@@ -121,7 +122,7 @@ def create_app(settings: Settings | None = None, queue: JobQueue | None = None) 
     sweep_uploads(settings.storage_dir, settings.upload_tmp_max_age_s)
     install_error_handlers(app)
     # Each router carries its full /v1/... prefix: route templates (metric labels) are whole.
-    routers = (datasets, jobs, comparisons, evaluations, checkpoints, methods, health)
+    routers = (datasets, jobs, comparisons, evaluations, generations, checkpoints, methods, health)
     for module in (*routers, openai_files, openai_jobs):
         app.include_router(module.router)
     app.add_middleware(LatencyMiddleware, telemetry=app.state.telemetry)

@@ -4,6 +4,7 @@ code), check the broker is reachable, and read queue depths for /metrics and the
 Task names and queues are the contract with `worker/`:
   gro.train    on queue `train` (GPU work, one task per GPU)
   gro.evaluate on queue `light` (evaluations, dataset processing)
+  gro.generate on queue `light` (the playground's generations)
 """
 
 from __future__ import annotations
@@ -17,9 +18,13 @@ if TYPE_CHECKING:
     import redis
     from celery import Celery
 
-TRAIN_TASK, EVALUATE_TASK = "gro.train", "gro.evaluate"
+TRAIN_TASK, EVALUATE_TASK, GENERATE_TASK = "gro.train", "gro.evaluate", "gro.generate"
 TRAIN_QUEUE, LIGHT_QUEUE = "train", "light"
-TASK_FOR_KIND = {"train": (TRAIN_TASK, TRAIN_QUEUE), "evaluation": (EVALUATE_TASK, LIGHT_QUEUE)}
+TASK_FOR_KIND = {
+    "train": (TRAIN_TASK, TRAIN_QUEUE),
+    "evaluation": (EVALUATE_TASK, LIGHT_QUEUE),
+    "generation": (GENERATE_TASK, LIGHT_QUEUE),
+}
 
 
 class JobQueue(Protocol):

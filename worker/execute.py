@@ -4,6 +4,7 @@ writing through a DbWriter, and return the fields its job row ends with."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,7 @@ import torch
 from pydantic import ValidationError
 
 from gro_core.evaluation.job import run_evaluation
+from gro_core.evaluation.playground import Sampling, complete
 from gro_core.evaluation.spec import EvaluationSpec
 from gro_core.reward_timeout import RewardTimeoutError
 from gro_core.spec import SpecError, format_validation_error, load_spec
@@ -74,7 +76,32 @@ def evaluate(
     return {"status": SUCCEEDED, "final_metrics": _final(result.metrics)}
 
 
-WORK = {"train": train, "evaluation": evaluate}
+def _completion(document: dict[str, Any], index: int) -> dict[str, Any]:
+    """Model `index`'s completion of the request's prompt, or the error that stopped it."""
+    prompt = document.get("prompt", document.get("messages"))
+    shown = prompt if isinstance(prompt, str) else json.dumps(prompt, ensure_ascii=False)
+    record = {"prompt": shown, "checkpoint": document["checkpoints"][index]}
+    problem = document["problems"].get(str(index))
+    if problem is None:
+        try:
+            sampling = Sampling(**document["sampling"])
+            done = complete(document["models"][index], prompt, sampling, document["fields"])
+            return record | done
+        except Exception as exc:  # one model that fails leaves the others' completions
+            problem = failure(exc)[1]
+    return record | {"completion": "", "reward": None, "error": problem}
+
+
+def generate(
+    settings: Settings, job_id: str, document: dict[str, Any], checkpoint: Any, writer: DbWriter
+) -> dict[str, Any]:
+    """One sample per model at step 0, in the request's order."""
+    completions = [_completion(document, i) for i in range(len(document["models"]))]
+    writer.on_samples(0, completions)
+    return {"status": SUCCEEDED, "final_metrics": {}}
+
+
+WORK = {"train": train, "evaluation": evaluate, "generation": generate}
 
 
 def use_threads(settings: Settings) -> None:

@@ -50,6 +50,25 @@ def _dataset_path(session: Session, storage: Path, ident: str) -> str:
     return str(dataset_file(storage, dataset))
 
 
+def resolve_generation(session: Session, storage: Path, request: dict[str, Any]) -> dict[str, Any]:
+    """A generation request with each model's id replaced by its checkpoint directory. A
+    model that cannot be used, or a job still running (a playground does not wait for it: its
+    checkpoints can be picked), leaves its error in `problems` (index -> message) rather than
+    failing the others."""
+    models: list[str | None] = []
+    problems: dict[str, str] = {}
+    for i, name in enumerate(request["checkpoints"]):
+        try:
+            models.append(_model_path(session, storage, name))
+        except BadReferenceError as exc:
+            models.append(None)
+            problems[str(i)] = str(exc)
+        except NotReadyError:
+            models.append(None)
+            problems[str(i)] = f"{name} has not finished: pick one of its checkpoints"
+    return {**request, "models": models, "problems": problems}
+
+
 def resolve_spec(session: Session, storage: Path, spec: dict[str, Any]) -> dict[str, Any]:
     """A copy of a stored spec document with every id replaced by a local path."""
     out = {

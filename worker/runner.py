@@ -26,7 +26,7 @@ from server.db.models import CANCELLED, FAILED, QUEUED, Job
 from server.db.session import session_scope
 from worker.callback import JobLostError
 from worker.execute import execute, failure, job_dir
-from worker.refs import BadReferenceError, NotReadyError, resolve_spec
+from worker.refs import BadReferenceError, NotReadyError, resolve_generation, resolve_spec
 from worker.supervise import Outcome, supervise
 
 __all__ = [
@@ -36,6 +36,7 @@ __all__ = [
     "failure",
     "job_dir",
     "run_evaluation_job",
+    "run_generation_job",
     "run_train_job",
 ]
 
@@ -64,6 +65,8 @@ def _resolved(session: Session, settings: Settings, job: Job) -> dict[str, Any] 
     """The stored spec with every id replaced by a local path, or WAITING / FAILED."""
     stored = job.spec["evaluation_spec"] if job.kind == "evaluation" else job.spec
     try:
+        if job.kind == "generation":
+            return resolve_generation(session, Path(settings.storage_dir), job.spec["request"])
         return resolve_spec(session, Path(settings.storage_dir), stored)
     except NotReadyError as exc:
         _note_waiting(session, job, str(exc))
@@ -189,3 +192,11 @@ def run_evaluation_job(settings: Settings, job_id: str, worker: str) -> str:
     if isinstance(claimed, str):
         return claimed
     return _run_claimed(settings, "evaluation", claimed)
+
+
+def run_generation_job(settings: Settings, job_id: str, worker: str) -> str:
+    """Complete one queued generation's prompt with each of its models (samples of step 0)."""
+    claimed = claim(settings, job_id, "generation", worker)
+    if isinstance(claimed, str):
+        return claimed
+    return _run_claimed(settings, "generation", claimed)

@@ -91,11 +91,24 @@ def _exit_outcome(exitcode: int | None) -> Outcome:
     return Outcome("failed", code="error", message=f"the job's process exited ({how})")
 
 
+def time_limit(settings: Settings, kind: str) -> tuple[float, str] | None:
+    """(seconds, the variable that sets them) one attempt at a job of `kind` may run: a
+    generation's own short limit, or the job limit when that is shorter; None: no limit."""
+    limits = [(settings.job_time_limit_s, "GRO_JOB_TIME_LIMIT_S")]
+    if kind == "generation":
+        limits.append((settings.generation_time_limit_s, "GRO_GENERATION_TIME_LIMIT_S"))
+    set_limits = [(s, v) for s, v in limits if s is not None]
+    return min(set_limits) if set_limits else None
+
+
 class Watch:
     """The limits of one running child; `check` says why it must end, if it must."""
 
-    def __init__(self, settings: Settings, job_id: str, attempt: int, pid: int, beat: Any):
+    def __init__(
+        self, settings: Settings, job_id: str, attempt: int, pid: int, beat: Any, kind: str
+    ):
         self.settings, self.job_id, self.attempt, self.beat = settings, job_id, attempt, beat
+        self.time_limit = time_limit(settings, kind)
         self.process = psutil.Process(pid)
         self.started = time.monotonic()
         self.next_beat = self.next_check = self.started
@@ -144,12 +157,12 @@ class Watch:
                     f"{s.max_job_rss_bytes / 2**20:.0f} MiB (GRO_MAX_JOB_RSS_BYTES); try a "
                     "smaller batch_size, max_new_tokens or LoRA",
                 )
-        if s.job_time_limit_s is not None and now - self.started > s.job_time_limit_s:
+        if self.time_limit is not None and now - self.started > self.time_limit[0]:
+            seconds, variable = self.time_limit
             return Outcome(
                 "failed",
                 code="time_limit",
-                message=f"the job ran past its time limit of {s.job_time_limit_s:g}s "
-                "(GRO_JOB_TIME_LIMIT_S)",
+                message=f"the job ran past its time limit of {seconds:g}s ({variable})",
             )
         if self.cancel_deadline is None:
             with session_scope(s.database_url) as session:
@@ -229,7 +242,7 @@ def supervise(
     child.start()
     sender.close()  # the child holds the only writer: its exit closes the pipe
     try:
-        outcome = _wait(receiver, child, Watch(settings, job_id, attempt, child.pid, beat))
+        outcome = _wait(receiver, child, Watch(settings, job_id, attempt, child.pid, beat, kind))
         if outcome.reported:
             child.join(REAP_S)  # it wrote everything before reporting: let it exit by itself
     finally:  # a limit, a cancel, a loss, or an error here: end it where it is

@@ -11,9 +11,9 @@ import redis.exceptions
 from sqlalchemy.exc import OperationalError
 
 from server.config import get_settings
-from server.queue import EVALUATE_TASK, TRAIN_TASK
+from server.queue import EVALUATE_TASK, GENERATE_TASK, TRAIN_TASK
 from worker.celery_app import app
-from worker.runner import run_evaluation_job, run_train_job
+from worker.runner import run_evaluation_job, run_generation_job, run_train_job
 
 TRANSIENT = (OperationalError, redis.exceptions.ConnectionError, ConnectionError)
 RETRY = {"autoretry_for": TRANSIENT, "max_retries": 5, "retry_backoff": 2, "retry_jitter": True}
@@ -31,3 +31,8 @@ def train(job_id: str) -> str:
 @app.task(name=EVALUATE_TASK, acks_late=True, reject_on_worker_lost=True, **RETRY)
 def evaluate(job_id: str) -> str:
     return run_evaluation_job(get_settings(), job_id, worker_name())
+
+
+@app.task(name=GENERATE_TASK, acks_late=True, reject_on_worker_lost=True, **RETRY)
+def generate(job_id: str) -> str:
+    return run_generation_job(get_settings(), job_id, worker_name())

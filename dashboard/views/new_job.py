@@ -13,30 +13,17 @@ from typing import Any
 import streamlit as st
 import yaml
 
-from dashboard import data, forms, ui
+from dashboard import data, forms, refusals, ui
 from dashboard.data import ApiError, UnreachableError
 
-ERRORS = "new-job-errors"
+FORM = "new"
 NONE = "none"
 DEFAULT_METHOD = "grpo"
 
 
-def problems_at(path: str) -> list[str]:
-    """Messages of the last refusal that name `path` (or a key under it), marking them shown."""
-    errors = st.session_state.get(ERRORS, {"problems": []})["problems"]
-    hits = [p for p in errors if p["field"] == path or (p["field"] or "").startswith(path + ".")]
-    for p in hits:
-        p["shown"] = True
-    # Under its own widget a message need not repeat the key path it starts with.
-    return [p["message"].removeprefix(f"{p['field']}: ") for p in hits]
-
-
 def field(path: str, widget: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     """A widget for spec key `path`, with the API's complaints about that key under it."""
-    value = widget(*args, key=f"new-{path}", **kwargs)
-    for message in problems_at(path):
-        st.error(message, icon=":material/error:")
-    return value
+    return refusals.field(FORM, path, widget, *args, **kwargs)
 
 
 def number(text: str) -> float | str:
@@ -138,8 +125,7 @@ def arg_field(method: str, arg: dict[str, Any]) -> Any:
             arg["name"], value=forms.arg_text(default), help=help_text, key=key, placeholder=shown
         )
         value = forms.parse_arg(text, arg)
-    for message in problems_at(f"method_args.{arg['name']}"):
-        st.error(message, icon=":material/error:")
+    refusals.show_at(FORM, f"method_args.{arg['name']}")
     return value
 
 
@@ -245,16 +231,12 @@ def submit(spec: dict[str, Any]) -> None:
     try:
         job = data.submit(ui.conn(), spec)
     except ApiError as exc:
-        body = {"message": str(exc), "field": exc.field, "code": exc.code}
-        problems = [{"message": d["message"], "field": d.get("field")} for d in exc.details] or [
-            body
-        ]
-        st.session_state[ERRORS] = {"spec": spec, "summary": body, "problems": problems}
+        refusals.record(FORM, exc, spec)
         st.rerun()  # the messages belong under their widgets, drawn above this button
     except UnreachableError as exc:
         ui.show_error(exc, "not submitted")
     else:
-        st.session_state.pop(ERRORS, None)
+        refusals.forget(FORM)
         st.success(f"Submitted `{job['id']}` ({job['status']}).")
         st.page_link(
             "views/job.py",
@@ -270,19 +252,10 @@ try:
 except (ApiError, UnreachableError) as exc:
     ui.show_error(exc, "could not load the form's choices")
     st.stop()
-refused = st.session_state.get(ERRORS)
-if refused and refused["spec"] != spec:  # the form changed since: old complaints are stale
-    st.session_state.pop(ERRORS)
+if refusals.stale(FORM, spec):  # the form changed since: old complaints are stale
     st.rerun()
 with st.expander("Spec to submit"):
     st.code(yaml.safe_dump(spec, sort_keys=False), language="yaml")
-if refused:
-    summary = refused["summary"]
-    st.error(
-        f"The API refused the spec: {summary['message']} ({summary['code']})",
-        icon=":material/error:",
-    )
-    for p in [p for p in refused["problems"] if not p.get("shown")]:
-        st.markdown(f"- {p['message']}")
+refusals.show_rest(FORM, "spec")
 if st.button("Submit", type="primary", key="new-submit"):
     submit(spec)

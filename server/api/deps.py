@@ -115,6 +115,16 @@ def visible_evaluation(evaluation_id: str, session: SessionDep, owner: OwnerDep)
 EvaluationDep = Annotated[Job, Depends(visible_evaluation)]
 
 
+def visible_generation(generation_id: str, session: SessionDep, owner: OwnerDep) -> Job:
+    job = db_jobs.get_job(session, owner, generation_id, kind="generation")
+    if job is None:
+        raise NotFoundError("generation", generation_id)
+    return job
+
+
+GenerationDep = Annotated[Job, Depends(visible_generation)]
+
+
 def visible_dataset(dataset_id: str, session: SessionDep, owner: OwnerDep) -> Dataset:
     dataset = get_dataset(session, owner, dataset_id)
     if dataset is None:

@@ -18,6 +18,7 @@ PREFIXES = {
     "dataset": "ds",
     "job": "job",
     "evaluation": "eval",
+    "generation": "gen",
     "checkpoint": "ckpt",
     "comparison": "cmp",
 }

@@ -50,7 +50,7 @@ def create_job(
 ) -> Job:
     """A queued job (flushed, not committed: the caller commits, then enqueues)."""
     job = Job(
-        id=new_id("evaluation" if kind == "evaluation" else "job"),
+        id=new_id(kind if kind in ("evaluation", "generation") else "job"),
         owner_id=owner.id,
         kind=kind,
         method=method,

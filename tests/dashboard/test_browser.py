@@ -22,6 +22,7 @@ from tests.dashboard.browser import (
     tour,
     wait_for_charts,
 )
+from tests.dashboard.playground import play, trained_job
 from tests.dashboard.stack import Stack, running_stack, seed_demo
 from tests.processes import missing
 
@@ -147,3 +148,20 @@ def test_an_exception_ends_a_chart_wait_with_its_text(chromium):
         page.set_content(CHARTS_IN_TABS + '<div data-testid="stException">KeyError: x</div>')
         with pytest.raises(AssertionError, match="KeyError: x"):
             wait_for_charts(page, 5, timeout_s=30)
+
+
+def test_the_playground_shows_each_models_completion_and_the_trained_ones_reward(live):
+    """A real generation: a trained checkpoint and builtin:tiny-llama prompted side by side,
+    the page polling the API until the worker wrote both; only the job has a reward."""
+    stack, _ = live
+    job = trained_job(stack)
+    with browser_page() as page:
+        generation = play(page, stack, [job, "builtin:tiny-llama"])
+        trained = page.locator(".st-key-completion-0")
+        assert trained.locator("[data-testid='stMetric']").count() == 1  # its reward
+        assert page.locator(".st-key-completion-1 [data-testid='stMetric']").count() == 0
+    with stack.http() as http:
+        done = http.get(f"/v1/generations/{generation}").json()
+    assert done["status"] == "succeeded"
+    assert done["completions"][0]["reward"] in (0.0, 1.0)
+    assert done["completions"][1]["reward"] is None
