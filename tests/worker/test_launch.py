@@ -102,9 +102,7 @@ def test_a_worker_takes_every_job_its_processes_fit():
         offered_procs(0, None)
 
 
-def test_joiners_take_distinct_node_numbers_and_no_more_than_needed(
-    alice: Api, settings: Settings
-):
+def test_joiners_take_distinct_node_numbers_and_no_more_than_needed(alice: Api, settings: Settings):
     job = alice.job(on(tiny_dpo(alice.dataset(PAIRS)), nproc=1, nnodes=3))
     with session_scope(settings.database_url) as session:
         session.get(Job, job["id"]).status = "running"
