@@ -95,6 +95,16 @@ class Settings(Limits):
     job_silent_s: float = Field(300.0, gt=0)
     """A job process whose Python threads have not run for this long (one call holding the
     interpreter lock) is hung: it is ended and the job fails with `hung`."""
+    worker_procs: int | None = Field(None, ge=1, le=64)
+    """Training processes this worker offers a job (`gro worker --procs`): one per GPU on a GPU
+    machine, gloo processes on a CPU one. It takes jobs of up to this many processes per machine
+    (resources.nproc_per_node); default: the machine's GPU count, or 1 without GPUs."""
+    node_address: str | None = None
+    """The address other machines reach this worker at, when it hosts the rendezvous of a job
+    spanning machines (resources.nnodes > 1); default: this machine's host name."""
+    node_join_timeout_s: float = Field(300.0, gt=0)
+    """How long a job spanning machines waits for all its machines (workers) to join its
+    rendezvous; past it the job fails with `nodes_missing`."""
     torch_threads: int | None = Field(None, ge=1)
     """CPU threads a worker's job uses (torch.set_num_threads); default: torch's choice. Set
     it to cores / workers when several workers share one CPU machine."""

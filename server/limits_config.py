@@ -45,6 +45,10 @@ class Limits(BaseSettings):
     """Most entries in rewards."""
     limit_stop_strings: int = Field(32, ge=1)
     """Most entries in rollout.stop."""
+    limit_nproc_per_node: int = Field(8, ge=1, le=64)
+    """Largest resources.nproc_per_node (training processes per machine; one per GPU)."""
+    limit_nnodes: int = Field(4, ge=1, le=64)
+    """Largest resources.nnodes (machines, each a worker, one job spans)."""
     limit_name_chars: int = Field(200, ge=1, le=200)
     """Longest job or evaluation name, in characters (at most 200, the width of its column)."""
     limit_active_jobs: int = Field(32, ge=1)

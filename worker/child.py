@@ -1,57 +1,26 @@
 """The child process one job runs in (GRO_JOB_ISOLATION=process); worker.supervise starts it.
 
 It runs worker.execute and sends the parent one message on its pipe: ("done", job fields),
-("failed", (code, message)) or ("lost", None). Beside the run, a pulse thread writes the time
-into shared memory every half second: a pulse that stops means one call holds the interpreter
-lock (a native regex, a C extension), which the parent treats as a hung job. The child ends
-with its worker: PR_SET_PDEATHSIG on Linux, and a thread watching the worker's pid.
+("failed", (code, message)) or ("lost", None); a job of several processes runs under
+torchrun's elastic agent instead (worker.launch), which may also answer ("requeue", reason).
+Beside the run, a pulse thread writes the time into shared memory every half second: a pulse
+that stops means one call holds the interpreter lock (a native regex, a C extension), which the
+parent treats as a hung job. The child ends with its worker: PR_SET_PDEATHSIG on Linux, and a
+thread watching the worker's pid.
 """
 
 from __future__ import annotations
 
-import ctypes
 import os
 import signal
-import sys
 import threading
 import time
 from multiprocessing.connection import Connection
 from typing import Any
 
+from worker.lifetime import die_with_parent
+
 PULSE_S = 0.5
-_PR_SET_PDEATHSIG = 1
-
-
-def die_with_parent(worker_pid: int) -> None:
-    """End this process (SIGKILL) when the worker `worker_pid` dies, so a job never outlives it
-    (the reconciler would hand it to another worker while this one still wrote outputs).
-
-    The process forked us from its fork server, which exits when the worker does (its pipe
-    from the worker closes): PR_SET_PDEATHSIG on that server ends us then; the watch thread
-    covers other platforms and a server that lingers."""
-    if sys.platform.startswith("linux"):
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-    server_pid = os.getppid()
-    if not _alive(worker_pid):  # it died before prctl took effect
-        os._exit(1)
-
-    def watch() -> None:
-        while _alive(worker_pid) and os.getppid() == server_pid:
-            time.sleep(1.0)
-        os._exit(1)
-
-    threading.Thread(target=watch, daemon=True, name="parent-watch").start()
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # exists, owned by someone else (a reused pid): treat as alive
-        return True
-    return True
 
 
 def _pulse(beat: Any) -> None:
@@ -89,6 +58,16 @@ def child_main(payload: dict[str, Any], conn: Connection, beat: Any) -> None:
     from worker.callback import JobLostError
     from worker.execute import execute, failure
 
+    if payload.get("node") is not None:  # several processes: torchrun's agent starts them
+        from worker.launch import launch
+
+        try:
+            message = launch(payload)
+        except Exception as exc:  # the rendezvous unreachable, a bad endpoint
+            message = ("failed", failure(exc))
+        conn.send(message)
+        conn.close()
+        return
     checkpoint = payload["checkpoint"]
     try:
         fields = execute(

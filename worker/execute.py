@@ -10,6 +10,7 @@ from typing import Any
 
 import torch
 from pydantic import ValidationError
+from sqlalchemy.orm import Session
 
 from gro_core.evaluation.job import run_evaluation
 from gro_core.evaluation.playground import Sampling, complete
@@ -17,6 +18,7 @@ from gro_core.evaluation.spec import EvaluationSpec
 from gro_core.reward_timeout import RewardTimeoutError
 from gro_core.spec import SpecError, format_validation_error, load_spec
 from gro_core.trainers import DataError, TrainingError, run
+from gro_core.trainers.checkpoint import TRAINER_STATE, latest_checkpoint
 from server.config import Settings
 from server.db import outputs
 from server.db.models import CANCELLED, SUCCEEDED
@@ -30,6 +32,19 @@ _OUT_OF_MEMORY = ("out of memory", "can't allocate memory", "cannot allocate mem
 
 def job_dir(settings: Settings, job_id: str) -> Path:
     return Path(settings.storage_dir) / "jobs" / job_id
+
+
+def resume_point(session: Session, settings: Settings, job_id: str) -> tuple[int, Path] | None:
+    """The newest checkpoint the database lists whose files are whole. A worker records a
+    checkpoint only after writing the metrics before it, so one on disk but not listed (the
+    worker died in between) may lack its last steps' metrics: it is used only when no listed
+    one survives (a run keeping one checkpoint pruned the listed one first)."""
+    row = outputs.latest_checkpoint(session, job_id)
+    if row is not None:
+        path = Path(settings.storage_dir) / row.path
+        if (path / TRAINER_STATE).is_file():
+            return row.step, path
+    return latest_checkpoint(job_dir(settings, job_id))
 
 
 def failure(exc: BaseException) -> tuple[str, str]:
@@ -107,6 +122,23 @@ WORK = {"train": train, "evaluation": evaluate, "generation": generate}
 def use_threads(settings: Settings) -> None:
     if settings.torch_threads is not None:
         torch.set_num_threads(settings.torch_threads)
+
+
+def run_rank(
+    settings: Settings,
+    kind: str,
+    job_id: str,
+    attempt: int,
+    document: dict[str, Any],
+    checkpoint: tuple[int, Path] | None,
+) -> dict[str, Any]:
+    """A rank other than 0 of a multi-process job: it trains beside rank 0 and writes nothing
+    (the trainer reports on rank 0 only)."""
+    if kind != "train":
+        raise ValueError(f"a {kind} job runs in one process")
+    use_threads(settings)
+    run(load_spec(document), job_dir(settings, job_id), [], resume=checkpoint or False)
+    return {}
 
 
 def execute(

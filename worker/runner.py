@@ -18,18 +18,21 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from gro_core.trainers.checkpoint import TRAINER_STATE, latest_checkpoint
 from server.config import Settings
 from server.db import jobs as db_jobs
 from server.db import outputs
 from server.db.models import CANCELLED, FAILED, QUEUED, Job
 from server.db.session import session_scope
+from server.queue import CeleryQueue, JobQueue
+from server.services.jobs import enqueue
 from worker.callback import JobLostError
-from worker.execute import execute, failure, job_dir
+from worker.execute import execute, failure, job_dir, resume_point
+from worker.launch import Node, Resources, free_port
 from worker.refs import BadReferenceError, NotReadyError, resolve_generation, resolve_spec
 from worker.supervise import Outcome, supervise
 
 __all__ = [
+    "REQUEUED",
     "SKIPPED",
     "WAITING",
     "claim",
@@ -42,7 +45,7 @@ __all__ = [
 
 log = logging.getLogger("gro.worker")
 
-SKIPPED, WAITING = "skipped", "waiting"
+SKIPPED, WAITING, REQUEUED = "skipped", "waiting", "requeued"
 
 
 @dataclass
@@ -55,6 +58,8 @@ class Claimed:
     attempt: int
     checkpoint: tuple[int, Path] | None = None
     """(step, directory) a training job continues from."""
+    worker: str = ""
+    """Who claimed it."""
 
     @property
     def step(self) -> int:
@@ -83,25 +88,12 @@ def _note_waiting(session: Session, job: Job, message: str) -> None:
         db_jobs.add_event(session, job.id, "waiting", message)
 
 
-def _resume_point(session: Session, settings: Settings, job_id: str) -> tuple[int, Path] | None:
-    """The newest checkpoint the database lists whose files are whole. A worker records a
-    checkpoint only after writing the metrics before it, so one on disk but not listed (the
-    worker died in between) may lack its last steps' metrics: it is used only when no listed
-    one survives (a run keeping one checkpoint pruned the listed one first)."""
-    row = outputs.latest_checkpoint(session, job_id)
-    if row is not None:
-        path = Path(settings.storage_dir) / row.path
-        if (path / TRAINER_STATE).is_file():
-            return row.step, path
-    return latest_checkpoint(job_dir(settings, job_id))
-
-
 def _continue_from(session: Session, settings: Settings, claimed: Claimed, worker: str) -> None:
     """Where a claimed training job continues: its latest checkpoint when it resumes (the one
     lookup: the trainer, run with resume, continues from this same checkpoint), else the start.
     Outputs an earlier attempt wrote after it are dropped here, the only place that does."""
     job_id = claimed.job.id
-    claimed.checkpoint = _resume_point(session, settings, job_id) if claimed.job.resume else None
+    claimed.checkpoint = resume_point(session, settings, job_id) if claimed.job.resume else None
     outputs.delete_after(session, job_id, claimed.step)
     where = f"from step {claimed.step}" if claimed.step else "from the start"
     message = f"attempt {claimed.attempt} on {worker}, {where}"
@@ -122,7 +114,7 @@ def claim(settings: Settings, job_id: str, kind: str, worker: str) -> Claimed | 
         attempt = db_jobs.claim(session, job_id, worker)  # the conditional update: one winner
         if attempt is None:
             return SKIPPED
-        claimed = Claimed(document, job, attempt)
+        claimed = Claimed(document, job, attempt, worker=worker)
         if kind == "train":
             _continue_from(session, settings, claimed, worker)
     return claimed
@@ -155,16 +147,55 @@ def _inline(settings: Settings, kind: str, claimed: Claimed) -> Outcome:
     return Outcome("done", fields=fields)
 
 
-def _run_claimed(settings: Settings, kind: str, claimed: Claimed) -> str:
-    """Run the claimed attempt, then record how it ended (never retried: a failure is the
-    job's)."""
+def _launched(
+    settings: Settings, claimed: Claimed, resources: Resources, queue: JobQueue | None
+) -> Outcome:
+    """A job of several processes: torchrun's agent in the supervised child starts them, its
+    rendezvous on this machine (always in a child process, whatever GRO_JOB_ISOLATION says)."""
     job_id, attempt = claimed.job.id, claimed.attempt
-    if settings.job_isolation == "process":
+    if resources.nnodes > 1:
+        from worker.nodes import host
+
+        node = host(settings, job_id, attempt, resources, claimed.worker, queue)
+    else:
+        endpoint = f"127.0.0.1:{free_port('127.0.0.1')}"
+        node = Node(1, endpoint, True, settings.node_join_timeout_s)
+    return supervise(settings, "train", job_id, attempt, claimed.document, claimed.checkpoint, node)
+
+
+def _requeue(settings: Settings, job_id: str, attempt: int, why: str, queue: JobQueue) -> str:
+    """Queue the attempt's job again (it resumes from its last checkpoint, the outputs after it
+    dropped at the next claim) and send its message; FAILED once it was re-queued too often."""
+    with session_scope(settings.database_url) as session:
+        job = session.get(Job, job_id)
+        if job is None or not db_jobs.requeue_attempt(
+            session, job, why, settings.max_requeues, attempt
+        ):
+            return FAILED if db_jobs.job_status(session, job_id) == FAILED else SKIPPED
+        session.commit()
+        session.refresh(job)
+        enqueue(session, queue, job)  # a broker that is down: the reconciler sends it later
+    return REQUEUED
+
+
+def _run_claimed(
+    settings: Settings, kind: str, claimed: Claimed, queue: JobQueue | None = None
+) -> str:
+    """Run the claimed attempt, then record how it ended (never retried: a failure is the
+    job's; a rank killed outright queues the job again)."""
+    job_id, attempt = claimed.job.id, claimed.attempt
+    resources = Resources.of(claimed.document) if kind == "train" else Resources()
+    if resources.launched:
+        outcome = _launched(settings, claimed, resources, queue)
+    elif settings.job_isolation == "process":
         outcome = supervise(settings, kind, job_id, attempt, claimed.document, claimed.checkpoint)
     else:
         outcome = _inline(settings, kind, claimed)
     if outcome.kind == "lost":
         return SKIPPED  # re-queued elsewhere while this attempt ran: its new owner finishes
+    if outcome.kind == "requeue":
+        queue = queue or CeleryQueue(settings.broker_url)
+        return _requeue(settings, job_id, attempt, outcome.message, queue)
     if outcome.kind == "cancelled":
         _finish(settings, job_id, attempt, CANCELLED)
         return CANCELLED
@@ -178,12 +209,15 @@ def _run_claimed(settings: Settings, kind: str, claimed: Claimed) -> str:
     return outcome.fields["status"]
 
 
-def run_train_job(settings: Settings, job_id: str, worker: str) -> str:
-    """Train one queued job to its end; returns its final status, SKIPPED or WAITING."""
+def run_train_job(
+    settings: Settings, job_id: str, worker: str, queue: JobQueue | None = None
+) -> str:
+    """Train one queued job to its end; returns its final status, SKIPPED, WAITING or
+    REQUEUED (sent to `queue`, by default the broker's)."""
     claimed = claim(settings, job_id, "train", worker)
     if isinstance(claimed, str):
         return claimed
-    return _run_claimed(settings, "train", claimed)
+    return _run_claimed(settings, "train", claimed, queue)
 
 
 def run_evaluation_job(settings: Settings, job_id: str, worker: str) -> str:

@@ -30,6 +30,7 @@ from server.config import Settings
 from server.db import jobs as db_jobs
 from server.db.session import session_scope
 from worker.child import child_main, child_ready
+from worker.launch import Node
 
 log = logging.getLogger("gro.worker")
 
@@ -42,7 +43,9 @@ PRELOAD = ("worker.child", "worker.execute")  # what the fork server imports onc
 @dataclass
 class Outcome:
     """How the child's run ended: done (fields of the job row), failed (code, message), lost
-    (the job was taken from this attempt), or cancelled (ended where it was)."""
+    (the job was taken from this attempt), cancelled (ended where it was), requeue (a rank of
+    a multi-process job was killed: `message` says which) or joined (this machine's ranks of a
+    job another worker owns ended)."""
 
     kind: str
     fields: dict[str, Any] | None = None
@@ -105,10 +108,18 @@ class Watch:
     """The limits of one running child; `check` says why it must end, if it must."""
 
     def __init__(
-        self, settings: Settings, job_id: str, attempt: int, pid: int, beat: Any, kind: str
+        self,
+        settings: Settings,
+        job_id: str,
+        attempt: int,
+        pid: int,
+        beat: Any,
+        kind: str,
+        owner: bool,
     ):
         self.settings, self.job_id, self.attempt, self.beat = settings, job_id, attempt, beat
         self.time_limit = time_limit(settings, kind)
+        self.owner = owner  # False on a machine that joined a job another worker owns
         self.process = psutil.Process(pid)
         self.started = time.monotonic()
         self.next_beat = self.next_check = self.started
@@ -138,7 +149,10 @@ class Watch:
         if now >= self.next_beat:
             self.next_beat = now + self.settings.heartbeat_s
             with session_scope(self.settings.database_url) as session:
-                if not db_jobs.beat(session, self.job_id, self.attempt):
+                held = (db_jobs.beat if self.owner else db_jobs.attempt_running)(
+                    session, self.job_id, self.attempt
+                )
+                if not held:
                     return Outcome("lost")
         if now >= self.next_check:
             self.next_check = now + CHECK_S
@@ -185,6 +199,8 @@ def _wait(conn: Connection, child: Any, watch: Watch) -> Outcome:
                 return _exit_outcome(child.exitcode)
             if kind == "failed":
                 return Outcome(kind, code=value[0], message=value[1], reported=True)
+            if kind == "requeue":
+                return Outcome(kind, message=value, reported=True)
             return Outcome(kind, fields=value, reported=True)
         if not child.is_alive():
             return _exit_outcome(child.exitcode)
@@ -220,9 +236,13 @@ def supervise(
     attempt: int,
     document: dict[str, Any],
     checkpoint: tuple[int, Path] | None,
+    node: Node | None = None,
+    owner: bool = True,
 ) -> Outcome:
     """Run the claimed attempt in a child process and watch it to its end; the child is gone
-    (exited or killed) when this returns."""
+    (exited or killed) when this returns. With `node`, the child is torchrun's elastic agent
+    of this machine (worker.launch), its ranks below it; `owner` False: this machine joined a
+    job another worker owns (it checks the job, and leaves the heartbeat to that worker)."""
     context = _context()
     receiver, sender = context.Pipe(duplex=False)
     beat = context.RawValue("d", time.time())
@@ -235,6 +255,7 @@ def supervise(
         "attempt": attempt,
         "document": document,
         "checkpoint": checkpoint,
+        "node": None if node is None else node.as_payload(),
     }
     child = context.Process(
         target=child_main, args=(payload, sender, beat), name=f"gro-job-{job_id}"
@@ -242,13 +263,14 @@ def supervise(
     child.start()
     sender.close()  # the child holds the only writer: its exit closes the pipe
     try:
-        outcome = _wait(receiver, child, Watch(settings, job_id, attempt, child.pid, beat, kind))
+        watch = Watch(settings, job_id, attempt, child.pid, beat, kind, owner)
+        outcome = _wait(receiver, child, watch)
         if outcome.reported:
             child.join(REAP_S)  # it wrote everything before reporting: let it exit by itself
     finally:  # a limit, a cancel, a loss, or an error here: end it where it is
         kill_tree(child.pid)
         child.join()
         receiver.close()
-    if outcome.kind != "done":
+    if outcome.kind not in ("done", "joined"):
         log.warning("job %s attempt %s: %s %s", job_id, attempt, outcome.kind, outcome.message)
     return outcome

@@ -11,8 +11,9 @@ import redis.exceptions
 from sqlalchemy.exc import OperationalError
 
 from server.config import get_settings
-from server.queue import EVALUATE_TASK, GENERATE_TASK, TRAIN_TASK
+from server.queue import EVALUATE_TASK, GENERATE_TASK, JOIN_TASK, TRAIN_TASK
 from worker.celery_app import app
+from worker.nodes import run_join_job
 from worker.runner import run_evaluation_job, run_generation_job, run_train_job
 
 TRANSIENT = (OperationalError, redis.exceptions.ConnectionError, ConnectionError)
@@ -36,3 +37,9 @@ def evaluate(job_id: str) -> str:
 @app.task(name=GENERATE_TASK, acks_late=True, reject_on_worker_lost=True, **RETRY)
 def generate(job_id: str) -> str:
     return run_generation_job(get_settings(), job_id, worker_name())
+
+
+@app.task(name=JOIN_TASK, acks_late=True, reject_on_worker_lost=True, **RETRY)
+def join(job_id: str, attempt: int) -> str:
+    """Be one more machine of a job spanning several (worker.nodes)."""
+    return run_join_job(get_settings(), job_id, attempt, worker_name())

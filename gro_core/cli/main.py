@@ -67,6 +67,7 @@ documented in docs/jobspec.md; the methods and their objectives in docs/objectiv
   model_options          dtype, attention kernel, gradient checkpointing, dropout
   lora                   train low-rank adapters instead of the full weights
   eval, checkpoint       how often to evaluate and to save
+  resources              processes per machine, machines, strategy (ddp | fsdp), cpu_offload
   integrations           experiment trackers: tensorboard, wandb, mlflow
   name, reference_model  a label; the frozen reference (default: a copy of the model)
 """

@@ -56,10 +56,15 @@ def require_vllm() -> Any:
 
 
 def _refuse_data_parallel() -> None:
-    # Each rank would start its own engine inside torchrun's process group: not supported yet.
-    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+    # Each rank would start its own engine inside torchrun's process group, each holding a
+    # whole copy of the weights beside the (possibly sharded) policy: not supported yet.
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world > 1:
         raise SpecError(
-            "rollout.backend", "vllm runs in a single training process; use hf under torchrun"
+            "rollout.backend",
+            f"the vllm backend runs one engine in a single training process, not in each of "
+            f"{world} ranks; use rollout.backend: hf, whose ranks each sample their share of "
+            "prompts with their own view of the weights",
         )
 
 

@@ -31,6 +31,7 @@ from gro_core.spec.sections import (
     EvalSpec,
     LoraSpec,
     ModelOptionsSpec,
+    ResourcesSpec,
     RolloutSpec,
     TrainSpec,
 )
@@ -46,6 +47,7 @@ __all__ = [
     "JobSpec",
     "LoraSpec",
     "ModelOptionsSpec",
+    "ResourcesSpec",
     "RewardSpec",
     "RolloutSpec",
     "Section",

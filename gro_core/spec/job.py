@@ -24,6 +24,7 @@ from gro_core.spec.sections import (
     EvalSpec,
     LoraSpec,
     ModelOptionsSpec,
+    ResourcesSpec,
     RolloutSpec,
     TrainSpec,
 )
@@ -61,6 +62,8 @@ class JobSpec(Section):
     """Periodic evaluation."""
     checkpoint: CheckpointSpec = Field(default_factory=CheckpointSpec)
     """Periodic checkpoints."""
+    resources: ResourcesSpec = Field(default_factory=ResourcesSpec)
+    """Training processes, machines and the sharding strategy (ddp or fsdp)."""
     integrations: list[IntegrationSpec] = Field(default_factory=list)
     """Experiment trackers the run also writes to (tensorboard, wandb, mlflow), each at most
     once; credentials come from the trainer's environment, never from here."""
@@ -87,6 +90,7 @@ class JobSpec(Section):
             *_data_problems(self),
             *_rollout_problems(self),
             *_reward_problems(self),
+            *_resources_problems(self),
         ]
         if problems:
             details = [
@@ -196,6 +200,17 @@ def _rollout_problems(spec: JobSpec) -> Iterator[_Problem]:
             f"always is: num_generations must be at least 2, got {n}"
         )
         yield ("rollout", "dynamic_sampling"), message, True
+
+
+def _resources_problems(spec: JobSpec) -> Iterator[_Problem]:
+    world = spec.resources.world_size
+    if world > 1 and spec.rollout.backend == "vllm" and METHODS[spec.method].online:
+        message = (
+            f"the vllm backend runs one engine in a single training process, and resources ask "
+            f"for {world} processes (nproc_per_node × nnodes); use rollout.backend: hf, whose "
+            "ranks each sample their share of prompts, or run vllm with one process"
+        )
+        yield ("rollout", "backend"), message, "vllm"
 
 
 def _missing_rewards(spec: JobSpec, online: bool) -> str | None:

@@ -1,5 +1,5 @@
 """The sections of a job spec besides its rewards: data, rollout, train, model_options, lora,
-eval, checkpoint."""
+eval, checkpoint, resources."""
 
 from __future__ import annotations
 
@@ -166,3 +166,33 @@ class CheckpointSpec(Section):
     """Steps between checkpoints; 0 saves only at the end."""
     keep: int = Field(2, ge=1)
     """Most recent checkpoints kept on disk."""
+
+
+class ResourcesSpec(Section):
+    """How many training processes the job runs, on how many machines, and how they share the
+    model (see "Distributed training"). The defaults run one process, as before."""
+
+    nproc_per_node: int = Field(1, ge=1)
+    """Training processes per machine: one per GPU; on a CPU machine, gloo processes."""
+    nnodes: int = Field(1, ge=1)
+    """Machines the job spans; the processes in all are nproc_per_node × nnodes."""
+    strategy: Literal["ddp", "fsdp"] = "ddp"
+    """ddp: every process holds the whole model, gradients and optimizer state, and gradients
+    are averaged; fsdp: PyTorch's FSDP2 (`fully_shard` per transformer block) shards all three
+    over the processes, each holding about 1/N of them."""
+    cpu_offload: bool = False
+    """fsdp only: keep the sharded parameters, gradients and optimizer state in CPU memory
+    between uses (FSDP2's CPUOffloadPolicy): less GPU memory, more time."""
+
+    @property
+    def world_size(self) -> int:
+        """All training processes of the job."""
+        return self.nproc_per_node * self.nnodes
+
+    @model_validator(mode="after")
+    def _offload_needs_fsdp(self) -> ResourcesSpec:
+        if self.cpu_offload and self.strategy != "fsdp":
+            raise ValueError(
+                f"cpu_offload offloads FSDP's shards; it needs strategy: fsdp, not {self.strategy}"
+            )
+        return self

@@ -301,22 +301,38 @@ def requeue_dead(
     requeued = []
     for job in dead:
         # Read before the update: the ORM update refreshes these objects (worker becomes None).
-        worker, attempts, step, beat_at = job.worker, job.attempts, job.step, job.heartbeat_at
+        worker, beat_at = job.worker, job.heartbeat_at
         silent = (utcnow() - beat_at).total_seconds() if beat_at else 0.0
         who = f"worker {worker}" if worker else "its worker (unknown)"
-        lost = f"{who} silent for {silent:.0f}s"
-        if max_requeues is not None and attempts > max_requeues:
-            _fail_lost(session, job.id, attempts, lost, max_requeues)
-            continue
-        changed = session.execute(
-            update(Job)
-            .where(Job.id == job.id, Job.status == RUNNING, Job.attempts == attempts)
-            .values(status=QUEUED, resume=True, worker=None, enqueued_at=utcnow())
-        ).rowcount
-        if changed:
-            add_event(session, job.id, "requeued", f"{lost}; queued again to resume", step=step)
+        if requeue_attempt(session, job, f"{who} silent for {silent:.0f}s", max_requeues):
             requeued.append(job)
     return requeued
+
+
+def requeue_attempt(
+    session: Session, job: Job, lost: str, max_requeues: int | None, attempt: int | None = None
+) -> bool:
+    """running → queued (resume from its checkpoint) for the attempt that owns the job (the
+    current one, or `attempt`), with an event saying why (`lost`); a job queued again
+    `max_requeues` times fails `worker_lost` instead. Whether it was queued again."""
+    attempts, step = attempt or job.attempts, job.step
+    if max_requeues is not None and attempts > max_requeues:
+        _fail_lost(session, job.id, attempts, lost, max_requeues)
+        return False
+    changed = session.execute(
+        update(Job)
+        .where(owned(job.id, attempts))
+        .values(status=QUEUED, resume=True, worker=None, enqueued_at=utcnow())
+    ).rowcount
+    if changed:
+        add_event(session, job.id, "requeued", f"{lost}; queued again to resume", step=step)
+    return bool(changed)
+
+
+def attempt_running(session: Session, job_id: str, attempt: int) -> bool:
+    """Whether `attempt` still owns the running job (read only: a machine that joined a job
+    checks it, the job's first worker beats)."""
+    return session.scalar(select(Job.id).where(owned(job_id, attempt))) is not None
 
 
 def _fail_lost(session: Session, job_id: str, attempts: int, lost: str, limit: int) -> None:

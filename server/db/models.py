@@ -224,3 +224,22 @@ class Checkpoint(Base):
     """Relative to the storage directory."""
     bytes: Mapped[int] = mapped_column(BigInteger, default=0)
     created_at: Mapped[datetime] = _created()
+
+
+class JobNode(Base):
+    """One machine (worker) of an attempt at a job spanning several (resources.nnodes > 1).
+    The attempt's owner writes node 0 with the rendezvous endpoint it hosts; each worker that
+    joins takes the next free node number (the unique key makes two joiners never share one)
+    and reads the endpoint from node 0."""
+
+    __tablename__ = "job_nodes"
+    __table_args__ = (UniqueConstraint("job_id", "attempt", "node"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), index=True)
+    attempt: Mapped[int] = mapped_column(Integer)
+    node: Mapped[int] = mapped_column(Integer)
+    worker: Mapped[str] = mapped_column(String(200))
+    endpoint: Mapped[str] = mapped_column(String(300))
+    """host:port of the attempt's c10d rendezvous (hosted by node 0's agent)."""
+    joined_at: Mapped[datetime] = _created()

@@ -19,7 +19,7 @@ from server.db.jobs import (
 )
 from server.db.models import Checkpoint, Job, Owner
 from server.errors import ConflictError
-from server.queue import JobQueue
+from server.queue import JobQueue, procs_of
 from server.schemas.jobs import CheckpointOut, JobError, JobOut, Progress
 from server.services.limits import check_active_jobs, check_spec_limits, check_storage
 from server.services.specs import check_references, parse_spec, total_steps
@@ -71,7 +71,7 @@ def enqueue(session: Session, queue: JobQueue, job: Job) -> bool:
     workers' reconciler sends it again once the broker is back.
     """
     try:
-        queue.enqueue(job.id, job.kind)
+        queue.enqueue(job.id, job.kind, procs_of(job.spec) if job.kind == "train" else 1)
     except Exception as exc:  # any broker failure: the reconciler recovers the job later
         log.warning("enqueue of %s failed: %s", job.id, exc)
         mark_not_enqueued(session, job.id)

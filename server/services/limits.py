@@ -33,6 +33,8 @@ SPEC_BOUNDS: dict[str, str] = {
     "eval.num_prompts": "limit_eval_num_prompts",
     "lora.r": "limit_lora_r",
     "checkpoint.keep": "limit_checkpoint_keep",
+    "resources.nproc_per_node": "limit_nproc_per_node",
+    "resources.nnodes": "limit_nnodes",
 }
 
 _Size = tuple[str, int, str, str]  # key, value asked for, the setting bounding it, how reached

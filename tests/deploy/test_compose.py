@@ -37,7 +37,15 @@ def variables_read_by_the_code() -> set[str]:
 
 
 def test_every_service_is_there():
-    assert set(SERVICES) == {"postgres", "redis", "migrate", "api", "worker", "dashboard"}
+    assert set(SERVICES) == {
+        "postgres",
+        "redis",
+        "migrate",
+        "api",
+        "worker",
+        "worker-multi-gpu",
+        "dashboard",
+    }
     assert SERVICES["migrate"]["command"] == ["gro", "db", "upgrade"]
     assert "--appendonly" in SERVICES["redis"]["command"]
     for name in ("api", "worker"):

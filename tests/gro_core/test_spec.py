@@ -470,3 +470,43 @@ def test_apply_overrides_refuses_keys_inside_a_scalar():
 def test_overrides_feed_validation():
     spec = load_spec(apply_overrides(BASE, {"train.seed": 3, "method_args": {"beta": 0.5}}))
     assert spec.train.seed == 3 and spec.method_args == {"beta": 0.5}
+
+
+# --- resources ------------------------------------------------------------------------------------
+
+
+def test_resources_default_to_one_process_of_ddp():
+    spec = load_spec(BASE)
+    assert spec.model_dump(mode="json")["resources"] == {
+        "nproc_per_node": 1,
+        "nnodes": 1,
+        "strategy": "ddp",
+        "cpu_offload": False,
+    }
+    assert spec.resources.world_size == 1
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("resources.nproc_per_node", 0),
+        ("resources.nnodes", 0),
+        ("resources.strategy", "zero3"),
+    ],
+)
+def test_bad_resources_are_refused_on_their_path(key, value):
+    assert key in errors_of(with_(**{key: value}))
+
+
+def test_cpu_offload_needs_fsdp():
+    message = errors_of(with_(**{"resources.cpu_offload": True}))["resources"]
+    assert "cpu_offload" in message and "strategy: fsdp" in message
+    fsdp = load_spec(with_(resources={"strategy": "fsdp", "cpu_offload": True, "nnodes": 2}))
+    assert fsdp.resources.cpu_offload and fsdp.resources.world_size == 2
+
+
+def test_vllm_with_several_processes_is_refused_with_the_reason():
+    doc = with_(**{"rollout.backend": "vllm", "resources.nproc_per_node": 2})
+    message = errors_of(doc)["rollout.backend"]
+    assert "single training process" in message and "2 processes" in message
+    assert load_spec(with_(**{"rollout.backend": "vllm"})).rollout.backend == "vllm"

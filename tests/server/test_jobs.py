@@ -25,10 +25,10 @@ class CommitCheckingQueue(RecordingQueue):
         super().__init__()
         self.url = url
 
-    def enqueue(self, job_id: str, kind: str) -> None:
+    def enqueue(self, job_id: str, kind: str, procs: int = 1) -> None:
         with new_session(self.url) as session:
             assert session.get(Job, job_id) is not None, "enqueued before the commit"
-        super().enqueue(job_id, kind)
+        super().enqueue(job_id, kind, procs)
 
 
 def test_submit_stores_a_queued_job_and_enqueues_it_after_commit(

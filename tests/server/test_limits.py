@@ -32,6 +32,8 @@ LIMITS = {
     "limit_rewards": 2,
     "limit_stop_strings": 2,
     "limit_name_chars": 20,
+    "limit_nproc_per_node": 2,
+    "limit_nnodes": 2,
     "limit_active_jobs": 3,
     "limit_comparison_jobs": 4,
 }
@@ -81,6 +83,13 @@ BOUNDS: list[tuple[str, str, int, Any]] = [
     ("eval.num_prompts", "limit_eval_num_prompts", 64, lambda v: {"eval.num_prompts": v}),
     ("lora.r", "limit_lora_r", 16, lambda v: {"lora": {"r": v}}),
     ("checkpoint.keep", "limit_checkpoint_keep", 3, lambda v: {"checkpoint.keep": v}),
+    (
+        "resources.nproc_per_node",
+        "limit_nproc_per_node",
+        2,
+        lambda v: {"resources.nproc_per_node": v},
+    ),
+    ("resources.nnodes", "limit_nnodes", 2, lambda v: {"resources.nnodes": v}),
     ("name", "limit_name_chars", 20, lambda v: {"name": "n" * v}),
     (
         "rewards",

@@ -20,6 +20,7 @@ TABLES = {
     "comparisons",
     "jobs",
     "job_datasets",
+    "job_nodes",
     "job_events",
     "metrics",
     "samples",

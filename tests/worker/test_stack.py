@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from server.db.models import JobEvent, Metric
+from server.db.models import JobEvent, JobNode, Metric
 from tests.processes import Postgres
 from tests.server.conftest import PAIRS, admin_sql, jsonl
 from tests.service import QUICK_RECOVERY, Service, start_service
@@ -160,3 +160,26 @@ def test_jobs_holding_the_gil_on_two_workers_keep_beating_and_cancel_in_seconds(
     pairs = dataset(services)
     after = [services.submit(tiny_dpo(pairs, steps=2)) for _ in range(2)]
     services.wait(lambda: all(services.job(j)["status"] == "succeeded" for j in after), 240, "next")
+
+
+def test_a_job_across_two_machines_runs_on_two_workers(postgres: Postgres, tmp_path: Path):
+    """Two workers on one machine act as two nodes on loopback: the first to claim the job
+    hosts the rendezvous, the other joins it through the database (job_nodes)."""
+    name = f"nodes_{os.getpid()}_{int(time.time() * 1000) % 10**8}"
+    admin_sql(postgres, f"CREATE DATABASE {name}")
+    env = {**QUICK_RECOVERY, "GRO_NODE_ADDRESS": "127.0.0.1", "GRO_TORCH_THREADS": "1"}
+    services = start_service(postgres.url(name), tmp_path, env)
+    try:
+        services.start_worker()
+        services.start_worker()
+        spec = tiny_dpo(dataset(services), steps=4)
+        spec["resources"] = {"nproc_per_node": 1, "nnodes": 2, "strategy": "ddp"}
+        job_id = services.submit(spec)
+        services.wait(lambda: services.job(job_id)["status"] == "succeeded", 300, "success")
+        assert steps_of(services, job_id) == [1, 2, 3, 4]
+        nodes = services.rows(JobNode, job_id)
+        assert sorted(n.node for n in nodes) == [0, 1]
+        assert len({n.worker for n in nodes}) == 2  # two workers, one node each
+    finally:
+        services.close()
+        admin_sql(postgres, f"DROP DATABASE {name} WITH (FORCE)")

@@ -1,0 +1,179 @@
+"""Jobs of several processes: routed to a queue that fits them, started by torchrun's elastic
+agent in the worker's supervised child (2 gloo processes on CPU), cancelled within seconds, a
+killed rank re-queuing the job, which resumes with continuous metrics; a job spanning machines
+whose other machine never arrives fails `nodes_missing`."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from typing import Any
+
+import psutil
+import pytest
+
+from server.config import Settings
+from server.db import nodes as db_nodes
+from server.db.models import Job, JobEvent, Metric
+from server.db.session import new_session, session_scope
+from server.queue import RecordingQueue, worker_queues
+from tests.server.conftest import PAIRS, Api
+from tests.worker.conftest import tiny_dpo
+from worker.__main__ import default_queues, offered_procs
+from worker.launch import attempt_dir
+from worker.runner import run_train_job
+
+
+def on(spec: dict[str, Any], nproc: int = 2, nnodes: int = 1) -> dict[str, Any]:
+    return {**spec, "resources": {"nproc_per_node": nproc, "nnodes": nnodes, "strategy": "ddp"}}
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    # One thread per rank: the machine's few cores are shared by both ranks (and other tests).
+    return settings.model_copy(update={"torch_threads": 1, "cancel_grace_s": 2.0})
+
+
+def job_row(settings: Settings, job_id: str) -> Job:
+    with new_session(settings.database_url) as session:
+        return session.get(Job, job_id)
+
+
+def kinds(settings: Settings, job_id: str) -> list[str]:
+    with new_session(settings.database_url) as session:
+        rows = session.query(JobEvent).filter_by(job_id=job_id).order_by(JobEvent.id)
+        return [e.kind for e in rows]
+
+
+def steps(settings: Settings, job_id: str) -> list[int]:
+    with new_session(settings.database_url) as session:
+        rows = session.query(Metric).filter_by(job_id=job_id, name="loss/policy")
+        return sorted(m.step for m in rows)
+
+
+def ranks() -> list[psutil.Process]:
+    """The rank processes below this one: those the elastic agent spawned (torchrun sets
+    RANK inside them, after they start, so it is not in their initial environment)."""
+    found = []
+    for p in psutil.Process().children(recursive=True):
+        try:
+            line = " ".join(p.cmdline())
+        except psutil.Error:
+            continue
+        if "spawn_main" in line and "resource_tracker" not in line:
+            found.append(p)
+    return found
+
+
+def wait_for(condition, seconds: float, what: str) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.2)
+
+
+def in_thread(settings: Settings, job_id: str, queue: RecordingQueue) -> tuple[Any, dict]:
+    result: dict[str, str] = {}
+    thread = threading.Thread(
+        target=lambda: result.update(status=run_train_job(settings, job_id, "w1", queue))
+    )
+    thread.start()
+    return thread, result
+
+
+# --- routing (no training) -------------------------------------------------------------------
+
+
+def test_jobs_route_to_the_queue_fitting_their_processes(alice: Api, queue: RecordingQueue):
+    pairs = alice.dataset(PAIRS)
+    one = alice.job(tiny_dpo(pairs))
+    two = alice.job(on(tiny_dpo(pairs), nproc=2))
+    assert dict(queue.routed)[one["id"]] == "train"
+    assert dict(queue.routed)[two["id"]] == "train-2"
+
+
+def test_a_worker_takes_every_job_its_processes_fit():
+    assert worker_queues(1) == ["train"]
+    assert default_queues(4) == "train,train-2,train-3,train-4,light"
+    assert offered_procs(None, 3) == 3 and offered_procs(2, 3) == 2
+    assert offered_procs(None, None) >= 1  # GPUs, or one process on a CPU machine
+    with pytest.raises(SystemExit, match="--procs must be at least 1"):
+        offered_procs(0, None)
+
+
+def test_joiners_take_distinct_node_numbers_and_no_more_than_needed(alice: Api, settings: Settings):
+    job = alice.job(on(tiny_dpo(alice.dataset(PAIRS)), nproc=1, nnodes=3))
+    with session_scope(settings.database_url) as session:
+        session.get(Job, job["id"]).status = "running"
+        session.get(Job, job["id"]).attempts = 1
+        db_nodes.host_node(session, job["id"], 1, "w0", "10.0.0.1:29500")
+    with session_scope(settings.database_url) as session:
+        taken = [db_nodes.join_node(session, job["id"], 1, 3, f"w{n}") for n in (1, 2, 3)]
+        assert db_nodes.join_node(session, job["id"], 2, 3, "w4") is None  # not that attempt
+    assert taken == [(1, "10.0.0.1:29500"), (2, "10.0.0.1:29500"), None]
+    with session_scope(settings.database_url) as session:
+        assert db_nodes.nodes_joined(session, job["id"], 1) == 3
+
+
+# --- real ranks ------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_a_two_process_job_runs_its_ranks_under_torchrun(alice: Api, settings: Settings):
+    job = alice.job(on(tiny_dpo(alice.dataset(PAIRS), steps=4)))
+    assert run_train_job(settings, job["id"], "w1", RecordingQueue()) == "succeeded"
+    assert steps(settings, job["id"]) == [1, 2, 3, 4]
+    ended = sorted(p.name for p in attempt_dir(settings.storage_dir, job["id"], 1).iterdir())
+    assert ended == ["rank-0.json", "rank-1.json"]  # two ranks ran, both to their end
+    done = job_row(settings, job["id"])
+    assert done.step == 4 and done.final_metrics
+
+
+@pytest.mark.slow
+def test_cancel_ends_every_rank_within_seconds(alice: Api, settings: Settings):
+    job = alice.job(on(tiny_dpo(alice.dataset(PAIRS), steps=5000)))
+    thread, result = in_thread(settings, job["id"], RecordingQueue())
+    wait_for(lambda: (job_row(settings, job["id"]).step or 0) >= 2, 240, "two steps")
+    assert len(ranks()) == 2
+    assert alice.post(f"/v1/jobs/{job['id']}/cancel").status_code == 200
+    asked = time.monotonic()
+    thread.join(60)
+    seconds = time.monotonic() - asked
+    print(f"a 2-process job cancelled in {seconds:.1f}s")
+    assert result == {"status": "cancelled"} and seconds < 15, seconds
+    assert ranks() == []  # no rank outlives the job
+    assert job_row(settings, job["id"]).status == "cancelled"
+
+
+@pytest.mark.slow
+def test_a_killed_rank_requeues_the_job_which_resumes_with_continuous_metrics(
+    alice: Api, settings: Settings
+):
+    job = alice.job(on(tiny_dpo(alice.dataset(PAIRS), steps=16, batch_size=2)))
+    queue = RecordingQueue()
+    thread, result = in_thread(settings, job["id"], queue)
+    wait_for(lambda: (job_row(settings, job["id"]).step or 0) >= 5, 240, "a checkpoint")
+    os.kill(max(p.pid for p in ranks()), signal.SIGKILL)  # one rank: the last started
+    thread.join(60)
+    assert result == {"status": "requeued"}
+    assert job_row(settings, job["id"]).status == "queued" and queue.sent[-1][0] == job["id"]
+    assert ranks() == []  # its peer went with it
+    assert run_train_job(settings, job["id"], "w2", queue) == "succeeded"
+    assert steps(settings, job["id"]) == list(range(1, 17))  # continuous, no duplicates
+    assert job_row(settings, job["id"]).attempts == 2
+    events = kinds(settings, job["id"])
+    assert "requeued" in events and "resumed" in events
+
+
+@pytest.mark.slow
+def test_a_machine_that_never_joins_fails_the_job_nodes_missing(alice: Api, settings: Settings):
+    settings = settings.model_copy(update={"node_join_timeout_s": 3.0})
+    job = alice.job(on(tiny_dpo(alice.dataset(PAIRS)), nproc=1, nnodes=2))
+    queue = RecordingQueue()
+    assert run_train_job(settings, job["id"], "w1", queue) == "failed"
+    assert queue.joins == [(job["id"], 1)]  # it asked for the other machine
+    done = job_row(settings, job["id"])
+    assert done.error_code == "nodes_missing"
+    assert "GRO_NODE_JOIN_TIMEOUT_S" in done.error_message and "2 machines" in done.error_message

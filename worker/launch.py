@@ -1,0 +1,194 @@
+"""Jobs of several processes (resources.nproc_per_node > 1, or nnodes > 1): torchrun's elastic
+launcher (torch.distributed.launcher.api) inside the job's child process.
+
+    worker ── supervise ── child (this module's `launch`: the elastic agent) ── rank 0 .. N-1
+
+The child is the elastic agent of its machine: it meets the job's other machines at a c10d
+rendezvous (hosted by the first worker's agent) and starts this machine's ranks, each running
+`rank_main`. The supervisor watches the child and everything below it as it does a
+one-process job (heartbeat, cancel, time limit, the memory cap over the whole tree), and a
+SIGKILL of the child ends every rank (they die with their agent).
+
+Global rank 0, whichever machine it landed on, writes the job's metrics, events and
+checkpoints through a DbWriter, as a one-process job does; the other ranks write nothing. Each
+rank leaves how it ended in the attempt's folder on the shared storage (`rank-R.json`), which
+is how the first worker learns the job's fields, or why it failed, from a rank on another
+machine. A rank killed outright (SIGKILL: a lost rank, a pre-empted machine) makes the attempt
+`requeue`: the job is queued again and resumes from its last checkpoint.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from worker.lifetime import die_with_parent
+
+SHUTDOWN_S = 5  # how long the agent lets a rank exit on SIGTERM before it kills it
+
+
+@dataclass(frozen=True)
+class Node:
+    """This machine's place in a job: how many machines, where the rendezvous is, whether this
+    agent hosts it."""
+
+    nnodes: int = 1
+    endpoint: str = ""
+    is_host: bool = True
+    join_timeout_s: float = 300.0
+
+    def as_payload(self) -> dict[str, Any]:
+        return {
+            "nnodes": self.nnodes,
+            "endpoint": self.endpoint,
+            "is_host": self.is_host,
+            "join_timeout_s": self.join_timeout_s,
+        }
+
+
+@dataclass(frozen=True)
+class Resources:
+    """What a stored job document asks for (resources; absent: one process, one machine)."""
+
+    nproc_per_node: int = 1
+    nnodes: int = 1
+
+    @property
+    def launched(self) -> bool:
+        """Whether the job runs under the elastic launcher rather than in the child itself."""
+        return self.nproc_per_node > 1 or self.nnodes > 1
+
+    @classmethod
+    def of(cls, document: dict[str, Any]) -> Resources:
+        section = document.get("resources") or {}
+        return cls(int(section.get("nproc_per_node") or 1), int(section.get("nnodes") or 1))
+
+
+def free_port(host: str = "") -> int:
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
+
+
+def attempt_dir(storage_dir: Path | str, job_id: str, attempt: int) -> Path:
+    """Where the ranks of one attempt leave how they ended (shared by every machine)."""
+    return Path(storage_dir) / "jobs" / job_id / ".launch" / f"attempt-{attempt}"
+
+
+def _config(payload: dict[str, Any], resources: Resources, node: Node) -> Any:
+    from torch.distributed.launcher.api import LaunchConfig
+
+    timeout = max(1, round(node.join_timeout_s))
+    return LaunchConfig(
+        min_nodes=resources.nnodes,
+        max_nodes=resources.nnodes,
+        nproc_per_node=resources.nproc_per_node,
+        run_id=f"{payload['job_id']}-{payload['attempt']}",
+        rdzv_backend="c10d",
+        rdzv_endpoint=node.endpoint,
+        rdzv_configs={
+            "is_host": node.is_host,
+            "join_timeout": timeout,
+            "timeout": timeout,
+            # Once the last machine arrived, start at once (the default waits 30 s more).
+            "last_call_timeout": 1,
+        },
+        # A lost rank re-queues the job (it resumes from its checkpoint, its outputs after it
+        # dropped), rather than the agent restarting ranks behind the database's back.
+        max_restarts=0,
+        monitor_interval=0.25,
+        start_method="spawn",
+        # The child ignores SIGINT/SIGTERM (the worker decides what they mean): so must the
+        # agent, which would otherwise tear the ranks down on a Ctrl-C of the worker.
+        signals_to_handle="SIGHUP",
+        shutdown_timeout=SHUTDOWN_S,
+    )
+
+
+def launch(payload: dict[str, Any]) -> tuple[str, Any]:
+    """Run the attempt's ranks on this machine to their end: the child's message, as
+    ("done", fields), ("failed", (code, message)), ("lost", None), ("requeue", reason), or
+    ("joined", None) on a machine other than the first."""
+    from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
+    from torch.distributed.elastic.rendezvous.api import RendezvousTimeoutError
+    from torch.distributed.launcher.api import elastic_launch
+
+    resources = Resources.of(payload["document"])
+    node = Node(**payload["node"])
+    folder = attempt_dir(payload["settings"]["storage_dir"], payload["job_id"], payload["attempt"])
+    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        elastic_launch(_config(payload, resources, node), rank_main)(payload, str(folder))
+    except RendezvousTimeoutError:
+        return "failed", (
+            "nodes_missing",
+            f"the job asks for {resources.nnodes} machines (resources.nnodes) and not all of "
+            f"them joined its rendezvous at {node.endpoint} within {node.join_timeout_s:g}s "
+            "(GRO_NODE_JOIN_TIMEOUT_S): too few workers offer "
+            f"{resources.nproc_per_node} processes (gro worker --procs)",
+        )
+    except ChildFailedError as exc:
+        return _failed_ranks(exc, folder)
+    if not node.is_host:
+        return "joined", None
+    return _ended(folder, 0) or ("failed", ("error", "rank 0 ended without a result"))
+
+
+def _ended(folder: Path, rank: int) -> tuple[str, Any] | None:
+    path = folder / f"rank-{rank}.json"
+    if not path.is_file():
+        return None
+    kind, value = json.loads(path.read_text())
+    return kind, value
+
+
+def _failed_ranks(exc: Any, folder: Path) -> tuple[str, Any]:
+    """Why ranks failed: one killed outright re-queues the attempt; else the first rank's own
+    error (a rank whose peer failed may only report the broken connection)."""
+    killed = [r for r, f in exc.failures.items() if f.exitcode == -signal.SIGKILL]
+    if killed:
+        return "requeue", f"rank {killed[0]} of the job was killed (SIGKILL)"
+    ended = [e for r in sorted(exc.failures) if (e := _ended(folder, r)) is not None]
+    for kind, value in sorted(ended, key=lambda e: e[0] != "lost"):
+        if kind in ("failed", "lost"):
+            return kind, value
+    rank, failure = min(exc.failures.items())
+    return "failed", ("error", f"rank {rank} exited ({failure.exitcode}): {failure.message}")
+
+
+def _write(folder: Path, rank: int, kind: str, value: Any) -> None:
+    path = folder / f"rank-{rank}.json"
+    partial = path.with_suffix(".part")
+    partial.write_text(json.dumps([kind, value]))
+    partial.replace(path)
+
+
+def rank_main(payload: dict[str, Any], folder: str) -> None:
+    """One rank (a process the agent spawned): rank 0 trains and writes through a DbWriter,
+    the others train beside it; each leaves how it ended in `folder`."""
+    die_with_parent(os.getppid())  # a rank never outlives its agent
+    # Inherited from the child: ignore Ctrl-C; but the agent stops its ranks with SIGTERM.
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    from server.config import Settings
+    from worker.callback import JobLostError
+    from worker.execute import execute, failure, run_rank
+
+    settings = Settings.model_validate(payload["settings"])
+    rank = int(os.environ["RANK"])
+    checkpoint = payload["checkpoint"]
+    resume = None if checkpoint is None else (checkpoint[0], Path(checkpoint[1]))
+    args = (settings, payload["kind"], payload["job_id"], payload["attempt"], payload["document"])
+    try:
+        fields = execute(*args, resume) if rank == 0 else run_rank(*args, resume)
+    except JobLostError:
+        _write(Path(folder), rank, "lost", None)
+        raise
+    except Exception as exc:
+        _write(Path(folder), rank, "failed", failure(exc))
+        raise
+    _write(Path(folder), rank, "done", fields)
