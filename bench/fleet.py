@@ -87,6 +87,7 @@ _CONNECTIONS = text(
     WHERE backend_type = 'client backend' AND application_name <> :me
     """
 )
+CPU_COLUMNS = ("postgres", "api", "redis", "bench", "others")
 COUNTERS = ("xact", "tup_ins", "tup_upd", "tup_fetch", "metric_ins", "sample_ins", "taken")
 
 
@@ -389,7 +390,7 @@ def table(rows: list[dict[str, Any]]) -> str:
                 f"{r['xact_per_s']:.0f}",
                 f"{r['tup_ins_per_s']:.0f} / {r['tup_upd_per_s']:.0f} / {r['tup_fetch_per_s']:.0f}",
                 f"{r['connections_peak']} ({r['connections_active_mean']:.1f})",
-                " / ".join(f"{cpu[k]:.2f}" for k in ("postgres", "api", "redis", "bench", "others")),
+                " / ".join(f"{cpu[k]:.2f}" for k in CPU_COLUMNS),
                 f"{r['redis_commands_per_s']:.0f}",
             ]
         )
