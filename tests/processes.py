@@ -74,10 +74,11 @@ class Postgres:
         shutil.rmtree(self.root, ignore_errors=True)
 
 
-def start_postgres() -> Postgres:
+def start_postgres(max_connections: int = 200) -> Postgres:
     """A throwaway cluster (trust auth, user `gro`) in a fresh /tmp folder. initdb refuses to
     run as root, so there it runs as the `postgres` user, in a folder that user can enter
-    (pytest's own temporary folders are private to root)."""
+    (pytest's own temporary folders are private to root). `max_connections`: bench/fleet.py
+    runs hundreds of simulated workers, each with its own pool."""
     bin_dir = postgres_bin()
     if bin_dir is None:
         missing("PostgreSQL")
@@ -118,7 +119,7 @@ def start_postgres() -> Postgres:
             "-c",
             "fsync=off",
             "-c",
-            "max_connections=200",
+            f"max_connections={max_connections}",
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
