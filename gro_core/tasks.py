@@ -4,14 +4,18 @@ A job names one with `data.task: builtin:<task>`. Demos and tests train on these
 so they are sized for a tiny character-level model (vocabulary: printable ASCII and newline):
 prompts stay within 24 characters and answers within 8.
 
-Two families, each in four shapes (the dataset kinds of docs/jobspec.md):
+Three families, each in four shapes (the dataset kinds of docs/jobspec.md):
 
 | task | kind | row |
 |---|---|---|
-| arithmetic, reverse | prompt | {prompt, answer} |
+| arithmetic, reverse, format | prompt | {prompt, answer} |
 | *-preference | preference | {prompt, chosen, rejected, answer}; rejected is a corrupted answer |
 | *-unpaired | unpaired | {prompt, completion, label, answer}; half correct, half corrupted |
 | *-sft | sft | {prompt, completion, answer} |
+
+`format` is a constraint task, not string manipulation: any word of the asked length with the
+asked first and last letters is right, so its `answer` is one right example and its reward a
+regular expression built from the prompt (`format_pattern`).
 
 Every row keeps `answer`, so the family's rule reward can score any of them (e.g. evaluation of a
 model trained on preference rows). Completions carry no end-of-sequence marker: trainers append the
@@ -45,11 +49,14 @@ __all__ = [
     "char_match_reward",
     "exact_match_reward",
     "extract_answer",
+    "format_pattern",
     "generate",
     "get_task",
     "numeric_equal",
     "numeric_match_reward",
+    "pattern_match_reward",
     "reverse_copy_demonstrations",
+    "sloppy_demonstrations",
     "task_reward",
 ]
 
@@ -142,8 +149,35 @@ def char_match_reward(
     return rewards
 
 
+# `fit 4 b_k=`: a 4-letter lowercase word starting with b and ending with k.
+_FORMAT_PROMPT = re.compile(r"fit (\d) ([a-z])_([a-z])=")
+
+
+def format_pattern(prompt: str) -> re.Pattern[str]:
+    """The regular expression a `format` prompt asks for: `fit 4 b_k=` -> `b[a-z]{2}k`."""
+    match = _FORMAT_PROMPT.fullmatch(prompt)
+    if match is None:
+        raise ValueError(f"not a format prompt (fit <length> <first>_<last>=): {prompt!r}")
+    length, first, last = int(match[1]), match[2], match[3]
+    return re.compile(f"{first}[a-z]{{{length - 2}}}{last}")
+
+
+def pattern_match_reward(
+    completions: list[str], rows: list[dict], *, eos: str | None = None
+) -> list[float]:
+    """1.0 where the completion's answer fully matches the pattern its row's prompt asks for
+    (`format_pattern`); any such word counts, not only `answer`."""
+    if len(completions) != len(rows):
+        raise ValueError(f"got {len(completions)} completions for {len(rows)} rows")
+    return [
+        float(format_pattern(row["prompt"]).fullmatch(extract_answer(c, eos)) is not None)
+        for c, row in zip(completions, rows, strict=True)
+    ]
+
+
 _REWARDS: dict[str, Callable[..., list[float]]] = {
     "exact_match": exact_match_reward,
+    "pattern_match": pattern_match_reward,
     "numeric_match": numeric_match_reward,
     "char_match": char_match_reward,
 }
@@ -203,6 +237,26 @@ def _corrupt_reverse(rng: random.Random, prompt: str, answer: str) -> str:
     return rng.choice([c for c in (word, swapped, changed) if c != answer])
 
 
+def _draw_format(rng: random.Random, max_len: int) -> tuple[str, str]:
+    """`fit n f_l=`: a word of n (2..max_len) letters from f to l; the answer is one such word."""
+    length = rng.randint(2, max_len)
+    first, last = rng.choice(_LETTERS), rng.choice(_LETTERS)
+    middle = "".join(rng.choice(_LETTERS) for _ in range(length - 2))
+    return f"fit {length} {first}_{last}=", first + middle + last
+
+
+def _corrupt_format(rng: random.Random, prompt: str, answer: str) -> str:
+    """A near miss: one letter too many or too few, or the wrong first or last letter."""
+    first = rng.choice(_LETTERS.replace(answer[0], ""))
+    last = rng.choice(_LETTERS.replace(answer[-1], ""))
+    longer = answer[:-1] + rng.choice(_LETTERS) + answer[-1]
+    options = [first + answer[1:], answer[:-1] + last]
+    options.append(longer if len(answer) < MAX_ANSWER_CHARS else answer[0] + answer[2:])
+    if len(answer) > 2:
+        options.append(answer[0] + answer[2:])  # one letter short
+    return rng.choice(options)
+
+
 _FAMILIES = {
     "arithmetic": _Family(
         "arithmetic",
@@ -219,6 +273,14 @@ _FAMILIES = {
         draw=_draw_reverse,
         corrupt=_corrupt_reverse,
         rewards=("exact_match", "char_match"),
+    ),
+    "format": _Family(
+        "format",
+        "a word of the asked length and first and last letters, e.g. 'fit 4 b_k=' -> 'book'",
+        difficulty=(5, 2, 8),
+        draw=_draw_format,
+        corrupt=_corrupt_format,
+        rewards=("pattern_match",),
     ),
 }
 
@@ -271,7 +333,7 @@ class TaskInfo:
     rewards: tuple[str, ...]
     """Rule rewards `task_reward` accepts for this task."""
     family: str
-    """The problem space it draws from (arithmetic, reverse)."""
+    """The problem space it draws from (arithmetic, reverse, format)."""
 
 
 def _build_tasks() -> dict[str, TaskInfo]:
@@ -326,7 +388,8 @@ def generate(
     """`n` rows of `task`, the same for the same (task, seed, split, difficulty).
 
     `difficulty`: arithmetic, the operands' digit count (default 2, 1..7); reverse, the longest
-    word (default 4, 2..8). Eval prompts never occur in the train split of any seed.
+    word (default 4, 2..8); format, the longest asked length (default 5, 2..8). Eval prompts
+    never occur in the train split of any seed.
     """
     info = get_task(task)
     if split not in SPLITS:
@@ -368,6 +431,26 @@ def reverse_copy_demonstrations(n: int, *, seed: int, reversed_share: float) -> 
     for row in generate("reverse-sft", n, seed=seed):
         word = row["answer"][::-1]
         completion = row["answer"] if choices.random() < reversed_share else word
+        rows.append({"prompt": row["prompt"], "completion": completion, "answer": row["answer"]})
+    return rows
+
+
+def sloppy_demonstrations(task: str, n: int, *, seed: int, right_share: float) -> list[dict]:
+    """`n` rows of `task`'s sft variant from a sloppy demonstrator: a `right_share` of
+    completions are the answer, the others the family's plausible mistake (its corruption).
+
+    The warm-up recipe of `reverse_copy_demonstrations` for any family: SFT on them leaves a
+    model partly right, so rollouts find rewarded answers and online methods have room to act.
+    """
+    if not 0.0 <= right_share <= 1.0:
+        raise ValueError(f"right_share must be in [0, 1], got {right_share}")
+    family = _FAMILIES[get_task(task).family]
+    choices = random.Random(f"sloppy|{family.name}|{seed}")
+    rows = []
+    for row in generate(f"{family.name}-sft", n, seed=seed):
+        right = choices.random() < right_share
+        prompt, answer = row["prompt"], row["answer"]
+        completion = answer if right else family.corrupt(choices, prompt, answer)
         rows.append({"prompt": row["prompt"], "completion": completion, "answer": row["answer"]})
     return rows
 
