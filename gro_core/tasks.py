@@ -4,14 +4,18 @@ A job names one with `data.task: builtin:<task>`. Demos and tests train on these
 so they are sized for a tiny character-level model (vocabulary: printable ASCII and newline):
 prompts stay within 24 characters and answers within 8.
 
-Two families, each in four shapes (the dataset kinds of docs/jobspec.md):
+Three families, each in four shapes (the dataset kinds of docs/jobspec.md):
 
 | task | kind | row |
 |---|---|---|
-| arithmetic, reverse | prompt | {prompt, answer} |
+| arithmetic, reverse, format | prompt | {prompt, answer} |
 | *-preference | preference | {prompt, chosen, rejected, answer}; rejected is a corrupted answer |
 | *-unpaired | unpaired | {prompt, completion, label, answer}; half correct, half corrupted |
 | *-sft | sft | {prompt, completion, answer} |
+
+`format` is a constraint task, not string manipulation: any word of the asked length with the
+asked first and last letters is right, so its `answer` is one right example and its reward a
+regular expression built from the prompt (`format_pattern`).
 
 Every row keeps `answer`, so the family's rule reward can score any of them (e.g. evaluation of a
 model trained on preference rows). Completions carry no end-of-sequence marker: trainers append the
@@ -28,12 +32,21 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import math
 import random
-import re
 import string
 from collections.abc import Callable
 from dataclasses import dataclass
+
+from gro_core.task_rewards import (
+    _REWARDS,
+    char_match_reward,
+    exact_match_reward,
+    extract_answer,
+    format_pattern,
+    numeric_equal,
+    numeric_match_reward,
+    pattern_match_reward,
+)
 
 __all__ = [
     "MAX_ANSWER_CHARS",
@@ -45,11 +58,14 @@ __all__ = [
     "char_match_reward",
     "exact_match_reward",
     "extract_answer",
+    "format_pattern",
     "generate",
     "get_task",
     "numeric_equal",
     "numeric_match_reward",
+    "pattern_match_reward",
     "reverse_copy_demonstrations",
+    "sloppy_demonstrations",
     "task_reward",
 ]
 
@@ -61,92 +77,6 @@ _MAX_DRAWS_PER_ROW = 500  # a split that rejects this many draws in a row is emp
 
 RewardFn = Callable[[list[str], list[dict]], list[float]]
 """(completions, rows) -> one reward per completion; rows carry the task's fields (`answer`)."""
-
-
-# ---------------------------------------------------------------------------------------------
-# Small pure helpers
-# ---------------------------------------------------------------------------------------------
-
-
-def extract_answer(completion: str, eos: str | None = None) -> str:
-    """The answer a completion gives: text before `eos` (if given), first non-blank line, stripped.
-
-    Leading whitespace is dropped first, so `"\\n 19 \\njunk"` gives `"19"`.
-    """
-    if eos:
-        completion = completion.split(eos, 1)[0]
-    return completion.lstrip().split("\n", 1)[0].strip()
-
-
-# Plain decimal numbers only: float() would also accept "1_9", "nan" and "inf".
-_NUMBER = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
-
-
-def _parse_number(value: str | float) -> float | None:
-    """`value` as a float, or None when it is not a plain finite decimal number."""
-    if not (isinstance(value, int | float) or _NUMBER.fullmatch(value.strip())):
-        return None
-    number = float(value)
-    return number if math.isfinite(number) else None
-
-
-def numeric_equal(a: str | float, b: str | float, tol: float = 1e-6) -> bool:
-    """Whether `a` and `b` are numbers at most `tol` apart; False when either is not a number."""
-    x, y = _parse_number(a), _parse_number(b)
-    return x is not None and y is not None and abs(x - y) <= tol
-
-
-# ---------------------------------------------------------------------------------------------
-# Rule rewards: (completions, rows) -> rewards, comparing each completion with row["answer"]
-# ---------------------------------------------------------------------------------------------
-
-
-def _answers(completions: list[str], rows: list[dict], eos: str | None) -> list[tuple[str, str]]:
-    """Pairs (extracted answer, expected answer); refuses mismatched lengths."""
-    if len(completions) != len(rows):
-        raise ValueError(f"got {len(completions)} completions for {len(rows)} rows")
-    return [
-        (extract_answer(c, eos), str(row["answer"]))
-        for c, row in zip(completions, rows, strict=True)
-    ]
-
-
-def exact_match_reward(
-    completions: list[str], rows: list[dict], *, eos: str | None = None
-) -> list[float]:
-    """1.0 where the completion's answer equals `answer` exactly, else 0.0."""
-    return [float(got == want) for got, want in _answers(completions, rows, eos)]
-
-
-def numeric_match_reward(
-    completions: list[str], rows: list[dict], *, tol: float = 1e-6, eos: str | None = None
-) -> list[float]:
-    """1.0 where the completion's answer is a number within `tol` of `answer` ("19.0" counts)."""
-    return [float(numeric_equal(got, want, tol)) for got, want in _answers(completions, rows, eos)]
-
-
-def char_match_reward(
-    completions: list[str], rows: list[dict], *, eos: str | None = None
-) -> list[float]:
-    """Partial credit: characters right at their position / the longer of answer and completion.
-
-    Dividing by the longer length makes both missing and extra characters cost, so only the exact
-    answer scores 1.0; an empty answer against an empty target also scores 1.0.
-    """
-    rewards = []
-    for got, want in _answers(completions, rows, eos):
-        longest = max(len(got), len(want))
-        # Positions past the shorter string count as wrong, through `longest`.
-        right = sum(g == w for g, w in zip(got, want, strict=False))
-        rewards.append(right / longest if longest else 1.0)
-    return rewards
-
-
-_REWARDS: dict[str, Callable[..., list[float]]] = {
-    "exact_match": exact_match_reward,
-    "numeric_match": numeric_match_reward,
-    "char_match": char_match_reward,
-}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -203,6 +133,26 @@ def _corrupt_reverse(rng: random.Random, prompt: str, answer: str) -> str:
     return rng.choice([c for c in (word, swapped, changed) if c != answer])
 
 
+def _draw_format(rng: random.Random, max_len: int) -> tuple[str, str]:
+    """`fit n f_l=`: a word of n (2..max_len) letters from f to l; the answer is one such word."""
+    length = rng.randint(2, max_len)
+    first, last = rng.choice(_LETTERS), rng.choice(_LETTERS)
+    middle = "".join(rng.choice(_LETTERS) for _ in range(length - 2))
+    return f"fit {length} {first}_{last}=", first + middle + last
+
+
+def _corrupt_format(rng: random.Random, prompt: str, answer: str) -> str:
+    """A near miss: one letter too many or too few, or the wrong first or last letter."""
+    first = rng.choice(_LETTERS.replace(answer[0], ""))
+    last = rng.choice(_LETTERS.replace(answer[-1], ""))
+    longer = answer[:-1] + rng.choice(_LETTERS) + answer[-1]
+    options = [first + answer[1:], answer[:-1] + last]
+    options.append(longer if len(answer) < MAX_ANSWER_CHARS else answer[0] + answer[2:])
+    if len(answer) > 2:
+        options.append(answer[0] + answer[2:])  # one letter short
+    return rng.choice(options)
+
+
 _FAMILIES = {
     "arithmetic": _Family(
         "arithmetic",
@@ -219,6 +169,14 @@ _FAMILIES = {
         draw=_draw_reverse,
         corrupt=_corrupt_reverse,
         rewards=("exact_match", "char_match"),
+    ),
+    "format": _Family(
+        "format",
+        "a word of the asked length and first and last letters, e.g. 'fit 4 b_k=' -> 'book'",
+        difficulty=(5, 2, 8),
+        draw=_draw_format,
+        corrupt=_corrupt_format,
+        rewards=("pattern_match",),
     ),
 }
 
@@ -271,7 +229,7 @@ class TaskInfo:
     rewards: tuple[str, ...]
     """Rule rewards `task_reward` accepts for this task."""
     family: str
-    """The problem space it draws from (arithmetic, reverse)."""
+    """The problem space it draws from (arithmetic, reverse, format)."""
 
 
 def _build_tasks() -> dict[str, TaskInfo]:
@@ -326,7 +284,8 @@ def generate(
     """`n` rows of `task`, the same for the same (task, seed, split, difficulty).
 
     `difficulty`: arithmetic, the operands' digit count (default 2, 1..7); reverse, the longest
-    word (default 4, 2..8). Eval prompts never occur in the train split of any seed.
+    word (default 4, 2..8); format, the longest asked length (default 5, 2..8). Eval prompts
+    never occur in the train split of any seed.
     """
     info = get_task(task)
     if split not in SPLITS:
@@ -368,6 +327,26 @@ def reverse_copy_demonstrations(n: int, *, seed: int, reversed_share: float) -> 
     for row in generate("reverse-sft", n, seed=seed):
         word = row["answer"][::-1]
         completion = row["answer"] if choices.random() < reversed_share else word
+        rows.append({"prompt": row["prompt"], "completion": completion, "answer": row["answer"]})
+    return rows
+
+
+def sloppy_demonstrations(task: str, n: int, *, seed: int, right_share: float) -> list[dict]:
+    """`n` rows of `task`'s sft variant from a sloppy demonstrator: a `right_share` of
+    completions are the answer, the others the family's plausible mistake (its corruption).
+
+    The warm-up recipe of `reverse_copy_demonstrations` for any family: SFT on them leaves a
+    model partly right, so rollouts find rewarded answers and online methods have room to act.
+    """
+    if not 0.0 <= right_share <= 1.0:
+        raise ValueError(f"right_share must be in [0, 1], got {right_share}")
+    family = _FAMILIES[get_task(task).family]
+    choices = random.Random(f"sloppy|{family.name}|{seed}")
+    rows = []
+    for row in generate(f"{family.name}-sft", n, seed=seed):
+        right = choices.random() < right_share
+        prompt, answer = row["prompt"], row["answer"]
+        completion = answer if right else family.corrupt(choices, prompt, answer)
         rows.append({"prompt": row["prompt"], "completion": completion, "answer": row["answer"]})
     return rows
 

@@ -13,6 +13,7 @@ from gro_core.tasks import (
     get_task,
     numeric_equal,
     reverse_copy_demonstrations,
+    sloppy_demonstrations,
     task_reward,
 )
 
@@ -24,6 +25,13 @@ REQUIRED_FIELDS = {
     "unpaired": {"prompt", "completion", "label", "answer"},
     "sft": {"prompt", "completion", "answer"},
 }
+
+
+def _fits(prompt: str, word: str) -> bool:
+    """Whether `word` meets a format prompt `fit n f_l=`, checked without regular expressions."""
+    length, ends = prompt[4:-1].split(" ")
+    first, last = ends.split("_")
+    return len(word) == int(length) and word[0] == first and word[-1] == last and word.isalpha()
 
 
 def _solve(prompt: str) -> str:
@@ -39,7 +47,7 @@ def _solve(prompt: str) -> str:
 def test_registry_has_every_family_in_every_kind():
     names = {
         f"{family}{suffix}"
-        for family in ("arithmetic", "reverse")
+        for family in ("arithmetic", "reverse", "format")
         for suffix in ("", "-preference", "-unpaired", "-sft")
     }
     assert names <= set(TASKS)
@@ -79,7 +87,12 @@ def test_variants_share_the_prompt_sequence():
 def test_rows_have_their_kind_fields_and_correct_answers(task, split):
     for row in generate(task, 200, seed=1, split=split):
         assert set(row) == REQUIRED_FIELDS[TASKS[task].kind]
-        assert row["answer"] == _solve(row["prompt"])
+        if TASKS[task].family == "format":  # many right answers: `answer` is one of them
+            assert _fits(row["prompt"], row["answer"])
+            if "rejected" in row or row.get("label") is False:
+                assert not _fits(row["prompt"], row.get("rejected", row.get("completion")))
+        else:
+            assert row["answer"] == _solve(row["prompt"])
         if "chosen" in row:
             assert row["chosen"] == row["answer"] != row["rejected"]
         if "label" in row:
@@ -96,7 +109,7 @@ def test_unpaired_rows_mix_desirable_and_undesirable():
 @pytest.mark.parametrize("task", sorted(TASKS))
 @pytest.mark.parametrize("difficulty", ["min", "max"])
 def test_lengths_and_characters_within_limits(task, difficulty):
-    low, high = {"arithmetic": (1, 7), "reverse": (2, 8)}[TASKS[task].family]
+    low, high = {"arithmetic": (1, 7), "reverse": (2, 8), "format": (2, 8)}[TASKS[task].family]
     level = low if difficulty == "min" else high
     for row in generate(task, 300, seed=2, difficulty=level):
         assert len(row["prompt"]) <= MAX_PROMPT_CHARS
@@ -184,3 +197,23 @@ def test_sloppy_reverse_demonstrations_copy_the_rest_of_the_words():
     assert all(r["completion"] == r["prompt"][4:-1] for r in wrong)
     with pytest.raises(ValueError, match="reversed_share"):
         reverse_copy_demonstrations(4, seed=0, reversed_share=1.5)
+
+
+def test_format_reward_accepts_any_word_that_fits_and_nothing_else():
+    rows = [{"prompt": "fit 4 b_k=", "answer": "book"}] * 6
+    got = task_reward("format")(["book", "bark\njunk", "bok", "cook", "boom", "b12k"], rows)
+    assert got == [1.0, 1.0, 0.0, 0.0, 0.0, 0.0]
+    with pytest.raises(ValueError, match="not a format prompt"):
+        task_reward("format")(["x"], [{"prompt": "rev ab=", "answer": "ba"}])
+
+
+@pytest.mark.parametrize("task", ["arithmetic", "reverse", "format"])
+def test_sloppy_demonstrations_are_right_at_their_share(task):
+    rows = sloppy_demonstrations(task, 600, seed=0, right_share=0.3)
+    assert rows == sloppy_demonstrations(task, 600, seed=0, right_share=0.3)
+    prompts = [r["prompt"] for r in generate(f"{task}-sft", 600, seed=0)]
+    assert [r["prompt"] for r in rows] == prompts
+    scores = task_reward(task)([r["completion"] for r in rows], rows)
+    assert 0.24 < sum(scores) / len(rows) < 0.36  # the wrong ones are all wrong
+    with pytest.raises(ValueError, match="right_share"):
+        sloppy_demonstrations(task, 4, seed=0, right_share=-0.1)
