@@ -250,6 +250,15 @@ def comparison(conn: Conn, comparison_id: str) -> dict[str, Any]:
     return request(conn, "GET", f"/v1/comparisons/{comparison_id}")
 
 
+@st.cache_data(ttl=LIST_TTL_S, show_spinner=False)
+def frontier(
+    conn: Conn, comparison_id: str, at_kl: str | None, baseline: str | None
+) -> dict[str, Any]:
+    """The comparison read at matched KL (GET /v1/comparisons/{id}/frontier)."""
+    params = {k: v for k, v in {"at_kl": at_kl, "baseline": baseline}.items() if v}
+    return request(conn, "GET", f"/v1/comparisons/{comparison_id}/frontier", params=params)
+
+
 # --- datasets ------------------------------------------------------------------------------
 
 

@@ -189,6 +189,51 @@ def final_table(runs: Iterable[Mapping[str, Any]], metric: str, baseline: str) -
     return pd.DataFrame(rows, columns=columns)
 
 
+def frontier_line(line: Mapping[str, Any]) -> pd.DataFrame:
+    """A frontier answer's `line` as rows (variant, x = KL, mean, lo, hi): only the KL values
+    every run of the variant reached, so no point of a line averages fewer seeds than another
+    (a mean over the seeds that got furthest would flatter the variant)."""
+    rows = [
+        {
+            "variant": v["variant"],
+            "x": p["kl"],
+            "mean": p["reward"]["mean"],
+            "lo": p["reward"]["ci_low"],
+            "hi": p["reward"]["ci_high"],
+        }
+        for v in line["variants"]
+        for p in v["at_kl"]
+        if p["reward"] is not None and p["reached"] == v["runs"]
+    ]
+    return pd.DataFrame(rows, columns=["variant", "x", "mean", "lo", "hi"])
+
+
+def frontier_table(table: Mapping[str, Any]) -> pd.DataFrame:
+    """A frontier answer's `table` as one row per (KL, variant): reward mean and 95% CI over
+    the seeds that reached it, how many did of how many, and the paired difference."""
+    rows = []
+    for v in table["variants"]:
+        for p in v["at_kl"]:
+            reward, diff = p["reward"] or {}, p["diff"] or {}
+            rows.append(
+                {
+                    "KL": p["kl"],
+                    "variant": v["variant"],
+                    "reached": f"{p['reached']}/{v['runs']}",
+                    "mean": reward.get("mean"),
+                    "ci_low": reward.get("ci_low"),
+                    "ci_high": reward.get("ci_high"),
+                    "diff": diff.get("mean"),
+                    "diff_low": diff.get("ci_low"),
+                    "diff_high": diff.get("ci_high"),
+                }
+            )
+    columns = ["KL", "variant", "reached", "mean", "ci_low", "ci_high", "diff", "diff_low"]
+    return pd.DataFrame(rows, columns=[*columns, "diff_high"]).sort_values(
+        ["KL"], kind="stable", ignore_index=True
+    )
+
+
 # --- samples -------------------------------------------------------------------------------
 
 

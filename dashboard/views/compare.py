@@ -1,6 +1,7 @@
 """Compare: runs of a comparison (or any jobs) overlaid per metric, grouped by method or
 variant with a 95% band across seeds; final metrics with paired differences against a
-baseline; what differs between the specs; one prompt's completions side by side.
+baseline; a comparison's reward at matched KL to the reference; what differs between the
+specs; one prompt's completions side by side.
 
 `?comparison=cmp-...` or `?jobs=job-a,job-b` preselects the runs.
 """
@@ -209,6 +210,39 @@ def final_metrics(runs: list[dict[str, Any]], group_by: str) -> None:
     )
 
 
+def matched_kl(conn: data.Conn, comparison_id: str, labels: list[str]) -> None:
+    st.subheader("Reward at matched KL")
+    at_col, base_col = st.columns(2)
+    at_kl = at_col.text_input(
+        "At KL",
+        "",
+        placeholder="e.g. 0.1,0.5 (default: up to where every run got)",
+        key="compare-at-kl",
+    )
+    baseline = base_col.selectbox("Baseline", labels, key="compare-kl-baseline")
+    try:
+        answer = data.frontier(conn, comparison_id, at_kl.strip() or None, baseline)
+    except ApiError as exc:
+        st.error(f"{exc}")
+        return
+    line = frames.frontier_line(answer["line"])
+    if line.empty:
+        st.info(
+            f"No finished run logged both {answer['line']['kl_metric']} and "
+            f"{answer['line']['reward_metric']} (online methods evaluate KL to the reference)."
+        )
+        return
+    ui.draw(charts.band(line, "KL to reference", "Held-out reward against KL", "variant"))
+    st.dataframe(frames.frontier_table(answer["table"]), hide_index=True, key="compare-kl-table")
+    st.caption(
+        "Each run is read where its KL first crosses the value, interpolated linearly between "
+        "the evaluations around it, never extrapolated (`reached`: runs that got that far). "
+        f"Mean over those seeds with a 95% bootstrap interval; `diff` is the paired "
+        f"difference against {baseline} over the seeds both reached. Lines stop where a "
+        "variant's first run stops."
+    )
+
+
 def spec_diff(runs: list[dict[str, Any]], group_by: str) -> None:
     st.subheader("Spec differences")
     grouped = group_by != EACH
@@ -282,6 +316,9 @@ def page() -> None:
         final_metrics(runs, options["group_by"])
         spec_diff(runs, options["group_by"])
         side_by_side(conn, runs, options["group_by"])
+        if from_comparison:
+            comparison = runs[0]["job"]["comparison_id"]
+            matched_kl(conn, comparison, list(dict.fromkeys(str(r["variant"]) for r in runs)))
     except (ApiError, UnreachableError) as exc:
         ui.show_error(exc, "could not load the comparison")
 

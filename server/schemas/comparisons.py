@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from gro_core.evaluation.frontier import Frontier, RunCurve
 from gro_core.spec import MAX_SEED
 from gro_core.stats import Interval
 from server.schemas.jobs import SPEC_EXAMPLE, JobOut, SpecDocument
@@ -68,4 +69,20 @@ class ComparisonOut(BaseModel):
     jobs: list[JobOut]
     summary: dict[str, dict[str, MetricSummary]] = Field(
         description="variant label -> metric -> mean and 95% bootstrap CI over seeds"
+    )
+
+
+class FrontierOut(BaseModel):
+    comparison_id: str
+    object: Literal["comparison.frontier"] = "comparison.frontier"
+    table: Frontier = Field(
+        description="each variant at the requested KL values, with paired differences against "
+        "the baseline"
+    )
+    line: Frontier = Field(
+        description="each variant at 21 KL values from 0 to the largest KL any run reached, "
+        "for a chart (no differences)"
+    )
+    curves: list[RunCurve] = Field(
+        description="every succeeded run's evaluations that logged both metrics, in step order"
     )

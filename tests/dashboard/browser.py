@@ -92,7 +92,12 @@ def stops(seeded: dict[str, Any]) -> list[tuple[str, str, str, int]]:
     return [
         ("jobs", "/", TABLE, 0),
         ("job", f"/job?id={job['id']}", "h1", 5),  # the Curves tab: a band and 4 curves
-        ("compare", f"/compare?comparison={seeded['comparison']['id']}", "h1", 1),  # faceted
+        (
+            "compare",
+            f"/compare?comparison={seeded['comparison']['id']}",
+            "h1",
+            2,
+        ),  # faceted, and reward at KL
         ("datasets", "/datasets", TABLE, 0),
         ("new_job", "/new_job", SUBMIT, 0),
     ]

@@ -191,6 +191,10 @@ def curves(
     evals[49::50] = np.clip(reward[49::50] + 0.03 + rng.normal(0, 0.02, len(evals[49::50])), 0, 1)
     out["eval/reward"] = evals
     out["eval/accuracy"] = np.where(np.isnan(evals), np.nan, np.clip(evals - 0.05, 0, 1))
+    # Sequence-level KL at the same evaluations: methods move away at their own pace.
+    kl_ref = np.full(steps, np.nan)
+    kl_ref[49::50] = (final + 0.3 * seed) * progress[49::50] * t[49::50] / steps
+    out["eval/kl_ref"] = kl_ref
     if method == "grpo":
         out["gro/clip_frac"] = np.clip(0.05 + noise(0.01), 0, 1)
     if names is not None:

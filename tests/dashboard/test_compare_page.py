@@ -21,7 +21,7 @@ DEFAULT_METRICS = [
 
 
 def the_chart(at) -> dict:
-    (spec,) = chart_specs(at)  # one faceted chart: a panel per metric
+    (spec,) = [s for s in chart_specs(at) if "facet" in s]  # one chart: a panel per metric
     return spec
 
 
@@ -88,8 +88,8 @@ def test_wall_time_leaves_out_runs_without_a_clock(app, seeded):
 
 
 def chart_rows(at) -> pd.DataFrame:
-    """The rows of the page's one chart (they travel as Arrow, beside the spec)."""
-    (chart,) = at.get("vega_lite_chart")
+    """The rows of the page's faceted chart (they travel as Arrow, beside the spec)."""
+    (chart,) = [c for c in at.get("vega_lite_chart") if "facet" in c.proto.spec]
     return convert_arrow_bytes_to_pandas_df(chart.proto.data.data)
 
 
@@ -179,7 +179,7 @@ def test_same_prompt_side_by_side(app, seeded):
     at = app("compare", comparison=seeded["comparison"]["id"])
     assert at.selectbox(key="compare-sample-step").value == 300
     prompt = at.selectbox(key="compare-prompt").value
-    tables = at.dataframe[2:]
+    tables = at.dataframe[2:-1]  # after the final metrics and spec diff, before reward at KL
     assert len(tables) == 3  # one per variant
     assert all(len(t.value) == 4 for t in tables)  # the prompt's group of 4 completions
     headers = [m.value for m in at.markdown if "mean reward" in m.value]
@@ -221,3 +221,34 @@ def test_picked_jobs_that_share_a_name_stay_apart(app, demo):
     assert at.multiselect(key="compare-jobs").value == [j["id"] for j in twins]
     groups = at.dataframe[0].value["group"].tolist()
     assert sorted(groups) == sorted(f"twin ({j['id'][-6:]})" for j in twins)
+
+
+def test_reward_at_matched_kl_is_drawn_per_variant_with_the_apis_table(app, seeded, api):
+    comparison = seeded["comparison"]
+    at = app("compare", comparison=comparison["id"])
+    no_exception(at)
+    (spec,) = [s for s in chart_specs(at) if s.get("title") == "Held-out reward against KL"]
+    area, line = spec["layer"]
+    assert line["encoding"]["color"]["field"] == "variant"
+    assert area["encoding"]["y2"]["field"] == "hi"
+    at.text_input(key="compare-at-kl").set_value("0.05,0.1").run()
+    no_exception(at)
+    table = next(d.value for d in at.dataframe if "KL" in d.value.columns)
+    answer = api.get(
+        f"/v1/comparisons/{comparison['id']}/frontier", params={"at_kl": "0.05,0.1"}
+    ).json()
+    variants = [v["label"] for v in comparison["variants"]]
+    assert list(table["KL"]) == [0.05] * len(variants) + [0.1] * len(variants)
+    for v in answer["table"]["variants"]:
+        row = table[(table["variant"] == v["variant"]) & (table["KL"] == 0.1)].iloc[0]
+        point = v["at_kl"][1]
+        assert row["reached"] == f"{point['reached']}/{v['runs']}"
+        if point["reward"] is not None:
+            assert row["mean"] == pytest.approx(point["reward"]["mean"])
+
+
+def test_a_bad_at_kl_shows_the_apis_refusal(app, seeded):
+    at = app("compare", comparison=seeded["comparison"]["id"])
+    at.text_input(key="compare-at-kl").set_value("0.1,-2").run()
+    no_exception(at)
+    assert "at_kl" in "\n".join(str(e.value) for e in at.error)

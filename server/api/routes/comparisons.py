@@ -6,11 +6,13 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
+from gro_core.evaluation.frontier import KL_METRIC, REWARD_METRIC
 from server.api.deps import ComparisonDep, OwnerDep, QueueDep, SessionDep, SettingsDep
 from server.db.comparisons import list_comparisons
 from server.schemas.common import ERRORS, Page
-from server.schemas.comparisons import ComparisonIn, ComparisonOut
+from server.schemas.comparisons import ComparisonIn, ComparisonOut, FrontierOut
 from server.services.comparisons import show_comparison, start_comparison
+from server.services.frontiers import MAX_AT_KL, comparison_frontier, parse_at_kl
 
 router = APIRouter(prefix="/v1/comparisons", tags=["comparisons"], responses=ERRORS)
 
@@ -44,3 +46,38 @@ def get_one(comparison: ComparisonDep, session: SessionDep) -> ComparisonOut:
     """Its jobs, and per variant and metric the mean over seeds with a 95% bootstrap CI and the
     paired difference against the first variant."""
     return show_comparison(session, comparison)
+
+
+MetricName = Annotated[str, Query(min_length=1, max_length=128)]
+
+
+@router.get(
+    "/{comparison_id}/frontier",
+    response_model=FrontierOut,
+    summary="Reward at matched KL to the reference",
+)
+def get_frontier(
+    comparison: ComparisonDep,
+    session: SessionDep,
+    at_kl: Annotated[
+        str | None,
+        Query(
+            description=f"comma-separated KL values, each finite and >= 0, at most {MAX_AT_KL}; "
+            "default: four values up to the largest KL every run reached",
+            examples=["0.1,0.5"],
+        ),
+    ] = None,
+    baseline: Annotated[
+        str | None, Query(description="the variant differences are against; default: the first")
+    ] = None,
+    kl_metric: MetricName = KL_METRIC,
+    reward_metric: MetricName = REWARD_METRIC,
+) -> FrontierOut:
+    """Each succeeded run's (KL, reward) evaluations, read at each KL value where the run
+    first crosses it, by linear interpolation between the evaluations around it. Never
+    extrapolated: a run whose KL never reaches a value is reported as not reached, with its
+    largest KL. Per variant: the mean over the seeds that reached it with a 95% bootstrap CI,
+    and the paired (same seed) difference against the baseline where both reached it."""
+    return comparison_frontier(
+        session, comparison, parse_at_kl(at_kl), baseline, kl_metric, reward_metric
+    )
