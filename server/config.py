@@ -44,8 +44,9 @@ class Settings(Limits):
     max_upload_bytes: int = Field(512 * 2**20, ge=1)
     """Largest dataset upload accepted; bigger bodies get 413 before they are stored."""
     metrics_cache_bytes: int = Field(64 * 2**20, ge=0)
-    """Encoded metrics responses each API process keeps, so a poll that finds no new point
-    costs one primary-key read; 0 turns the cache off."""
+    """Encoded metrics and job-list responses each API process keeps, so a poll that finds
+    nothing new costs one small read (the job's row, or an aggregate of the owner's jobs);
+    0 turns the cache off."""
     cors_origins: list[str] = Field(default_factory=list)
     """Origins allowed to call the API from a browser (the dashboard talks server-side)."""
     secret_key: str = DEFAULT_SECRET

@@ -12,14 +12,32 @@ from typing import Any
 import yaml
 
 from client.http import ApiError, GroClient
+from gro_core.tasks import reverse_copy_demonstrations
 from stack.guard import say
 
 DEMO_SPEC = Path(__file__).resolve().parents[1] / "examples" / "service" / "demo.yaml"
 
 
-def submit_demo(client: GroClient, document: dict[str, Any]) -> dict[str, str]:
-    """Submit the warm-up, then the comparison from it; their ids."""
-    warmup = client.submit(document["warmup"])
+def upload_demonstrations(client: GroClient, options: dict[str, Any], folder: Path) -> str:
+    """Upload the sloppy reversal demonstrations the warm-up imitates (see demo.yaml); the
+    dataset's id."""
+    path = folder / "demo-demonstrations.jsonl"
+    rows = reverse_copy_demonstrations(
+        options["rows"], seed=options.get("seed", 0), reversed_share=options["reversed_share"]
+    )
+    with path.open("w", encoding="utf-8") as f:
+        for row in rows:
+            f.write(json.dumps({"prompt": row["prompt"], "completion": row["completion"]}) + "\n")
+    return client.upload_dataset(path)["id"]
+
+
+def submit_demo(client: GroClient, document: dict[str, Any], folder: Path) -> dict[str, str]:
+    """Upload the demonstrations, submit the warm-up on them, then the comparison from it;
+    their ids. `folder` holds the demonstrations file while it uploads."""
+    warmup_spec = dict(document["warmup"])
+    dataset = upload_demonstrations(client, document["demonstrations"], folder)
+    warmup_spec["data"] = {**warmup_spec["data"], "train": dataset}
+    warmup = client.submit(warmup_spec)
     comparison = dict(document["comparison"])
     comparison["base"] = {**comparison["base"], "model": warmup["id"]}
     created = client.compare(comparison)
@@ -46,7 +64,8 @@ class Demo:
             say(f"demo: already submitted (comparison {ids['comparison']})")
             return
         try:
-            ids = submit_demo(self.client, yaml.safe_load(DEMO_SPEC.read_text()))
+            document = yaml.safe_load(DEMO_SPEC.read_text())
+            ids = submit_demo(self.client, document, self.marker.parent)
         except (ApiError, OSError) as exc:
             say(f"demo: could not submit ({exc})")
             return

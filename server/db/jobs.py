@@ -99,6 +99,19 @@ def list_jobs(
     return page(session, query, Job.id, after, limit)
 
 
+def list_version(session: Session, owner: Owner, kind: str = "train") -> tuple[int, str, int]:
+    """What changes whenever any job `owner` may list changes: how many there are, the newest
+    id (ids only grow), and the sum of their row versions (every update adds one). One
+    aggregate read, instead of reading and encoding a page."""
+    query = visible(
+        select(func.count(), func.max(Job.id), func.coalesce(func.sum(Job.row_version), 0)),
+        Job,
+        owner,
+    ).where(Job.kind == kind)
+    count, newest, versions = session.execute(query).one()
+    return count, newest or "", int(versions)
+
+
 def job_status(session: Session, job_id: str) -> str | None:
     """The job's status (None if there is no such job): one primary-key read."""
     return session.scalar(select(Job.status).where(Job.id == job_id))

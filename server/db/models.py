@@ -19,6 +19,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    literal_column,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -142,6 +143,12 @@ class Job(Base):
     metrics_version: Mapped[int] = mapped_column(Integer, default=0)
     """Bumped in the transaction of every write to the job's metric points: a poll of its
     metrics compares it instead of reading the points (server/services/metrics.py)."""
+    row_version: Mapped[int] = mapped_column(
+        Integer, default=0, server_default="0", onupdate=literal_column("row_version") + 1
+    )
+    """Bumped by every UPDATE of the row (the column's onupdate: ORM flushes and Core
+    update(Job) alike): a poll of the job list compares the sum of its jobs' versions
+    instead of reading them (server/services/job_list.py)."""
     worker: Mapped[str | None] = mapped_column(String(200), nullable=True)
     created_at: Mapped[datetime] = _created()
     enqueued_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)

@@ -4,10 +4,10 @@ workers (idempotent: a replayed batch changes nothing) and read back by the API.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import Insert, delete, func, select, text, update
+from sqlalchemy import Insert, and_, delete, func, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -171,10 +171,17 @@ def sample_steps(session: Session, job_id: str) -> list[int]:
     return list(session.scalars(query))
 
 
-def iter_samples(session: Session, job_id: str, batch: int = 500) -> Iterator[Sample]:
-    """Every sample of the job in step and index order, fetched `batch` rows at a time."""
-    query = select(Sample).where(Sample.job_id == job_id).order_by(Sample.step, Sample.idx)
-    yield from session.scalars(query).yield_per(batch)
+def samples_after(
+    session: Session, job_id: str, after: tuple[int, int] | None, limit: int
+) -> list[Sample]:
+    """Up to `limit` samples of the job after the (step, index) `after`, in step and index
+    order: one page of a read that several short sessions share (the (job, step, idx) key's
+    index gives the order, so each page is a range read)."""
+    query = select(Sample).where(Sample.job_id == job_id)
+    if after is not None:
+        step, idx = after
+        query = query.where(or_(Sample.step > step, and_(Sample.step == step, Sample.idx > idx)))
+    return list(session.scalars(query.order_by(Sample.step, Sample.idx).limit(limit)))
 
 
 def list_checkpoints(session: Session, job_id: str) -> list[Checkpoint]:

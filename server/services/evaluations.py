@@ -7,19 +7,21 @@ gro_core EvaluationSpec the worker runs (prompts, rewards, sampling settings).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from gro_core.evaluation.spec import EvaluationSpec
 from gro_core.spec import SpecError, check_rewards_allowed, format_validation_error
 from server.config import Settings
 from server.db.datasets import get_dataset
 from server.db.jobs import create_job
-from server.db.models import Dataset, Job, Owner
-from server.db.outputs import iter_samples
+from server.db.models import Dataset, Job, Owner, Sample
+from server.db.outputs import samples_after
 from server.db.session import new_session
 from server.queue import JobQueue
 from server.schemas.evaluations import EvaluationIn, EvaluationOut
@@ -131,19 +133,44 @@ def start_evaluation(
     return job
 
 
-def completion_lines(url: str, job_id: str) -> Iterator[bytes]:
-    """One JSON row per completion: prompt, completion, reward and the prompt row's fields, so
-    the file uploads again as an sft dataset (add `label` to make it unpaired). Its own
-    session: the response streams after the request's session has closed."""
+EXPORT_PAGE = 200
+"""Samples read per session of an export: a page is read, its session closed, then sent."""
+
+
+def _export_page(url: str, job_id: str, after: tuple[int, int] | None) -> list[Sample]:
     with new_session(url) as session:
-        for sample in iter_samples(session, job_id):
-            row = {
-                **sample.extra,
-                "prompt": sample.prompt,
-                "completion": sample.completion,
-                "reward": sample.reward,
-            }
-            yield (json.dumps(row, ensure_ascii=False) + "\n").encode()
+        rows = samples_after(session, job_id, after, EXPORT_PAGE)
+        session.expunge_all()  # read whole: the rows outlive their session
+    return rows
+
+
+def _line(sample: Sample) -> bytes:
+    row = {
+        **sample.extra,
+        "prompt": sample.prompt,
+        "completion": sample.completion,
+        "reward": sample.reward,
+    }
+    return (json.dumps(row, ensure_ascii=False) + "\n").encode()
+
+
+async def completion_lines(
+    slots: AbstractAsyncContextManager[Any], url: str, job_id: str
+) -> AsyncIterator[bytes]:
+    """One JSON row per completion: prompt, completion, reward and the prompt row's fields, so
+    the file uploads again as an sft dataset (add `label` to make it unpaired).
+
+    Read a page at a time, each in a session of its own taken under the API's database slots
+    (`slots`, see server.api.deps.get_session) and closed before the page is sent: a client
+    that reads slowly holds no connection, so concurrent exports cannot starve the pool."""
+    after: tuple[int, int] | None = None
+    while True:
+        async with slots:
+            rows = await run_in_threadpool(_export_page, url, job_id, after)
+        if not rows:
+            return
+        yield b"".join(_line(sample) for sample in rows)
+        after = (rows[-1].step, rows[-1].idx)
 
 
 def evaluation_out(job: Job, completions_url: str) -> EvaluationOut:

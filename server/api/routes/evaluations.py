@@ -58,9 +58,12 @@ def get_one(evaluation: EvaluationDep, request: Request) -> EvaluationOut:
     response_class=StreamingResponse,
     responses={200: {"content": {"application/jsonl": {}}, "description": "one row a line"}},
 )
-def completions(evaluation: EvaluationDep, settings: SettingsDep) -> StreamingResponse:
+def completions(
+    evaluation: EvaluationDep, request: Request, settings: SettingsDep
+) -> StreamingResponse:
+    """Streamed a page at a time, each read in a short session of its own."""
     return StreamingResponse(
-        completion_lines(settings.database_url, evaluation.id),
+        completion_lines(request.app.state.db_slots, settings.database_url, evaluation.id),
         media_type="application/jsonl",
         headers={
             "Content-Disposition": f'attachment; filename="{evaluation.id}-completions.jsonl"'

@@ -10,7 +10,6 @@ from fastapi.responses import Response, StreamingResponse
 
 from server.api.deps import JobDep, OwnerDep, QueueDep, SessionDep, SettingsDep
 from server.api.events import event_id_header, event_stream
-from server.db import jobs as db_jobs
 from server.db import outputs
 from server.schemas.common import DB_INT_MAX, ERRORS, Page
 from server.schemas.jobs import (
@@ -23,6 +22,7 @@ from server.schemas.jobs import (
     SamplesOut,
     SpecDocument,
 )
+from server.services.job_list import jobs_page_json
 from server.services.jobs import (
     cancel_job,
     checkpoint_out,
@@ -32,6 +32,7 @@ from server.services.jobs import (
     start_job,
 )
 from server.services.metrics import metrics_json
+from server.services.response_cache import Encoded
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"], responses=ERRORS)
 
@@ -50,20 +51,41 @@ def create(
     return job_out(start_job(session, queue, owner, spec, settings))
 
 
-@router.get("", response_model=Page[JobOut], summary="List jobs, newest first")
+@router.get(
+    "",
+    response_model=Page[JobOut],
+    summary="List jobs, newest first",
+    responses={304: {"description": "unchanged since the ETag sent in If-None-Match"}},
+)
 def list_all(
     session: SessionDep,
     owner: OwnerDep,
+    request: Request,
     status: str | None = None,
     method: str | None = None,
     name: Annotated[str | None, Query(description="case-insensitive substring")] = None,
     comparison_id: str | None = None,
     after: Annotated[str | None, Query(description="the last id of the previous page")] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
-) -> Page[JobOut]:
+    if_none_match: Annotated[
+        str | None, Header(description="the ETag of an earlier answer: 304 if unchanged")
+    ] = None,
+) -> Response:
+    """Answers carry an ETag; a poll that sends it back gets 304 until one of the caller's
+    jobs changes (a new job, a status, progress)."""
     filters = {"status": status, "method": method, "name": name, "comparison_id": comparison_id}
-    rows, more = db_jobs.list_jobs(session, owner, after=after, limit=limit, **filters)
-    return Page.of([job_out(j) for j in rows], more)
+    cache = request.app.state.metrics_cache
+    encoded = jobs_page_json(session, cache, owner, filters, after, limit)
+    return _cached(encoded, if_none_match)
+
+
+def _cached(encoded: Encoded, if_none_match: str | None) -> Response:
+    """The encoded body with its ETag, or 304 when the client holds it already."""
+    # no-cache: a client may keep the body but must ask again (cheaply, with the ETag).
+    headers = {"ETag": encoded.etag, "Cache-Control": "private, no-cache"}
+    if encoded.matches(if_none_match):
+        return Response(status_code=304, headers=headers)
+    return Response(encoded.body, media_type="application/json", headers=headers)
 
 
 @router.get("/{job_id}", response_model=JobOut, summary="Get a job")
@@ -160,11 +182,7 @@ def metrics(
     wanted = [n for n in (names or "").split(",") if n] or None
     cache = request.app.state.metrics_cache
     encoded = metrics_json(session, cache, job, wanted, max_points, min_step)
-    # no-cache: a client may keep the body but must ask again (cheaply, with the ETag).
-    headers = {"ETag": encoded.etag, "Cache-Control": "private, no-cache"}
-    if encoded.matches(if_none_match):
-        return Response(status_code=304, headers=headers)
-    return Response(encoded.body, media_type="application/json", headers=headers)
+    return _cached(encoded, if_none_match)
 
 
 @router.get("/{job_id}/samples", response_model=SamplesOut, summary="A step's samples")
