@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from server.config import Settings
 from server.db.jobs import create_job
 from server.db.models import Job, Owner
-from server.db.outputs import iter_samples
+from server.db.outputs import samples_after
 from server.queue import JobQueue
 from server.schemas.generations import Completion, GenerationIn, GenerationOut
 from server.services.jobs import enqueue, job_error
@@ -58,7 +58,8 @@ def start_generation(
 def generation_out(session: Session, job: Job) -> GenerationOut:
     """The generation as it is now: a completion per model once the worker wrote them."""
     request = job.spec["request"]
-    written = {s.idx: s for s in iter_samples(session, job.id) if s.step == 0}
+    models = len(request["checkpoints"])  # the worker writes one sample per model, at step 0
+    written = {s.idx: s for s in samples_after(session, job.id, None, models) if s.step == 0}
     completions = []
     for i, name in enumerate(request["checkpoints"]):
         sample = written.get(i)
