@@ -21,6 +21,7 @@ from typing import Any
 
 import torch
 from torch import Tensor
+from torch.distributed.fsdp import FSDPModule
 
 # At most this many bytes of float32 logits (and the two temporaries of the same shape that
 # softmax and its gradient need) live at once.
@@ -68,6 +69,10 @@ def _causal_lm(model: torch.nn.Module) -> torch.nn.Module:
 
 def head_of(model: torch.nn.Module) -> Head | None:
     """The decoder and head of `model` when its logits are a plain (capped) projection."""
+    if isinstance(model, FSDPModule):
+        # fsdp: the root's forward hook gathers the embeddings and head; reading the
+        # decoder and head weight directly would see only this rank's shards.
+        return None
     causal = _causal_lm(model)
     config = getattr(causal, "config", None)
     if getattr(config, "model_type", None) not in PLAIN_HEAD_TYPES:

@@ -73,7 +73,9 @@ def weights_finite(params: list[torch.Tensor]) -> bool:
     if not params:
         return True
     with torch.no_grad():
-        return bool(torch.stack([torch.isfinite(p).all() for p in params]).all())
+        # A DTensor (fsdp) is checked on this rank's shard: its own values.
+        local = [getattr(p, "_local_tensor", p) for p in params]
+        return bool(torch.stack([torch.isfinite(p).all() for p in local]).all())
 
 
 def save_checkpoint(
@@ -83,14 +85,16 @@ def save_checkpoint(
     tokenizer: Any,
     trainer_state: dict[str, Any],
     keep: int,
+    weights: dict[str, torch.Tensor] | None = None,
 ) -> Path:
-    """Write DIR/checkpoints/step-N atomically, then delete all but the newest `keep`."""
+    """Write DIR/checkpoints/step-N atomically, then delete all but the newest `keep`.
+    `weights`: the model's full state dict when the model itself holds only shards (fsdp)."""
     root = Path(out_dir) / "checkpoints"
     root.mkdir(parents=True, exist_ok=True)
     final = root / f"step-{step}"
     tmp = root / f".step-{step}.tmp-{uuid.uuid4().hex[:8]}"
     try:
-        model.save_pretrained(tmp)
+        model.save_pretrained(tmp, **({} if weights is None else {"state_dict": weights}))
         if tokenizer is not None:
             tokenizer.save_pretrained(tmp)
         torch.save({**trainer_state, "rng": rng_state()}, tmp / TRAINER_STATE)

@@ -21,6 +21,7 @@ class Ranks:
     rank: int = 0
     world: int = 1
     device: str = "auto"  # what load_policy should use on this rank
+    sharded: bool = False  # resources.strategy fsdp over several ranks (gro_core.trainers.strategy)
 
     @property
     def main(self) -> bool:
@@ -39,8 +40,9 @@ class Ranks:
         return items[self.rank * size : (self.rank + 1) * size]
 
     def average_gradients(self, params: list[torch.nn.Parameter]) -> None:
-        """One all-reduce over all gradients, flattened, then divided by the world size."""
-        if self.world == 1:
+        """One all-reduce over all gradients, flattened, then divided by the world size.
+        Under fsdp FSDP's reduce-scatter has averaged them already: nothing to do."""
+        if self.world == 1 or self.sharded:
             return
         grads = [p.grad for p in params if p.grad is not None]
         flat = torch.cat([g.reshape(-1) for g in grads])
@@ -83,8 +85,9 @@ class Ranks:
             dist.destroy_process_group()
 
 
-def init_ranks() -> Ranks:
-    """Join the process group torchrun set up (gloo on CPU, NCCL on GPUs), if any."""
+def init_ranks(strategy: str = "ddp") -> Ranks:
+    """Join the process group torchrun set up (gloo on CPU, NCCL on GPUs), if any;
+    `strategy` is resources.strategy (fsdp shards the model over the ranks)."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world == 1:
         return Ranks()
@@ -94,4 +97,5 @@ def init_ranks() -> Ranks:
     local = int(os.environ.get("LOCAL_RANK", "0"))
     if cuda:
         torch.cuda.set_device(local)
-    return Ranks(dist.get_rank(), world, f"cuda:{local}" if cuda else "cpu")
+    device = f"cuda:{local}" if cuda else "cpu"
+    return Ranks(dist.get_rank(), world, device, sharded=strategy == "fsdp")

@@ -41,6 +41,7 @@ from gro_core.trainers.datasets import load_data
 from gro_core.trainers.distributed import init_ranks
 from gro_core.trainers.protocol import Collected
 from gro_core.trainers.sampler import StepSampler
+from gro_core.trainers.strategy import full_state_dict, shard_model
 from gro_core.trainers.trackers import open_trackers
 
 
@@ -116,7 +117,7 @@ class Trainer:
         self.tokens_seen = 0  # train/tokens: tokens of the sequences trained on, all ranks
         self.spec, self.out_dir = spec, Path(out_dir)
         self.out_dir.mkdir(parents=True, exist_ok=True)
-        self.ranks = init_ranks()
+        self.ranks = init_ranks(spec.resources.strategy)
         # Rank 0 reports for all: the others' metrics reach it through all-reduce. Trackers are
         # opened before the model loads, so a missing tracker library fails the job at once.
         trackers = open_trackers(spec, self.out_dir) if self.ranks.main else []
@@ -139,6 +140,14 @@ class Trainer:
         epochs = spec.train.epochs
         self.total_steps = epochs * self.sampler.per_epoch if epochs else spec.train.steps
         self.iterations = self.objective.iterations
+        if self.ranks.sharded:
+            if checkpoint is not None:
+                raise TrainingError(
+                    "unsupported",
+                    "resources.strategy: fsdp cannot resume from a checkpoint yet (its optimizer "
+                    "state is not saved); start a new run or resume with strategy: ddp",
+                )
+            shard_model(self.model, spec.resources)  # after the objective took its reference
         self.params = [p for p in self.model.parameters() if p.requires_grad]
         # fused: one pass over all parameters per step. The default per-tensor loop is ~4x
         # slower on CPU (71 vs 16 ms per step on small-llama, 23% of a DPO run's time).
@@ -146,7 +155,7 @@ class Trainer:
             self.params,
             lr=spec.train.lr,
             weight_decay=spec.train.weight_decay,
-            fused=self.device.type in ("cpu", "cuda"),
+            fused=self.device.type in ("cpu", "cuda") and not self.ranks.sharded,
         )
         schedule = cosine_schedule(spec.train.warmup_steps, self.total_steps * self.iterations)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, schedule)
@@ -252,6 +261,12 @@ class Trainer:
 
     # --- the run ------------------------------------------------------------------------------
 
+    @property
+    def _collective_or_main(self) -> bool:
+        """Whether this rank evaluates and checkpoints: rank 0 alone, except under fsdp, where
+        every forward and the gathering of the weights need every rank."""
+        return self.ranks.main or self.ranks.sharded
+
     def _due(self, every: int, step: int) -> bool:
         return (every > 0 and step % every == 0) or step == self.total_steps
 
@@ -276,6 +291,8 @@ class Trainer:
                 f"not saved; {where}"
             )
             raise TrainingError("non_finite", message, step)
+        if self.ranks.sharded:
+            return self._checkpoint_sharded(step)
         state = {
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
@@ -292,6 +309,31 @@ class Trainer:
         self.last_checkpoint = path
         return path
 
+    def _checkpoint_sharded(self, step: int) -> Path | None:
+        # Every rank sends its shards; rank 0 writes the consolidated save_pretrained directory.
+        weights = full_state_dict(self.model)
+        if not self.ranks.main:
+            return None
+        state = {
+            "step": step,
+            "spec": self.spec.model_dump(mode="json"),
+            "elapsed_s": self.elapsed(),
+            "samples": self.samples_seen,
+            "tokens": self.tokens_seen,
+        }
+        path = save_checkpoint(
+            self.out_dir,
+            step,
+            self.model,
+            self.tokenizer,
+            state,
+            self.spec.checkpoint.keep,
+            weights=weights,
+        )
+        self.cb.on_checkpoint(step, path)
+        self.last_checkpoint = path
+        return path
+
     def run(self) -> RunResult:
         started = time.time()
         final: dict[str, float] = {}
@@ -300,7 +342,7 @@ class Trainer:
             self.cb.on_event(
                 0, "started", f"{self.spec.method} on {self.spec.model}, {self.total_steps} steps"
             )
-            if self.spec.eval.every > 0 and self.ranks.main:
+            if self.spec.eval.every > 0 and self._collective_or_main:
                 final |= self.evaluate(0)  # the baseline every curve starts from
         while step < self.total_steps:
             if self.ranks.agree(self.cb.should_stop()):
@@ -312,11 +354,11 @@ class Trainer:
             self.cb.on_metrics(step, metrics)
             final |= metrics
             self.cb.on_step_end(step, self.total_steps, metrics)
-            if self._due(self.spec.eval.every, step) and self.ranks.main:
+            if self._due(self.spec.eval.every, step) and self._collective_or_main:
                 final |= self.evaluate(step)
-            if self._due(self.spec.checkpoint.every, step) and self.ranks.main:
+            if self._due(self.spec.checkpoint.every, step) and self._collective_or_main:
                 self.checkpoint(step)
-        if status == "cancelled" and step > self.start_step and self.ranks.main:
+        if status == "cancelled" and step > self.start_step and self._collective_or_main:
             self.checkpoint(step)
         result = RunResult(
             status,

@@ -100,3 +100,32 @@ def test_two_processes_count_the_samples_of_both(tmp_path: Path) -> None:
 @pytest.fixture(autouse=True)
 def _cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("GRO_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "gro-cache"))
+
+
+@pytest.mark.parametrize("method", ["sft", "dpo"])
+def test_two_fsdp_processes_reach_the_weights_of_one(tmp_path: Path, method: str) -> None:
+    # fully_shard per block + root: each rank holds half the weights, yet the step is the same.
+    task = {"sft": "builtin:arithmetic-sft", "dpo": "builtin:arithmetic-preference"}[method]
+    doc = {
+        "model": "builtin:tiny-llama",
+        "method": method,
+        "data": {"task": task},
+        "train": {"steps": 3, "batch_size": 8, "lr": 1e-3, "warmup_steps": 1},
+        "eval": {"every": 0},
+        "checkpoint": {"every": 0, "keep": 1},
+    }
+    one_spec, two_spec = tmp_path / "one.json", tmp_path / "two.json"
+    one_spec.write_text(json.dumps(doc))
+    sharded = {"nproc_per_node": 2, "strategy": "fsdp"}
+    two_spec.write_text(json.dumps(doc | {"resources": sharded}))
+    one = _train(tmp_path, "one", 1, one_spec)
+    two = _train(tmp_path, "two", 2, two_spec)
+    a = load_file(one / "checkpoints" / "step-3" / "model.safetensors")
+    b = load_file(two / "checkpoints" / "step-3" / "model.safetensors")
+    for key in a:
+        assert torch.allclose(a[key], b[key], atol=1e-5, rtol=1e-4), key
+    # The consolidated directory is plain save_pretrained output.
+    from transformers import AutoModelForCausalLM
+
+    loaded = AutoModelForCausalLM.from_pretrained(two / "checkpoints" / "step-3")
+    assert torch.equal(loaded.state_dict()["model.norm.weight"], b["model.norm.weight"])
