@@ -134,6 +134,12 @@ def load_sharded_checkpoint(
 ) -> dict[str, Any]:
     """Load this rank's shards of the weights and AdamW state saved at `checkpoint` into the
     sharded `model` and `optimizer` (a collective); returns this rank's RNG states."""
+    saved, world = len(list(Path(checkpoint).glob("rng-rank-*.pt"))), dist.get_world_size()
+    if saved != world:  # every rank sees the same count: all refuse, none waits on a peer
+        raise ValueError(
+            f"{checkpoint} was saved by {saved} fsdp processes; resume it with "
+            f"resources.nproc_per_node x nnodes = {saved}, not {world}"
+        )
     model_state, optim_state = get_state_dict(model, optimizer)
     state = {"model": model_state, "optim": optim_state}
     dcp.load(state, checkpoint_id=Path(checkpoint) / SHARDED_DIR)
