@@ -132,8 +132,7 @@ class Trainer:
         self.last_checkpoint: Path | None = checkpoint  # the newest one saved with finite weights
         self.tokenizer = load_tokenizer(spec.model)
         self.data = load_data(spec, self.tokenizer)
-        # fsdp: the starting model, whose shards the checkpoint's then replace (_restore).
-        start_from = None if self.ranks.sharded else checkpoint
+        start_from = None if self.ranks.sharded else checkpoint  # fsdp: _restore loads shards
         self.model = load_run_model(spec, start_from, self.ranks.device)
         self.device = next(self.model.parameters()).device
         self.objective = build_objective(
@@ -281,8 +280,7 @@ class Trainer:
             self.cb.on_event(step, "eval", shown)
         return metrics
 
-    def checkpoint(self, step: int, last: bool = False) -> Path:
-        """Save step `step`; `last`: the run ends after it (fsdp consolidates its weights)."""
+    def checkpoint(self, step: int, last: bool = False) -> Path:  # last: fsdp consolidates
         # Checked before saving: a step can break the weights while its loss (computed before
         # the update) was finite, and a checkpoint of them would be listed as the last good one.
         if not weights_finite(self.params):
