@@ -85,16 +85,15 @@ def save_checkpoint(
     tokenizer: Any,
     trainer_state: dict[str, Any],
     keep: int,
-    weights: dict[str, torch.Tensor] | None = None,
 ) -> Path:
     """Write DIR/checkpoints/step-N atomically, then delete all but the newest `keep`.
-    `weights`: the model's full state dict when the model itself holds only shards (fsdp)."""
+    (fsdp's sharded checkpoints: gro_core.trainers.strategy.save_sharded_checkpoint.)"""
     root = Path(out_dir) / "checkpoints"
     root.mkdir(parents=True, exist_ok=True)
     final = root / f"step-{step}"
     tmp = root / f".step-{step}.tmp-{uuid.uuid4().hex[:8]}"
     try:
-        model.save_pretrained(tmp, **({} if weights is None else {"state_dict": weights}))
+        model.save_pretrained(tmp)
         if tokenizer is not None:
             tokenizer.save_pretrained(tmp)
         torch.save({**trainer_state, "rng": rng_state()}, tmp / TRAINER_STATE)

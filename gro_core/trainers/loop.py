@@ -41,7 +41,11 @@ from gro_core.trainers.datasets import load_data
 from gro_core.trainers.distributed import init_ranks
 from gro_core.trainers.protocol import Collected
 from gro_core.trainers.sampler import StepSampler
-from gro_core.trainers.strategy import full_state_dict, shard_model
+from gro_core.trainers.strategy import (
+    load_sharded_checkpoint,
+    save_sharded_checkpoint,
+    shard_model,
+)
 from gro_core.trainers.trackers import open_trackers
 
 
@@ -128,7 +132,8 @@ class Trainer:
         self.last_checkpoint: Path | None = checkpoint  # the newest one saved with finite weights
         self.tokenizer = load_tokenizer(spec.model)
         self.data = load_data(spec, self.tokenizer)
-        self.model = load_run_model(spec, checkpoint, self.ranks.device)
+        start_from = None if self.ranks.sharded else checkpoint  # fsdp: _restore loads shards
+        self.model = load_run_model(spec, start_from, self.ranks.device)
         self.device = next(self.model.parameters()).device
         self.objective = build_objective(
             spec, self.model, self.tokenizer, self.data, self.device, self.out_dir
@@ -141,12 +146,6 @@ class Trainer:
         self.total_steps = epochs * self.sampler.per_epoch if epochs else spec.train.steps
         self.iterations = self.objective.iterations
         if self.ranks.sharded:
-            if checkpoint is not None:
-                raise TrainingError(
-                    "unsupported",
-                    "resources.strategy: fsdp cannot resume from a checkpoint yet (its optimizer "
-                    "state is not saved); start a new run or resume with strategy: ddp",
-                )
             shard_model(self.model, spec.resources)  # after the objective took its reference
         self.params = [p for p in self.model.parameters() if p.requires_grad]
         # fused: one pass over all parameters per step. The default per-tensor loop is ~4x
@@ -164,7 +163,10 @@ class Trainer:
 
     def _restore(self, checkpoint: Path) -> None:
         state = load_trainer_state(checkpoint)
-        self.optimizer.load_state_dict(state["optimizer"])
+        if self.ranks.sharded:  # each rank its own shards and RNG states
+            state["rng"] = load_sharded_checkpoint(checkpoint, self.model, self.optimizer)
+        else:
+            self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         set_rng_state(state["rng"])
         # Checkpoints written before the trainer kept its own axes hold neither: start at 0.
@@ -278,7 +280,7 @@ class Trainer:
             self.cb.on_event(step, "eval", shown)
         return metrics
 
-    def checkpoint(self, step: int) -> Path:
+    def checkpoint(self, step: int, last: bool = False) -> Path:  # last: fsdp consolidates
         # Checked before saving: a step can break the weights while its loss (computed before
         # the update) was finite, and a checkpoint of them would be listed as the last good one.
         if not weights_finite(self.params):
@@ -292,7 +294,7 @@ class Trainer:
             )
             raise TrainingError("non_finite", message, step)
         if self.ranks.sharded:
-            return self._checkpoint_sharded(step)
+            return self._checkpoint_sharded(step, last or step == self.total_steps)
         state = {
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
@@ -309,26 +311,25 @@ class Trainer:
         self.last_checkpoint = path
         return path
 
-    def _checkpoint_sharded(self, step: int) -> Path | None:
-        # Every rank sends its shards; rank 0 writes the consolidated save_pretrained directory.
-        weights = full_state_dict(self.model)
-        if not self.ranks.main:
-            return None
+    def _checkpoint_sharded(self, step: int, consolidate: bool) -> Path:
+        # Every rank writes its own shards; only the run's last checkpoint gathers the weights.
         state = {
+            "scheduler": self.scheduler.state_dict(),
             "step": step,
             "spec": self.spec.model_dump(mode="json"),
             "elapsed_s": self.elapsed(),
             "samples": self.samples_seen,
             "tokens": self.tokens_seen,
         }
-        path = save_checkpoint(
+        path = save_sharded_checkpoint(
             self.out_dir,
             step,
             self.model,
+            self.optimizer,
             self.tokenizer,
             state,
             self.spec.checkpoint.keep,
-            weights=weights,
+            consolidate,
         )
         self.cb.on_checkpoint(step, path)
         self.last_checkpoint = path
@@ -359,7 +360,7 @@ class Trainer:
             if self._due(self.spec.checkpoint.every, step) and self._collective_or_main:
                 self.checkpoint(step)
         if status == "cancelled" and step > self.start_step and self._collective_or_main:
-            self.checkpoint(step)
+            self.checkpoint(step, last=True)
         result = RunResult(
             status,
             step,
