@@ -46,9 +46,12 @@ def _add_data(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from gro_core.cli.train import train_command
+    from gro_core.cli.train import Rendezvous, train_command
 
-    return train_command(args.spec, args.out, resume=args.resume, quiet=args.quiet)
+    rendezvous = Rendezvous(args.master_addr, args.master_port, args.node_rank)
+    return train_command(
+        args.spec, args.out, resume=args.resume, quiet=args.quiet, rendezvous=rendezvous
+    )
 
 
 # Checked against JobSpec's keys by tests/test_docs.py (importing the spec here would slow
@@ -67,7 +70,8 @@ documented in docs/jobspec.md; the methods and their objectives in docs/objectiv
   model_options          dtype, attention kernel, gradient checkpointing, dropout
   lora                   train low-rank adapters instead of the full weights
   eval, checkpoint       how often to evaluate and to save
-  resources              processes per machine, machines, strategy (ddp | fsdp), cpu_offload
+  resources              processes per machine, machines, strategy (ddp | fsdp), cpu_offload;
+                         more than one process: gro train starts them itself
   integrations           experiment trackers: tensorboard, wandb, mlflow
   name, reference_model  a label; the frozen reference (default: a copy of the model)
 """
@@ -88,6 +92,16 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
         "--resume", action="store_true", help="continue from the latest checkpoint in --out"
     )
     train.add_argument("--quiet", action="store_true", help="no progress bar")
+    nodes = train.add_argument_group(
+        "several machines (resources.nnodes > 1; run the same command on each)"
+    )
+    nodes.add_argument("--node-rank", type=int, default=None, help="this machine's, 0..nnodes-1")
+    nodes.add_argument(
+        "--master-addr", default=None, help="address of node rank 0, which hosts the rendezvous"
+    )
+    nodes.add_argument(
+        "--master-port", type=int, default=None, help="its rendezvous port (default: 29500)"
+    )
     train.set_defaults(handler=_cmd_train)
 
 
