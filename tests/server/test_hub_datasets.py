@@ -195,3 +195,34 @@ def test_a_hub_dataset_of_the_wrong_kind_is_refused_naming_the_openai_param(
         )
     assert info.value.param == param
     assert "prompt" in info.value.message and "preference" in info.value.message
+
+
+@pytest.mark.parametrize("source", ["train", "task"])
+def test_gro_jobs_refuse_held_out_rows_of_another_kind_on_data_eval(
+    alice: Api, roots: Path, source: str
+) -> None:
+    prompts, preference = hub_ids(alice, roots)
+    if source == "train":
+        spec = dpo_spec(preference) | {"data": {"train": preference, "eval": prompts}}
+    else:  # a prompt task: held-out rows must be prompts
+        spec = dpo_spec(preference) | {
+            "method": "grpo",
+            "data": {"task": "builtin:arithmetic", "eval": preference},
+            "rewards": EXACT,
+        }
+    response = alice.submit(spec)
+    assert response.status_code == 422, response.text
+    error = response.json()["error"]
+    assert error["field"] == "data.eval" and "rows" in error["message"], error
+
+
+def test_a_hub_name_where_a_registered_id_belongs_says_how_to_register_it(
+    alice: Api, client: TestClient, keys: dict[str, str]
+) -> None:
+    error = evaluate(alice, "hf:org/sums").json()["error"]
+    assert error["field"] == "dataset" and "/v1/datasets/hub" in error["message"], error
+    with pytest.raises(openai.BadRequestError) as info:
+        sdk(client, keys["alice"]).fine_tuning.jobs.create(
+            model="builtin:tiny-llama", training_file="hf:org/pairs", method={"type": "dpo"}
+        )
+    assert info.value.param == "training_file" and "/v1/datasets/hub" in info.value.message
