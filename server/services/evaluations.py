@@ -17,6 +17,7 @@ from starlette.concurrency import run_in_threadpool
 
 from gro_core.evaluation.spec import EvaluationSpec
 from gro_core.spec import SpecError, check_rewards_allowed, format_validation_error
+from gro_core.spec.hub import HUB_TAG
 from server.config import Settings
 from server.db.datasets import get_dataset
 from server.db.jobs import create_job
@@ -34,6 +35,9 @@ def _data(session: Session, owner: Owner, dataset: str) -> tuple[dict[str, Any],
     """The evaluation's `data` section and the dataset it reads, if any."""
     if dataset.startswith("builtin:"):
         return {"task": dataset}, None
+    if dataset.startswith(f"{HUB_TAG}:"):  # read once at registration, validated, then by id
+        msg = "register a Hugging Face dataset with POST /v1/datasets/hub and use its id"
+        raise invalid("dataset", msg)
     found = get_dataset(session, owner, dataset) if dataset.startswith("ds-") else None
     if found is None:
         raise invalid("dataset", f"no dataset {dataset!r}", "not_found")

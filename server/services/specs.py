@@ -27,6 +27,7 @@ from gro_core.spec import (
 )
 from gro_core.spec.hub import HubDataset
 from gro_core.spec.models import BUILTIN_PREFIX, builtin_problem, is_hub_id, looks_local
+from gro_core.tasks import get_task
 from server.config import Settings
 from server.db.datasets import get_dataset
 from server.db.jobs import get_job
@@ -123,6 +124,20 @@ def _check_train(spec: JobSpec, train: Dataset) -> None:
         check_reward_fields(spec.rewards, train)
 
 
+def _check_eval(spec: JobSpec, held_out: Dataset, train_kind: str | None) -> None:
+    """data.eval holds rows of the kind the job trains on (the worker reads it as that kind,
+    so another kind would fail only once the run had started)."""
+    if spec.data.offline_mix > 0:
+        return  # held-out prompts come from data.task's eval split
+    expected = train_kind or (get_task(spec.data.task).kind if spec.data.task else None)
+    if expected is not None and held_out.kind != expected:
+        raise invalid(
+            "data.eval",
+            f"the job trains on {expected} rows, so its held-out rows must be {expected} too; "
+            f"{held_out.id} holds {held_out.kind} rows",
+        )
+
+
 def check_reward_fields(rewards: Sequence[RewardSpec], train: Dataset) -> None:
     """Rewards that read a row field need it in the dataset (found at submit, not mid-run)."""
     fields = set(train.stats.get("extra_fields", [])) | {"prompt"}
@@ -145,7 +160,9 @@ def check_references(
         _check_train(spec, train)
         datasets.append(train.id)
     if spec.data.eval:
-        datasets.append(_dataset(session, owner, spec.data.eval, "data.eval").id)
+        held_out = _dataset(session, owner, spec.data.eval, "data.eval")
+        _check_eval(spec, held_out, train.kind if spec.data.train else None)
+        datasets.append(held_out.id)
     try:
         check_rewards_allowed(spec.rewards, settings.allow_python_rewards)
     except SpecError as exc:
