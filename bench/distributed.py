@@ -196,7 +196,14 @@ def parent_main(args: argparse.Namespace) -> None:
     out = Path(args.out or "bench-distributed-out").resolve()
     out.mkdir(parents=True, exist_ok=True)
     size = SIZES[args.size]
-    model = size if isinstance(size, str) else str(build_local_model(size, out))
+    if isinstance(size, str):
+        from gro_core.models.builtin import resolve_model
+
+        # Built here, once: two ranks building the same builtin at once raced (one read a
+        # config.json without model_type while the other wrote it).
+        model = resolve_model(size)
+    else:
+        model = str(build_local_model(size, out))
     got: dict[str, list[dict]] = {s: [] for s in STRATEGIES}
     for round_ in range(args.rounds):
         # Alternate which strategy goes first, so a drifting machine load favours neither.
