@@ -14,6 +14,7 @@ import inspect
 from dataclasses import dataclass
 
 import torch
+import torch.distributed as dist
 from torch import Tensor
 from transformers import DynamicCache, PreTrainedTokenizerBase
 
@@ -183,6 +184,7 @@ def _decode(
     next_pos = positions[:, -1:] + 1
     done = torch.zeros(batch, dtype=torch.bool, device=ids.device)
     tokens, logps = [], []
+    everywhere = _all_ranks_done if static_decode.sharded(model) else _done
     for _ in range(settings.max_new_tokens):
         logits = out.logits[:, -1].float()
         token = pick_tokens(logits, settings, generator).masked_fill(done, pad)
@@ -190,7 +192,7 @@ def _decode(
         tokens.append(token)
         logps.append(logp.masked_fill(done, 0.0))
         done = done | torch.isin(token, eos)
-        if bool(done.all()):
+        if everywhere(done):
             break
         # Finished rows keep decoding pad tokens (their output is discarded): one shape for all.
         attention = torch.cat([attention, attention.new_ones(batch, 1)], dim=1)
@@ -204,6 +206,18 @@ def _decode(
         next_pos = next_pos + 1
     model.train(was_training)
     return torch.stack(tokens, 1).cpu().tolist(), torch.stack(logps, 1).cpu()
+
+
+def _done(done: Tensor) -> bool:
+    return bool(done.all())
+
+
+def _all_ranks_done(done: Tensor) -> bool:
+    """Whether every rank's rows are done: each forward of a sharded model gathers its blocks
+    from all ranks, so a rank that stopped early would leave the others waiting forever."""
+    flag = torch.tensor([int(bool(done.all()))], device=done.device)
+    dist.all_reduce(flag, op=dist.ReduceOp.MIN)
+    return bool(flag.item())
 
 
 def _trim(tokens: list[int], logps: Tensor, ends: set[int]) -> tuple[list[int], Tensor]:

@@ -31,6 +31,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+from torch.distributed.fsdp import FSDPModule
 from transformers import DynamicCache
 
 # Architectures whose decoder layers have Llama's structure and attribute names: Qwen2 adds
@@ -47,9 +48,18 @@ def _base(model: torch.nn.Module) -> torch.nn.Module:
     return model.get_base_model() if hasattr(model, "get_base_model") else model  # peft wraps
 
 
+def sharded(model: torch.nn.Module) -> bool:
+    """Whether FSDP shards `model`: its layers then hold DTensors that only the modules' own
+    forward (which gathers them) may use."""
+    return any(isinstance(module, FSDPModule) for module in model.modules())
+
+
 def supports(model: torch.nn.Module) -> bool:
-    """Whether `model` can decode through this loop (else the rollout uses the generic one)."""
+    """Whether `model` can decode through this loop (else the rollout uses the generic one):
+    the loop calls the layers directly, so a sharded model takes the generic one."""
     config = getattr(_base(model), "config", None)
+    if sharded(model):
+        return False
     if config is None or getattr(config, "model_type", None) not in SUPPORTED_MODEL_TYPES:
         return False
     rope = (getattr(config, "rope_parameters", None) or {}).get("rope_type", "default")

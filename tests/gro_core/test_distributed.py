@@ -228,3 +228,27 @@ def test_each_fsdp_rank_holds_half_of_the_weights_gradients_and_adamw_state(
         assert abs(rank["grads"] - full / 2) <= 0.02 * full, rank
         assert abs(rank["optim"] - full) <= 0.04 * full, rank  # exp_avg + exp_avg_sq
     assert sum(r["params"] for r in counts) == full
+
+
+def test_an_online_fsdp_run_samples_on_both_ranks_until_both_are_done(tmp_path: Path) -> None:
+    # Each rank samples its own prompts, so its completions end at other lengths than its
+    # peer's; every decoding step of a sharded model gathers blocks from both ranks.
+    doc = {
+        "model": "builtin:tiny-llama",
+        "method": "grpo",
+        "data": {"task": "builtin:reverse"},
+        "rollout": {"num_generations": 4, "max_new_tokens": 12, "temperature": 1.0},
+        "train": {"steps": 2, "batch_size": 4, "lr": 1e-3, "warmup_steps": 0},
+        "eval": {"every": 0},
+        "checkpoint": {"every": 0, "keep": 1},
+        "resources": {"nproc_per_node": 2, "strategy": "fsdp"},
+    }
+    spec = tmp_path / "grpo.json"
+    spec.write_text(json.dumps(doc))
+    two = _train(tmp_path, "two", 2, spec)
+    lines = [json.loads(x) for x in (two / "metrics.jsonl").read_text().splitlines()]
+    rewards = [m for m in lines if m["name"] == "reward/mean"]
+    assert [m["step"] for m in rewards] == [1, 2]
+    # Rank 0 reports the samples of both ranks' rollouts.
+    assert [m["value"] for m in lines if m["name"] == "train/samples"] == [16, 32]
+    assert (two / "checkpoints" / "step-2" / "model.safetensors").exists()
