@@ -112,6 +112,7 @@ def _tiny_llama_built() -> None:
     resolve_model("builtin:tiny-llama")
 
 
+@pytest.mark.usefixtures("_tiny_llama_built")
 @pytest.mark.parametrize("method", ["sft", "dpo"])
 def test_two_fsdp_processes_reach_the_weights_of_one(tmp_path: Path, method: str) -> None:
     # fully_shard per block + root: each rank holds half the weights, yet the step is the same.
@@ -230,6 +231,7 @@ def test_each_fsdp_rank_holds_half_of_the_weights_gradients_and_adamw_state(
     assert sum(r["params"] for r in counts) == full
 
 
+@pytest.mark.usefixtures("_tiny_llama_built")
 def test_an_online_fsdp_run_samples_on_both_ranks_until_both_are_done(tmp_path: Path) -> None:
     # Each rank samples its own prompts, so its completions end at other lengths than its
     # peer's; every decoding step of a sharded model gathers blocks from both ranks.
