@@ -11,9 +11,9 @@ from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
+import anyio
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
-from starlette.concurrency import run_in_threadpool
 
 from gro_core.evaluation.spec import EvaluationSpec
 from gro_core.spec import SpecError, check_rewards_allowed, format_validation_error
@@ -170,7 +170,7 @@ async def completion_lines(
     after: tuple[int, int] | None = None
     while True:
         async with slots:
-            rows = await run_in_threadpool(_export_page, url, job_id, after)
+            rows = await anyio.to_thread.run_sync(_export_page, url, job_id, after)
         if not rows:
             return
         yield b"".join(_line(sample) for sample in rows)
