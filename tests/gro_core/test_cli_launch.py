@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -66,7 +67,10 @@ def test_a_failing_rank_fails_the_command_and_is_named(tmp_path: Path) -> None:
     spec.write_text(json.dumps(doc))
     done = _gro_train(spec, tmp_path / "run", tmp_path)
     assert done.returncode == 1
-    assert "error: rank 0 of 2 failed" in done.stderr, done.stderr
+    # Both ranks read the same bad file and fail; which failure the elastic agent records
+    # first depends on timing (the other rank may already be stopped), so either is named.
+    failed = r"error: rank [01] of 2 failed \(exit code 1\): DataError: .*bad\.jsonl"
+    assert re.search(failed, done.stderr), done.stderr
 
 
 def test_several_machines_without_a_rendezvous_are_refused(
