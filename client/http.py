@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 import tomllib
+from collections import OrderedDict
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,6 +21,9 @@ from typing import Any
 import httpx
 
 DEFAULT_URL = "http://127.0.0.1:8000"
+KEPT_BODIES = 256
+"""GET answers kept with their ETag, newest used last; a poll of one of them that the server
+answers 304 costs it no body to encode and the client none to parse."""
 
 
 def config_path() -> Path:
@@ -70,6 +75,9 @@ class GroClient:
         self.url = url.rstrip("/")
         self.auth = {"Authorization": f"Bearer {key}"} if key else {}
         self.http = http or httpx.Client(base_url=self.url, timeout=timeout)
+        # the bytes, not the parsed body: each caller gets its own copy to change
+        self._kept: OrderedDict[str, tuple[str, bytes]] = OrderedDict()
+        self._lock = threading.Lock()  # the dashboard shares one client between threads
 
     @classmethod
     def from_config(cls) -> GroClient:
@@ -77,7 +85,32 @@ class GroClient:
         return cls(config["url"], config["key"])
 
     def request(self, method: str, path: str, **kwargs: Any) -> Any:
-        response = self.http.request(method, path, headers=self.auth, **kwargs)
+        if method == "GET":
+            return self._get(path, **kwargs)
+        return self._answer(self.http.request(method, path, headers=self.auth, **kwargs))
+
+    def _get(self, path: str, **kwargs: Any) -> Any:
+        """A GET that sends back the ETag of the body kept for the same URL, if any."""
+        key = str(self.http.build_request("GET", path, params=kwargs.get("params")).url)
+        with self._lock:
+            kept = self._kept.get(key)
+        headers = {**self.auth, "If-None-Match": kept[0]} if kept else self.auth
+        response = self.http.request("GET", path, headers=headers, **kwargs)
+        if response.status_code == 304 and kept:
+            with self._lock:
+                self._kept.move_to_end(key)
+            return json.loads(kept[1])
+        body = self._answer(response)
+        if tag := response.headers.get("ETag"):
+            with self._lock:
+                self._kept[key] = (tag, response.content)
+                self._kept.move_to_end(key)
+                while len(self._kept) > KEPT_BODIES:
+                    self._kept.popitem(last=False)
+        return body
+
+    @staticmethod
+    def _answer(response: httpx.Response) -> Any:
         if response.status_code >= 400:
             try:
                 body = response.json()

@@ -106,6 +106,10 @@ class Settings(Limits):
     node_join_timeout_s: float = Field(300.0, gt=0)
     """How long a job spanning machines waits for all its machines (workers) to join its
     rendezvous; past it the job fails with `nodes_missing`."""
+    train_nice: int = Field(10, ge=0, le=19)
+    """Niceness of a job's process (os.nice) under GRO_JOB_ISOLATION=process: training takes
+    whatever CPU it is given, so on a machine the API shares, the API's requests run first and
+    training gets the rest. 0: the worker's own priority."""
     torch_threads: int | None = Field(None, ge=1)
     """CPU threads a worker's job uses (torch.set_num_threads); default: torch's choice. Set
     it to cores / workers when several workers share one CPU machine."""

@@ -49,6 +49,9 @@ def child_main(payload: dict[str, Any], conn: Connection, beat: Any) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     _pulse(beat)
+    # After the pulse thread starts, so that it keeps the worker's priority: a job starved of
+    # CPU by the API is slow, not hung. Threads the job starts later (torch's, the ranks) inherit.
+    os.nice(int(payload["settings"].get("train_nice", 0)))
     from server.config import Settings
 
     settings = Settings.model_validate(payload["settings"])

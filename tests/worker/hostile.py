@@ -49,3 +49,9 @@ def eats_memory(completions: list[str], rows: list[dict]) -> list[float]:
         held.append(b"x" * (64 * 2**20))
         time.sleep(0.02)
     return [0.0] * len(completions)
+
+
+def reports_niceness(completions: list[str], rows: list[dict]) -> list[float]:
+    """Leaves the niceness the reward ran at, as the mark's name."""
+    _mark(f"nice{os.nice(0)}")
+    return [0.0] * len(completions)

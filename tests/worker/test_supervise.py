@@ -4,6 +4,7 @@ job within seconds wherever it is; a job that loses its worker again and again s
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from pathlib import Path
@@ -181,6 +182,17 @@ def test_a_job_over_its_memory_cap_fails_out_of_memory(alice: Api, settings: Set
     done = job_row(settings, job["id"])
     assert done.error_code == "out_of_memory" and "GRO_MAX_JOB_RSS_BYTES" in done.error_message
     assert list(marks.glob("memory-*"))  # it was the reward that grew, not the loading
+
+
+@pytest.mark.slow
+def test_a_job_runs_at_the_train_niceness_above_its_worker(
+    alice: Api, settings: Settings, marks: Path
+):
+    settings = settings.model_copy(update={"train_nice": 7})
+    job = alice.job(hostile("reports_niceness", steps=1))
+    assert run_train_job(settings, job["id"], "w1") == "succeeded"
+    seen = {path.name.split("-")[0] for path in marks.glob("nice*")}
+    assert seen == {f"nice{min(19, os.nice(0) + 7)}"}  # so the API, not training, runs first
 
 
 @pytest.mark.slow
