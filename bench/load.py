@@ -1,16 +1,17 @@
 """The API under load: real uvicorn, Redis, two workers training, N pollers and M event streams.
 
-    .venv/bin/python bench/load.py [--db sqlite|postgresql] [--pollers 50] [--streams 50]
-                                   [--seconds 30]
+    .venv/bin/python bench/load.py [--db sqlite|postgresql|both] [--pollers 50] [--streams 50]
+                                   [--seconds 30] [--etag] [--api-processes 1]
 
 Phases, all in one run so that the ratios compare like with like:
-  1. idle: sequential GET /v1/jobs/{id}/metrics and GET /v1/jobs, nothing else running;
-  2. training alone: two tiny DPO jobs on two workers, their steps/s;
-  3. under load: the same jobs go on while N pollers (metrics + job list, in a loop) and M SSE
-     streams of the jobs' events run for --seconds.
-It prints p50/p99 of each endpoint idle and loaded, the p99 ratio, errors, and the training
-slowdown (steps/s alone / steps/s under load). Target (issue 15): p99 <= 10x idle, 0 errors,
-at 50 pollers + 50 streams.
+  1. training alone: two tiny DPO jobs on two workers, their steps/s;
+  2. under load: the same jobs go on while N pollers (metrics + job list, each poller its own
+     client, out of phase, `--interval` s apart; with --etag sending each ETag back as the
+     dashboard's client does) and M SSE streams of the jobs' events run for --seconds;
+  3. idle: sequential GET /v1/jobs/{id}/metrics and GET /v1/jobs, the jobs cancelled.
+It prints p50/p99 of each endpoint idle and loaded, the p99 ratio, errors, the training
+slowdown (steps/s alone / steps/s under load) and the CPU the API and the clients used under
+load. Target (issue 15): p99 <= 10x idle, 0 errors, at 50 pollers + 50 streams.
 """
 
 from __future__ import annotations
@@ -18,12 +19,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import random
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 import httpx
+import psutil
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -65,34 +68,57 @@ def steps_per_s(http: httpx.Client, jobs: list[str], seconds: float) -> float:
     return (steps(http, jobs) - first) / (time.monotonic() - start)
 
 
+def _client(base: str, headers: dict) -> httpx.AsyncClient:
+    """One party's own client, as 50 dashboards are 50 processes: one pool shared by all of
+    them would measure httpcore's pool, whose every request scans all its connections."""
+    # Idle connections expire before uvicorn's 5 s keep-alive does: reusing one the server is
+    # closing would be a client-side ReadError, not the API's.
+    limits = httpx.Limits(max_connections=2, keepalive_expiry=3.0)
+    return httpx.AsyncClient(
+        base_url=base, headers=headers, limits=limits, timeout=httpx.Timeout(60.0)
+    )
+
+
 async def _poller(
-    client: httpx.AsyncClient,
+    party: tuple[str, dict],
     job: str,
     until: float,
     times: Latencies,
     errors: list[str],
-    interval: float,
+    args: argparse.Namespace,
 ) -> None:
-    """Like a dashboard: both endpoints, then `interval` s of rest (0: a closed loop)."""
-    while time.monotonic() < until:
-        await asyncio.sleep(interval)
-        for name, path in endpoints(job).items():
-            start = time.perf_counter()
-            try:
-                response = await client.get(path)
-                if response.status_code != 200:
+    """Like a dashboard: both endpoints, then `interval` s of rest (0: a closed loop); with
+    --etag it sends back each endpoint's last ETag, as the dashboard's client does."""
+    tags: dict[str, str] = {}
+    # Dashboards opened at different moments poll out of phase; 50 in lockstep would be a
+    # burst of 100 requests each second, queueing each behind the other 99.
+    await asyncio.sleep(random.uniform(0, args.interval))
+    async with _client(*party) as client:
+        while time.monotonic() < until:
+            for name, path in endpoints(job).items():
+                sent = {"If-None-Match": tags[name]} if name in tags else {}
+                start = time.perf_counter()
+                try:
+                    response = await client.get(path, headers=sent)
+                except httpx.HTTPError as exc:
+                    errors.append(f"{name}: {type(exc).__name__}")
+                    continue
+                times[name].append(time.perf_counter() - start)
+                if response.status_code not in (200, 304):
                     errors.append(f"{name}: {response.status_code}")
-            except httpx.HTTPError as exc:
-                errors.append(f"{name}: {type(exc).__name__}")
-                continue
-            times[name].append(time.perf_counter() - start)
+                elif args.etag and "ETag" in response.headers:
+                    tags[name] = response.headers["ETag"]
+            await asyncio.sleep(args.interval)
 
 
-async def _stream(client: httpx.AsyncClient, job: str, until: float, errors: list[str]) -> int:
+async def _stream(party: tuple[str, dict], job: str, until: float, errors: list[str]) -> int:
     """Follows the job's events until the load ends; the events it received."""
     received = 0
     try:
-        async with client.stream("GET", f"/v1/jobs/{job}/events/stream") as response:
+        async with (
+            _client(*party) as client,
+            client.stream("GET", f"/v1/jobs/{job}/events/stream") as response,
+        ):
             if response.status_code != 200:
                 errors.append(f"stream: {response.status_code}")
                 return 0
@@ -108,26 +134,22 @@ async def _stream(client: httpx.AsyncClient, job: str, until: float, errors: lis
 async def load(
     base: str, headers: dict, jobs: list[str], args: argparse.Namespace
 ) -> tuple[Latencies, list[str], int]:
-    pollers, streams, seconds = args.pollers, args.streams, args.seconds
     times: Latencies = {name: [] for name in endpoints(jobs[0])}
     errors: list[str] = []
-    # Idle connections expire before uvicorn's 5 s keep-alive does: reusing one the server is
-    # closing would be a client-side ReadError, not the API's.
-    limits = httpx.Limits(max_connections=pollers + streams + 10, keepalive_expiry=3.0)
-    timeout = httpx.Timeout(60.0)
-    async with httpx.AsyncClient(
-        base_url=base, headers=headers, limits=limits, timeout=timeout
-    ) as client:
-        until = time.monotonic() + seconds
-        tasks = [
-            *(
-                _poller(client, jobs[i % 2], until, times, errors, args.interval)
-                for i in range(pollers)
-            ),
-            *(_stream(client, jobs[i % 2], until, errors) for i in range(streams)),
-        ]
-        results = await asyncio.gather(*tasks)
+    until = time.monotonic() + args.seconds
+    party = (base, headers)
+    tasks = [
+        *(_poller(party, jobs[i % 2], until, times, errors, args) for i in range(args.pollers)),
+        *(_stream(party, jobs[i % 2], until, errors) for i in range(args.streams)),
+    ]
+    results = await asyncio.gather(*tasks)
     return times, errors, sum(r for r in results if isinstance(r, int))
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time of a process and everything it started (uvicorn's workers)."""
+    process = psutil.Process(pid)
+    return sum(sum(p.cpu_times()[:2]) for p in [process, *process.children(recursive=True)])
 
 
 def train(service: Service, dataset: str) -> list[str]:
@@ -148,7 +170,7 @@ def run(db: str, url: str, args: argparse.Namespace) -> list[list[str]]:
     """Training alone, then under load, then idle (jobs cancelled: the same rows, nothing
     running); the table's rows for this database."""
     root = Path(tempfile.mkdtemp(prefix=f"gro-load-{db}-"))
-    service = start_service(url, root, {"GRO_TORCH_THREADS": "1"})
+    service = start_service(url, root, {"GRO_TORCH_THREADS": "1"}, args.api_processes)
     try:
         dataset = service.upload("".join(json.dumps(r) + "\n" for r in PAIRS).encode())
         service.start_worker()
@@ -157,8 +179,13 @@ def run(db: str, url: str, args: argparse.Namespace) -> list[list[str]]:
         alone = steps_per_s(service.api, jobs, args.train_seconds)
         base, headers = str(service.api.base_url), dict(service.api.headers)
         before, start = steps(service.api, jobs), time.monotonic()
+        api_cpu, own_cpu = cpu_seconds(service.api_process.pid), time.process_time()
         times, errors, events = asyncio.run(load(base, headers, jobs, args))
-        loaded = (steps(service.api, jobs) - before) / (time.monotonic() - start)
+        elapsed = time.monotonic() - start
+        loaded = (steps(service.api, jobs) - before) / elapsed
+        # Where the CPU went: a busy API is too slow; an idle one behind slow answers waits.
+        api_cores = (cpu_seconds(service.api_process.pid) - api_cpu) / elapsed
+        client_cores = (time.process_time() - own_cpu) / elapsed
         for job in jobs:
             service.api.post(f"/v1/jobs/{job}/cancel")
         done = ("cancelled", "failed", "succeeded")
@@ -182,6 +209,8 @@ def run(db: str, url: str, args: argparse.Namespace) -> list[list[str]]:
     summary = f"{alone:.1f} -> {loaded:.1f} ({alone / max(loaded, 1e-9):.2f}x slower)"
     rows.append([db, f"{args.streams} streams", "", f"{events} events", "", ""])
     rows.append([db, "training steps/s", "", summary, "", f"errors: {len(errors)}"])
+    cores = f"API {api_cores:.2f}, clients {client_cores:.2f}"
+    rows.append([db, "cores used under load", "", cores, "", ""])
     if errors:
         print(f"{db}: first errors: {errors[:5]}", file=sys.stderr)
     return rows
@@ -195,6 +224,8 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--train-seconds", type=float, default=10.0)
     parser.add_argument("--interval", type=float, default=1.0, help="s between a poller's rounds")
+    parser.add_argument("--etag", action="store_true", help="pollers send If-None-Match back")
+    parser.add_argument("--api-processes", type=int, default=1, help="uvicorn --workers")
     args = parser.parse_args()
     rows: list[list[str]] = []
     if args.db in ("sqlite", "both"):
@@ -209,7 +240,8 @@ def main() -> None:
     header = ["database", "endpoint", "idle p50 / p99 ms", "loaded p50 / p99 ms", "p99 ratio", "n"]
     print(
         f"{args.pollers} pollers (every {args.interval:g} s), {args.streams} streams, "
-        f"{args.seconds:.0f} s of load"
+        f"{args.seconds:.0f} s of load, ETags {'sent back' if args.etag else 'not sent'}, "
+        f"{args.api_processes} API process(es)"
     )
     print(markdown_table(header, rows))
 

@@ -100,8 +100,11 @@ class Service:
         dispose_engine(self.url)
 
 
-def start_service(url: str, root: Path, extra_env: dict[str, str] | None = None) -> Service:
-    """Migrate `url`, start Redis and the API; workers are started by the caller."""
+def start_service(
+    url: str, root: Path, extra_env: dict[str, str] | None = None, api_processes: int = 1
+) -> Service:
+    """Migrate `url`, start Redis and the API (`api_processes` uvicorn workers); workers are
+    started by the caller."""
     upgrade(url)
     with session_scope(url) as session:
         key = create_key(session, "tester", admin=True)
@@ -124,6 +127,8 @@ def start_service(url: str, root: Path, extra_env: dict[str, str] | None = None)
             "server.main:app",
             "--port",
             str(port),
+            "--workers",
+            str(api_processes),
             "--no-access-log",
         ],
         cwd=ROOT,

@@ -26,13 +26,14 @@ from gro_core.models.adapters import (
     is_adapter_dir,
 )
 from gro_core.models.loading import load_policy, load_reward_model, load_tokenizer, pick_dtype
+from gro_core.models.sharded import is_sharded_only, loadable
 
 
 def find_checkpoint(path: Path | str) -> Path:
     """`path` itself when it is a model or adapter directory; for a run directory, its newest
     checkpoint. ValueError when it is neither."""
     path = Path(path)
-    if (path / "config.json").is_file() or is_adapter_dir(path):
+    if (path / "config.json").is_file() or is_adapter_dir(path) or is_sharded_only(path):
         return path
     steps = sorted(
         (int(p.name.split("-")[1]), p)
@@ -87,6 +88,7 @@ def export_checkpoint(
         raise ValueError(f"{out} exists and is not empty: export to a new directory")
     pick_dtype(dtype, "cpu")  # ValueError naming the dtypes before anything loads
     spec = checkpoint_spec(source)
+    loadable(source)  # an fsdp run's earlier checkpoints hold shards only: gathered first
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.parent / f".{out.name}.tmp-{uuid.uuid4().hex[:8]}"
     try:

@@ -22,6 +22,7 @@ from transformers import (
 
 from gro_core.models.adapters import adapter_base, is_adapter_dir, merge_adapters
 from gro_core.models.builtin import resolve_model
+from gro_core.models.sharded import loadable
 
 ModelName = str | os.PathLike[str]
 
@@ -146,7 +147,7 @@ def load_policy(
     """
     target = pick_device(device)
     kernel = {} if attention == "auto" else {"attn_implementation": attention}
-    path = resolve_model(name_or_path, cache_dir)
+    path = str(loadable(resolve_model(name_or_path, cache_dir)))  # an fsdp run's shards too
     if is_adapter_dir(path):  # a LoRA checkpoint: its base with the adapters merged in
         base = load_policy(adapter_base(path), dtype=dtype, device=device, attention=attention)
         model = merge_adapters(base, path)
@@ -214,7 +215,7 @@ def load_reward_model(
     randomly initialised score head. The config's pad token id is set from the tokenizer: the
     model scores the last non-pad token of each row, so padded batches score like unpadded rows.
     """
-    path = resolve_model(name_or_path, cache_dir)
+    path = str(loadable(resolve_model(name_or_path, cache_dir)))  # an fsdp run's shards too
     target = pick_device(device)
     model = AutoModelForSequenceClassification.from_pretrained(
         path, num_labels=1, dtype=pick_dtype(dtype, target)

@@ -17,6 +17,7 @@ from safetensors.torch import load_file
 
 from gro_core.methods import get_method
 from gro_core.models.loading import LoraSettings, load_policy, load_reward_model
+from gro_core.models.sharded import loadable
 from gro_core.spec import JobSpec
 
 ADAPTER_FILE = "adapter_model.safetensors"
@@ -26,6 +27,8 @@ def load_run_model(spec: JobSpec, checkpoint: Path | None, device: str = "auto")
     """The spec's starting model (checkpoint None), or the run's weights at `checkpoint`:
     a causal LM for methods that generate, a scalar-head classifier for a reward model."""
     options = spec.model_options
+    if checkpoint is not None:  # one of an fsdp run's checkpoints that hold shards only
+        checkpoint = loadable(checkpoint)
     if not get_method(spec.method).generates:
         return load_reward_model(
             checkpoint or spec.model, device=device, dtype=options.dtype, dropout=options.dropout

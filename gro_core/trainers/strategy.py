@@ -36,10 +36,9 @@ from torch.distributed.checkpoint.state_dict import (
 )
 from torch.distributed.fsdp import CPUOffloadPolicy, MixedPrecisionPolicy, fully_shard
 
+from gro_core.models.sharded import SHARDED_DIR
 from gro_core.spec import ResourcesSpec
 from gro_core.trainers.checkpoint import TRAINER_STATE, checkpoint_dirs, rng_state
-
-SHARDED_DIR = "sharded"
 
 
 def transformer_blocks(model: torch.nn.Module) -> list[torch.nn.Module]:
