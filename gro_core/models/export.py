@@ -26,7 +26,8 @@ from gro_core.models.adapters import (
     is_adapter_dir,
 )
 from gro_core.models.loading import load_policy, load_reward_model, load_tokenizer, pick_dtype
-from gro_core.models.sharded import is_sharded_only, loadable
+from gro_core.models.run_model import consolidate
+from gro_core.models.sharded import is_sharded_only
 
 
 def find_checkpoint(path: Path | str) -> Path:
@@ -88,7 +89,8 @@ def export_checkpoint(
         raise ValueError(f"{out} exists and is not empty: export to a new directory")
     pick_dtype(dtype, "cpu")  # ValueError naming the dtypes before anything loads
     spec = checkpoint_spec(source)
-    loadable(source)  # an fsdp run's earlier checkpoints hold shards only: gathered first
+    if is_sharded_only(source):  # an fsdp run's earlier checkpoints: gathered first
+        consolidate(source)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.parent / f".{out.name}.tmp-{uuid.uuid4().hex[:8]}"
     try:

@@ -22,7 +22,6 @@ from transformers import (
 
 from gro_core.models.adapters import adapter_base, is_adapter_dir, merge_adapters
 from gro_core.models.builtin import resolve_model
-from gro_core.models.sharded import loadable
 
 ModelName = str | os.PathLike[str]
 
@@ -147,7 +146,7 @@ def load_policy(
     """
     target = pick_device(device)
     kernel = {} if attention == "auto" else {"attn_implementation": attention}
-    path = str(loadable(resolve_model(name_or_path, cache_dir)))  # an fsdp run's shards too
+    path = resolve_model(name_or_path, cache_dir)
     if is_adapter_dir(path):  # a LoRA checkpoint: its base with the adapters merged in
         base = load_policy(adapter_base(path), dtype=dtype, device=device, attention=attention)
         model = merge_adapters(base, path)
@@ -215,7 +214,7 @@ def load_reward_model(
     randomly initialised score head. The config's pad token id is set from the tokenizer: the
     model scores the last non-pad token of each row, so padded batches score like unpadded rows.
     """
-    path = str(loadable(resolve_model(name_or_path, cache_dir)))  # an fsdp run's shards too
+    path = resolve_model(name_or_path, cache_dir)
     target = pick_device(device)
     model = AutoModelForSequenceClassification.from_pretrained(
         path, num_labels=1, dtype=pick_dtype(dtype, target)
