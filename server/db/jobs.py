@@ -7,11 +7,12 @@ row already claimed and does nothing.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import case, func, or_, select, update
+from sqlalchemy import Select, bindparam, case, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from server.db.base import utcnow
@@ -71,12 +72,23 @@ def create_job(
     return job
 
 
+@functools.cache
+def _job_by_id(admin: bool, any_kind: bool) -> Select[tuple[Job]]:
+    # Built once per shape: every request for a job runs one (see owners._OWNER_BY_KEY).
+    query = select(Job).where(Job.id == bindparam("job_id"))
+    if not admin:
+        query = query.where(Job.owner_id == bindparam("owner_id"))
+    return query if any_kind else query.where(Job.kind == bindparam("kind"))
+
+
 def get_job(session: Session, owner: Owner, job_id: str, kind: str | None = "train") -> Job | None:
     """The job if it exists, is of `kind` (None: any) and `owner` may see it."""
-    query = visible(select(Job), Job, owner).where(Job.id == job_id)
+    params: dict[str, str] = {"job_id": job_id}
+    if not owner.is_admin:
+        params["owner_id"] = owner.id
     if kind is not None:
-        query = query.where(Job.kind == kind)
-    return session.scalar(query)
+        params["kind"] = kind
+    return session.scalar(_job_by_id(owner.is_admin, kind is None), params)
 
 
 def list_jobs(
@@ -103,13 +115,18 @@ def list_version(session: Session, owner: Owner, kind: str = "train") -> tuple[i
     """What changes whenever any job `owner` may list changes: how many there are, the newest
     id (ids only grow), and the sum of their row versions (every update adds one). One
     aggregate read, instead of reading and encoding a page."""
-    query = visible(
-        select(func.count(), func.max(Job.id), func.coalesce(func.sum(Job.row_version), 0)),
-        Job,
-        owner,
-    ).where(Job.kind == kind)
-    count, newest, versions = session.execute(query).one()
+    params = {"kind": kind} if owner.is_admin else {"kind": kind, "owner_id": owner.id}
+    count, newest, versions = session.execute(_list_version(owner.is_admin), params).one()
     return count, newest or "", int(versions)
+
+
+@functools.cache
+def _list_version(admin: bool) -> Select[Any]:
+    # Built once per shape: every poll of the job list runs one (see get_job).
+    query = select(
+        func.count(), func.max(Job.id), func.coalesce(func.sum(Job.row_version), 0)
+    ).where(Job.kind == bindparam("kind"))
+    return query if admin else query.where(Job.owner_id == bindparam("owner_id"))
 
 
 def job_status(session: Session, job_id: str) -> str | None:
