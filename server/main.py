@@ -12,6 +12,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from server.api.errors import install_error_handlers
+from server.api.feeds import Feeds
 from server.api.options import AllowedMethods
 from server.api.routes import (
     checkpoints,
@@ -118,6 +119,7 @@ def create_app(settings: Settings | None = None, queue: JobQueue | None = None) 
     app.state.queue = queue or CeleryQueue(settings.broker_url)
     app.state.telemetry = Telemetry()
     app.state.metrics_cache = ResponseCache(settings.metrics_cache_bytes)
+    app.state.feeds = Feeds(settings.database_url, app.state.db_slots)  # event streams' pollers
     # Orphans of an API killed mid-upload (the age spares other replicas' uploads in progress).
     sweep_uploads(settings.storage_dir, settings.upload_tmp_max_age_s)
     install_error_handlers(app)

@@ -4,31 +4,20 @@ as they are written, then `end` once the job has finished."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import AsyncIterator
 
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
-from server.db.jobs import job_status
-from server.db.models import FINISHED_STATUSES
-from server.db.outputs import list_events
-from server.db.session import new_session
+from server.api.feeds import Feeds, read_events
 from server.errors import InvalidRequestError
 from server.schemas.common import DB_INT_MAX
 from server.schemas.jobs import EventOut
 
-POLL_S = 0.5
-MAX_POLL_S = 2.0
 KEEPALIVE_S = 15.0
-
-
-def _poll(url: str, job_id: str, after: int | None) -> tuple[list[EventOut], bool]:
-    """Events after `after`, and whether the job has finished (read in one session)."""
-    with new_session(url) as session:
-        status = job_status(session, job_id)
-        rows = [EventOut.model_validate(e) for e in list_events(session, job_id, after, 500)]
-    return rows, status in FINISHED_STATUSES or status is None
+CHECK_S = 2.0
+"""How often a waiting stream checks that its client is still there."""
 
 
 def event_id_header(value: str) -> int | None:
@@ -52,28 +41,39 @@ def format_event(event: EventOut) -> str:
 
 
 async def event_stream(
-    request: Request, url: str, job_id: str, after: int | None
+    request: Request, feeds: Feeds, job_id: str, after: int | None
 ) -> AsyncIterator[str]:
-    """Polls the database (the API holds no per-job state, so any replica can serve a client),
-    each poll in a session of its own that is closed before the stream waits again: an open
-    stream holds no connection. A quiet job is polled less often (up to every MAX_POLL_S), so
-    hundreds of idle streams cost little; a comment line every KEEPALIVE_S keeps proxies from
-    closing an idle stream."""
-    idle, wait = 0.0, POLL_S
-    while True:
-        async with request.app.state.db_slots:  # see server.api.deps.get_session
-            events, finished = await run_in_threadpool(_poll, url, job_id, after)
-        for event in events:
-            yield format_event(event)
-            after = event.id
-        if finished and not events:
-            yield f"event: end\ndata: {json.dumps({'job_id': job_id})}\n\n"
-            return
-        if await request.is_disconnected():
-            return
-        idle = 0.0 if events else idle + wait
-        wait = POLL_S if events else min(wait * 1.5, MAX_POLL_S)
-        if idle >= KEEPALIVE_S:
-            idle = 0.0
-            yield ": keep-alive\n\n"
-        await asyncio.sleep(wait)
+    """The job's events after `after`, from the job's feed (server.api.feeds: one poller per
+    job, however many follow it); a stream behind the feed's window reads the database, a
+    page per short session, until it has caught up. A comment line every KEEPALIVE_S keeps
+    proxies from closing an idle stream."""
+    feed = await feeds.join(job_id)
+    try:
+        idle = 0.0
+        while True:
+            changed = feed.changed  # taken before reading, so no wake-up falls in between
+            if after is None or after < feed.floor:
+                events, finished = await feeds.read(read_events, job_id, after)
+                finished = finished and not events
+            else:
+                events, finished = feed.after(after), feed.finished
+            for event in events:
+                yield format_event(event)
+                after = event.id
+            if finished and not events:
+                yield f"event: end\ndata: {json.dumps({'job_id': job_id})}\n\n"
+                return
+            if events:
+                idle = 0.0
+                continue
+            after = 0 if after is None else after  # no events yet: the feed holds the next
+            if await request.is_disconnected():
+                return
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(changed.wait(), CHECK_S)
+            idle = 0.0 if changed.is_set() else idle + CHECK_S
+            if idle >= KEEPALIVE_S:
+                idle = 0.0
+                yield ": keep-alive\n\n"
+    finally:
+        feeds.leave(feed)

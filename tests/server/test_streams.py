@@ -13,6 +13,7 @@ import pytest
 import uvicorn
 from fastapi import FastAPI
 
+from server.api import feeds
 from server.config import Settings
 from server.main import create_app
 from server.queue import RecordingQueue
@@ -84,3 +85,40 @@ def test_two_hundred_streams_hold_no_connection(live_api: str, keys: dict[str, s
     # Each stream saw the job's creation, its cancellation (written while all were open),
     # and the end of the stream.
     assert all(k == ["created", "cancelled", "end"] for k in kinds), kinds[:3]
+
+
+@pytest.mark.slow
+def test_streams_of_one_job_share_one_poller(
+    live_api: str, keys: dict[str, str], monkeypatch: pytest.MonkeyPatch
+):
+    reads: list[str] = []
+    real = feeds.read_events
+
+    def counted(url: str, job_id: str, after: int | None):
+        reads.append(job_id)
+        return real(url, job_id, after)
+
+    monkeypatch.setattr(feeds, "read_events", counted)  # the feed's polls, not catch-ups
+    headers = {"Authorization": f"Bearer {keys['alice']}"}
+    with httpx.Client(base_url=live_api, headers=headers, timeout=30) as client:
+        dataset = client.post("/v1/datasets", files={"file": ("p.jsonl", jsonl(PAIRS))})
+        job = client.post("/v1/jobs", json=dpo_spec(dataset.json()["id"])).json()["id"]
+
+    async def scenario() -> tuple[list[list[str]], int]:
+        limits = httpx.Limits(max_connections=40)
+        async with httpx.AsyncClient(
+            base_url=live_api, headers=headers, limits=limits, timeout=30
+        ) as http:
+            opened = [asyncio.Event() for _ in range(30)]
+            streams = [asyncio.create_task(_follow(http, job, e)) for e in opened]
+            await asyncio.wait_for(asyncio.gather(*(e.wait() for e in opened)), 60)
+            before = len(reads)
+            await asyncio.sleep(4)
+            quiet = len(reads) - before
+            await http.post(f"/v1/jobs/{job}/cancel")
+            return await asyncio.wait_for(asyncio.gather(*streams), 60), quiet
+
+    kinds, quiet = asyncio.run(scenario())
+    assert all(k == ["created", "cancelled", "end"] for k in kinds), kinds[:3]
+    # One poller for all 30 (every 0.5-2 s), where each stream polling alone made 30x more.
+    assert 1 <= quiet <= 8, quiet

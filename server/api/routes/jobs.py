@@ -142,7 +142,6 @@ def events(
 def stream(
     job: JobDep,
     request: Request,
-    settings: SettingsDep,
     after: Annotated[int | None, Query(ge=0, le=DB_INT_MAX)] = None,
     last_event_id: Annotated[
         str | None, Header(description="the last event id a reconnecting client saw")
@@ -152,7 +151,7 @@ def stream(
     start = event_id_header(last_event_id) if last_event_id else None
     start = after if start is None else start
     return StreamingResponse(
-        event_stream(request, settings.database_url, job.id, start),
+        event_stream(request, request.app.state.feeds, job.id, start),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
