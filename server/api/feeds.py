@@ -17,12 +17,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import anyio
-from sqlalchemy import func, select
 from starlette.concurrency import run_in_threadpool
 
 from server.db.jobs import job_status
-from server.db.models import FINISHED_STATUSES, JobEvent
-from server.db.outputs import list_events
+from server.db.models import FINISHED_STATUSES
+from server.db.outputs import last_event_id, list_events
 from server.db.session import new_session
 from server.schemas.jobs import EventOut
 
@@ -47,8 +46,7 @@ def read_events(url: str, job_id: str, after: int | None) -> tuple[list[EventOut
 
 def _last_id(url: str, job_id: str) -> int:
     with new_session(url) as session:
-        query = select(func.max(JobEvent.id)).where(JobEvent.job_id == job_id)
-        return session.scalar(query) or 0
+        return last_event_id(session, job_id)
 
 
 @dataclass

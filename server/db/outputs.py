@@ -126,6 +126,11 @@ def prune_checkpoints(session: Session, job_id: str, kept_steps: Iterable[int]) 
 # --- reads ---------------------------------------------------------------------------------
 
 
+def last_event_id(session: Session, job_id: str) -> int:
+    """The id of the job's newest event; 0 when it has none."""
+    return session.scalar(select(func.max(JobEvent.id)).where(JobEvent.job_id == job_id)) or 0
+
+
 def list_events(session: Session, job_id: str, after: int | None, limit: int) -> list[JobEvent]:
     query = select(JobEvent).where(JobEvent.job_id == job_id).order_by(JobEvent.id)
     if after is not None:
