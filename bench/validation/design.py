@@ -127,7 +127,7 @@ class Budget:
             if size.steps % self.eval_every:
                 raise ValueError(f"{name}: steps must be a multiple of eval_every (the curve's)")
             if self.tuning_task not in size.tasks:
-                raise ValueError(f"{name}: the tuning task {self.tuning_task} is not among its tasks")
+                raise ValueError(f"{name}: its tasks lack the tuning task {self.tuning_task}")
 
     def as_dict(self) -> dict[str, Any]:
         return json.loads(json.dumps(dataclasses.asdict(self)))
@@ -176,8 +176,8 @@ QUICK = Budget(
         "tiny": SizeBudget(
             warmup_steps=20,
             steps=2,
-            online={"gro": Grid((3e-4, 1e-3)), "grpo": Grid((3e-4,))},
-            offline={"gro": Grid((1e-4,)), "dpo": Grid((1e-4,))},
+            online={"gro": Grid((1e-3, 3e-3)), "grpo": Grid((1e-3,))},
+            offline={"gro": Grid((1e-3,)), "dpo": Grid((1e-3,))},
             ablations={"gro anchor=none": {"anchor": "none"}},
             offline_mix=(0.25,),
             tasks=("reverse",),
@@ -185,19 +185,23 @@ QUICK = Budget(
     },
 )
 
+# Timed by `gro bench study --pilot` (bench.validation.study.pilot) on the 2-core CI machine
+# under `nice -n 19` beside other work, one torch thread, FULL's batch sizes, from a 6-step
+# warm-up (whose completions run to max_new_tokens: slower than the real, partly right one).
 PILOT_STEP_S = {
-    ("tiny", "sft"): 0.0,
-    ("tiny", "online"): 0.0,
-    ("tiny", "offline"): 0.0,
-    ("small", "sft"): 0.0,
-    ("small", "online"): 0.0,
+    ("tiny", "sft"): 0.124,
+    ("tiny", "online"): 0.321,
+    ("tiny", "offline"): 0.088,
+    ("small", "sft"): 4.80,
+    ("small", "online"): 3.35,
 }
-"""Seconds per training step measured by `gro bench study --pilot` (one thread, this budget's
-batch sizes), by (size, group)."""
-PILOT_EVAL_S = {"tiny": 0.0, "small": 0.0}
+"""Seconds per training step, by (size, group)."""
+PILOT_EVAL_S = {"tiny": 1.74, "small": 31.6}
 """Seconds per checkpoint evaluation (eval_prompts prompts, G samples, KL to the warm-up)."""
-PILOT_RUN_S = {"tiny": 0.0, "small": 0.0}
-"""Seconds a run costs besides its steps and evaluations: loading, the first checkpoint."""
+PILOT_RUN_S = {"tiny": 2.02, "small": 16.2}
+"""Seconds a run costs besides its steps and evaluations: loading, saving checkpoints."""
+MAX_MINUTES = 90
+"""The issue's budget for FULL on 2 cores with 2 workers."""
 
 
 @dataclass(frozen=True)
@@ -290,3 +294,8 @@ def estimate_minutes(
         if costs:
             total += max(sum(costs) / workers, max(costs))
     return total / 60
+
+
+def pilot_estimate(budget: Budget, workers: int) -> float:
+    """`estimate_minutes` from the timed pilots above."""
+    return estimate_minutes(budget, PILOT_STEP_S, PILOT_EVAL_S, workers, PILOT_RUN_S)

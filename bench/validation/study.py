@@ -22,11 +22,20 @@ import multiprocessing
 import os
 import shutil
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from bench.validation.design import BASELINE, RIGHT_SHARE, SIZES, Budget, Run, plan
+from bench.validation.design import (
+    BASELINE,
+    RIGHT_SHARE,
+    SIZES,
+    Budget,
+    Run,
+    pilot_estimate,
+    plan,
+)
 from bench.validation.tuning import Choice, choose
 
 EVAL_SEED = 0
@@ -172,7 +181,9 @@ def execute(job: dict[str, Any]) -> dict[str, Any]:
         chosen = checkpoints if job["evaluate_all"] else checkpoints[-1:]
         for checkpoint in chosen if job["evaluate"] else []:
             step = int(checkpoint.name.split("-")[1])
-            metrics = _evaluate(checkpoint, Path(job["eval_spec"]), budget, reference=True)
+            metrics = _evaluate(checkpoint, Path(job["eval_spec"]), budget, job["reference"])
+            if not job["reference"]:  # a warm-up: the reference of every run from it
+                metrics["eval/kl_ref"] = 0.0
             record["evals"][str(step)] = metrics
         record["eval_s"] = time.perf_counter() - evaluated
         record["status"] = "succeeded"
@@ -187,19 +198,23 @@ def execute(job: dict[str, Any]) -> dict[str, Any]:
     return record
 
 
-def execute_all(jobs: list[dict[str, Any]], workers: int, say: Say) -> list[dict[str, Any]]:
-    """Every job's record, in job order; `workers` spawned processes, or this one for 1."""
-    if not jobs:
-        return []
-    records: list[dict[str, Any]] = []
+Map = Callable[[Callable[[dict[str, Any]], dict[str, Any]], list[dict[str, Any]]], Iterable]
+
+
+def execute_all(jobs: list[dict[str, Any]], mapper: Map, say: Say) -> list[dict[str, Any]]:
+    """Every job's record, in job order, through `mapper` (map, or a pool's imap)."""
+    return [_said(r, i, len(jobs), say) for i, r in enumerate(mapper(execute, jobs))]
+
+
+@contextmanager
+def workers_map(workers: int) -> Iterator[Map]:
+    """`workers` spawned one-thread processes for the whole study (each start imports torch),
+    or this process itself for 1."""
     if workers <= 1:
-        stream: Iterable[dict[str, Any]] = map(execute, jobs)
-        records = [_said(r, i, len(jobs), say) for i, r in enumerate(stream)]
-        return records
+        yield map  # type: ignore[misc]
+        return
     with multiprocessing.get_context("spawn").Pool(workers, initializer=_threads_one) as pool:
-        stream = pool.imap(execute, jobs)
-        records = [_said(r, i, len(jobs), say) for i, r in enumerate(stream)]
-    return records
+        yield pool.imap  # type: ignore[misc]
 
 
 def _said(record: dict[str, Any], index: int, total: int, say: Say) -> dict[str, Any]:
@@ -226,6 +241,7 @@ def _job(
         "keep_checkpoints": keep,
         "evaluate_all": run.stage == "reported",
         "evaluate": True,
+        "reference": run.stage != "warmup",
         **extra,
     }
 
@@ -298,6 +314,12 @@ def run_study(
     budget: Budget, folder: Path, workers: int = 1, keep: bool = False, say: Say = print
 ) -> dict[str, Any]:
     """Every stage of `plan(budget)` in order; the results document the report reads."""
+    with workers_map(workers) as mapper:
+        results = _stages(budget, folder, mapper, keep, say)
+    return results | {"workers": workers, "estimate_minutes": pilot_estimate(budget, workers)}
+
+
+def _stages(budget: Budget, folder: Path, mapper: Map, keep: bool, say: Say) -> dict[str, Any]:
     _threads_one()
     _build_models(budget)
     started = time.time()
@@ -305,21 +327,21 @@ def run_study(
     runs = plan(budget)
     inputs = _inputs(budget, folder, runs)
     warmups = [r for r in runs if r.stage == "warmup"]
-    say(f"{len(runs)} runs on {workers} workers; stage 1: {len(warmups)} warm-ups")
+    say(f"{len(runs)} runs; stage 1: {len(warmups)} warm-ups")
     stage_s: dict[str, float] = {}
     clock = time.time()
+    warm_of = {(r.task, r.size): warmup_path(folder, r) for r in warmups}
+    eval_paths = _eval_paths(budget, folder, warmups)
+    # Each warm-up's evaluation is step 0 of every curve from it (KL 0: it is the reference).
     warm = execute_all(
         [
             _job(budget, r, warmup_spec(budget, r, inputs[f"demos/{r.task}"]), folder,
-                 folder / "inputs" / "none", True, evaluate=False)
+                 eval_paths[(r.task, r.size)], True)
             for r in warmups
         ],
-        workers,
+        mapper,
         say,
     )  # fmt: skip
-    warm_of = {(r.task, r.size): warmup_path(folder, r) for r in warmups}
-    eval_paths = _eval_paths(budget, folder, warmups)
-    warm = _evaluate_warmups(budget, folder, warmups, eval_paths, warm, workers, say)
     stage_s["warmup"] = time.time() - clock
 
     clock = time.time()
@@ -331,7 +353,7 @@ def run_study(
                  eval_paths[(r.task, r.size)], keep)
             for r in tuning_runs
         ],
-        workers,
+        mapper,
         say,
     )  # fmt: skip
     choices = choices_for(budget, tuning)
@@ -357,15 +379,14 @@ def run_study(
         )
         for r in reported
     ]
-    records = execute_all(jobs, workers, say)
+    records = execute_all(jobs, mapper, say)
     stage_s["reported"] = time.time() - clock
-    step0 = {(w["task"], w["size"]): w["evals"].get("0") for w in warm}
+    step0 = {(w["task"], w["size"]): _final(w) for w in warm}
     for record in records:
         if record["status"] == "succeeded" and step0.get((record["task"], record["size"])):
             record["evals"]["0"] = step0[(record["task"], record["size"])]
     return {
         "budget": budget.as_dict(),
-        "workers": workers,
         "warmups": warm,
         "tuning": {"runs": tuning, "choices": {k: c.model_dump() for k, c in choices.items()}},
         "runs": records,
@@ -375,32 +396,67 @@ def run_study(
     }
 
 
-def _evaluate_warmups(
-    budget: Budget,
-    folder: Path,
-    warmups: list[Run],
-    eval_paths: dict[tuple[str, str], Path],
-    warm: list[dict[str, Any]],
-    workers: int,
-    say: Say,
-) -> list[dict[str, Any]]:
-    """Each warm-up's evaluation as step 0 (KL 0 by definition: it is the reference)."""
-    out = []
-    for record, run in zip(warm, warmups, strict=True):
-        if record["status"] == "succeeded" and "0" not in record["evals"]:
-            metrics = _evaluate(warmup_path(folder, run), eval_paths[(run.task, run.size)],
-                                budget, reference=False)  # fmt: skip
-            record["evals"] = {"0": metrics | {"eval/kl_ref": 0.0}}
-            Path(folder / "runs" / run.name / "record.json").write_text(
-                json.dumps(record, indent=1, sort_keys=True)
-            )
-        out.append(record)
-    return out
-
-
 def _build_models(budget: Budget) -> None:
     """Build the builtin models once here, before workers race to build them."""
     from gro_core.models.builtin import resolve_model
 
     for size in budget.sizes:
         resolve_model(SIZES[size])
+
+
+# --- pilots: what estimate_minutes reads -------------------------------------------------------
+
+PILOT_STEPS = (2, 6)
+"""Each pilot trains twice, this many steps: the difference gives seconds per step, the rest
+of the shorter run the per-run cost."""
+
+
+def pilot(budget: Budget, folder: Path, say: Say = print) -> dict[str, dict]:
+    """Seconds per step by (size, group), per checkpoint evaluation and per run by size, timed
+    on this machine (one thread) at `budget`'s batch sizes, from short runs of the plan's kinds."""
+    _threads_one()
+    _build_models(budget)
+    step_s: dict[str, float] = {}
+    eval_s: dict[str, float] = {}
+    run_s: dict[str, float] = {}
+    for size in budget.sizes:
+        warm = Run("warmup", budget.tuning_task, size, "sft", "sft", 0, 20)
+        demos = _inputs(budget, folder / size, [warm])
+        for steps in PILOT_STEPS:  # the warm-up's own step time
+            timed = dataclasses.replace(warm, steps=steps, seed=steps)
+            execute(_job(budget, timed, warmup_spec(budget, timed, demos[f"demos/{warm.task}"]),
+                         folder / size, folder / "none", True, evaluate=False))  # fmt: skip
+        start = warmup_path(folder / size, dataclasses.replace(warm, steps=6, seed=6))
+        walls = _pilot_walls(folder, size, "sft")
+        step_s[f"{size}/sft"], _ = _fit(walls)
+        spec_path = folder / size / "eval.json"
+        spec_path.write_text(json.dumps(eval_spec(budget, warm.task, start)))
+        groups = ["online", "offline"] if budget.sizes[size].offline else ["online"]
+        for group in groups:
+            for steps in PILOT_STEPS:
+                run = Run("tuning", warm.task, size, group, BASELINE, steps, steps,
+                          {"lr": 1e-4, "method_args": {}})  # fmt: skip
+                execute(_job(budget, run, run_spec(budget, run, start), folder / size,
+                             spec_path, False))  # fmt: skip
+            records = _pilot_records(folder / size, group)
+            step_s[f"{size}/{group}"], overhead = _fit({r["steps"]: r["train_s"] for r in records})
+            eval_s[size] = max(r["eval_s"] for r in records)
+            run_s[size] = max(run_s.get(size, 0.0), overhead)
+        say(f"{size}: {step_s} {eval_s} {run_s}")
+    return {"step_s": step_s, "eval_s": eval_s, "run_s": run_s}
+
+
+def _pilot_records(folder: Path, group: str) -> list[dict[str, Any]]:
+    records = [json.loads(p.read_text()) for p in (folder / "runs").glob("*/record.json")]
+    return [r for r in records if r["group"] == group and r["status"] == "succeeded"]
+
+
+def _pilot_walls(folder: Path, size: str, group: str) -> dict[int, float]:
+    return {r["steps"]: r["train_s"] for r in _pilot_records(folder / size, group)}
+
+
+def _fit(walls: dict[int, float]) -> tuple[float, float]:
+    """(seconds per step, seconds besides) through the two pilots' (steps, wall) points."""
+    (n0, t0), (n1, t1) = sorted(walls.items())
+    per_step = max(0.0, (t1 - t0) / (n1 - n0))
+    return per_step, max(0.0, t0 - n0 * per_step)
