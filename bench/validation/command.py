@@ -109,7 +109,8 @@ def add_verbs(sub: argparse._SubParsersAction) -> None:
 def bench_study(args: argparse.Namespace) -> int:
     """`gro bench study`: the validation study v2, in-process (bench.validation.study)."""
     from bench.validation.design import FULL, QUICK
-    from bench.validation.study import pilot, run_study
+    from bench.validation.pilot import pilot
+    from bench.validation.study import run_study
     from bench.validation.study_report import FOLDER, write_report
 
     budget = QUICK if args.quick else FULL

@@ -178,7 +178,6 @@ QUICK = Budget(
             steps=2,
             online={"gro": Grid((1e-3, 3e-3)), "grpo": Grid((1e-3,))},
             offline={"gro": Grid((1e-3,)), "dpo": Grid((1e-3,))},
-            ablations={"gro anchor=none": {"anchor": "none"}},
             offline_mix=(0.25,),
             tasks=("reverse",),
         )

@@ -18,8 +18,9 @@ from bench.validation.design import (
     pilot_estimate,
     plan,
 )
-from bench.validation.study import reported_point, run_spec, run_study
+from bench.validation.study import reported_point, run_study
 from bench.validation.study_report import equal_step, matched_kl, reading, write_report
+from bench.validation.study_run import run_spec
 from bench.validation.tuning import Choice
 from gro_core.spec import load_spec
 
