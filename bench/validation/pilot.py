@@ -1,4 +1,6 @@
-"""Timed pilots: the seconds `design.estimate_minutes` reads (`gro bench study --pilot`).
+"""Timed pilots: the seconds `design.estimate_minutes` reads (`gro bench study --pilot`), in
+CPU seconds of one-thread runs: what each costs on a core of its own, so the estimate is that
+of a machine with a core per worker and nothing else running (a busy one is slower).
 
 Each pilot trains twice, PILOT_STEPS steps, the plan's kind of run at the budget's batch sizes
 on one thread: the difference gives seconds per step, the rest of the shorter run the per-run
@@ -56,8 +58,8 @@ def pilot(budget: Budget, folder: Path, say: Say = print) -> dict[str, dict]:
                 spec = run_spec(budget, run, start)
                 execute(make_job(budget, run, spec, folder / size, spec_path, False))
             records = _pilot_records(folder / size, group)
-            step_s[f"{size}/{group}"], overhead = _fit({r["steps"]: r["train_s"] for r in records})
-            eval_s[size] = max(r["eval_s"] for r in records)
+            step_s[f"{size}/{group}"], overhead = _fit(_pilot_walls(folder, size, group))
+            eval_s[size] = max(r["eval_cpu_s"] for r in records)
             run_s[size] = max(run_s.get(size, 0.0), overhead)
         say(f"{size}: {step_s} {eval_s} {run_s}")
     return {"step_s": step_s, "eval_s": eval_s, "run_s": run_s}
@@ -69,7 +71,8 @@ def _pilot_records(folder: Path, group: str) -> list[dict[str, Any]]:
 
 
 def _pilot_walls(folder: Path, size: str, group: str) -> dict[int, float]:
-    return {r["steps"]: r["train_s"] for r in _pilot_records(folder / size, group)}
+    """CPU seconds of training by steps, of the pilots of `group`."""
+    return {r["steps"]: r["train_cpu_s"] for r in _pilot_records(folder / size, group)}
 
 
 def _fit(walls: dict[int, float]) -> tuple[float, float]:

@@ -219,15 +219,19 @@ def tuning_table(results: dict[str, Any]) -> list[str]:
 
 
 def wall_table(results: dict[str, Any]) -> list[str]:
-    """Mean wall seconds of a reported run (training and its evaluations) per size and variant."""
-    walls: dict[tuple[str, str, str], list[float]] = {}
+    """Mean wall and CPU seconds of a reported run (training and its evaluations) per size and
+    variant: wall time depends on what else the machine ran, CPU time much less."""
+    walls: dict[tuple[str, str, str], list[tuple[float, float]]] = {}
     for r in results["runs"]:
-        walls.setdefault((r["size"], r["group"], r["variant"]), []).append(r["wall_s"])
-    out = ["| size | group | variant | runs | mean wall s |", "|---|---|---|---|---|"]
+        cpu = r.get("train_cpu_s", 0.0) + r.get("eval_cpu_s", 0.0)
+        walls.setdefault((r["size"], r["group"], r["variant"]), []).append((r["wall_s"], cpu))
+    out = [
+        "| size | group | variant | runs | mean wall s | mean CPU s |",
+        "|---|---|---|---|---|---|",
+    ]
     for (size, group, variant), values in walls.items():
-        out.append(
-            f"| {size} | {group} | {variant} | {len(values)} | {sum(values) / len(values):.1f} |"
-        )
+        wall, cpu = (sum(v[i] for v in values) / len(values) for i in (0, 1))
+        out.append(f"| {size} | {group} | {variant} | {len(values)} | {wall:.1f} | {cpu:.1f} |")
     return out
 
 
@@ -298,7 +302,8 @@ def render(results: dict[str, Any], plots: dict[tuple[str, str, str], str]) -> s
         *_budget_lines(results),
         "",
         f"Wall time: {minutes:.1f} minutes on {results['workers']} workers "
-        f"(estimated beforehand from timed pilots: {results['estimate_minutes']:.1f}).",
+        f"(estimated beforehand from timed pilots: {results['estimate_minutes']:.1f}, for a "
+        "core per worker and nothing else running; a busy machine takes longer).",
         "",
         "Intervals are 95% percentile-bootstrap intervals over seeds; Δ is the paired (same "
         "seed) difference variant − gro. Matched KL: reward read where each run first reached "

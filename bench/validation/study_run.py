@@ -145,19 +145,24 @@ def execute(job: dict[str, Any]) -> dict[str, Any]:
     run, budget = Run(**job["run"]), job["budget"]
     out = Path(job["out"])
     record_path = out / "record.json"
-    if record_path.is_file():
-        return json.loads(record_path.read_text())
+    if record_path.is_file():  # done before this study was interrupted; failures run again
+        cached = json.loads(record_path.read_text())
+        if cached["status"] == "succeeded":
+            return cached
     record: dict[str, Any] = {**dataclasses.asdict(run), "name": run.name, "evals": {}}
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     try:
         if out.exists():
             shutil.rmtree(out)  # a run interrupted before its record: start it over
         train(load_spec(job["spec"]), out, [])
         record["train_s"] = time.perf_counter() - started
+        # CPU seconds of this one-thread process: what the run costs on a core of its own,
+        # whatever else the machine runs (the pilots' measure).
+        record["train_cpu_s"] = time.process_time() - cpu
         checkpoints = sorted(
             (out / "checkpoints").glob("step-*"), key=lambda p: int(p.name.split("-")[1])
         )
-        evaluated = time.perf_counter()
+        evaluated, cpu = time.perf_counter(), time.process_time()
         chosen = checkpoints if job["evaluate_all"] else checkpoints[-1:]
         for checkpoint in chosen if job["evaluate"] else []:
             step = int(checkpoint.name.split("-")[1])
@@ -166,6 +171,7 @@ def execute(job: dict[str, Any]) -> dict[str, Any]:
                 metrics["eval/kl_ref"] = 0.0
             record["evals"][str(step)] = metrics
         record["eval_s"] = time.perf_counter() - evaluated
+        record["eval_cpu_s"] = time.process_time() - cpu
         record["status"] = "succeeded"
         if not job["keep_checkpoints"]:
             for checkpoint in checkpoints:

@@ -5,6 +5,7 @@ run twice with the same seeds (slow)."""
 from __future__ import annotations
 
 import dataclasses
+import json
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,7 @@ from bench.validation.design import (
 )
 from bench.validation.study import reported_point, run_study
 from bench.validation.study_report import equal_step, matched_kl, reading, write_report
-from bench.validation.study_run import run_spec
+from bench.validation.study_run import execute, make_job, run_spec
 from bench.validation.tuning import Choice
 from gro_core.spec import load_spec
 
@@ -76,6 +77,19 @@ def test_ablations_and_mixes_run_at_gros_online_choice():
     for variant in ("gro", "gro f=exp", "gro offline_mix=0.25"):
         assert reported_point(FULL, _reported(variant), choices) == gro
     assert reported_point(FULL, _reported("grpo"), choices) is None
+
+
+def test_a_finished_run_is_not_run_again_and_a_failed_one_is(tmp_path: Path):
+    run = Run("tuning", "reverse", "tiny", "online", "gro", 100, 2, {"lr": 1e-3, "method_args": {}})
+    job = make_job(QUICK, run, {"not": "a job spec"}, tmp_path, tmp_path / "eval.json", False)
+    record = Path(job["out"]) / "record.json"
+    record.parent.mkdir(parents=True)
+    record.write_text(json.dumps({"status": "succeeded", "name": "kept", "evals": {}}))
+    assert execute(job)["name"] == "kept"
+    record.write_text(json.dumps({"status": "failed", "name": "kept", "evals": {}}))
+    again = execute(job)  # run again: this time its spec is refused
+    assert again["name"] == run.name and again["status"] == "failed"
+    assert json.loads(record.read_text())["error"] == again["error"]
 
 
 # --- the report, on fake results ---------------------------------------------------------
@@ -165,7 +179,7 @@ def test_the_report_has_tables_plots_the_cut_and_what_is_not_shown(tmp_path: Pat
         "reward at KL 1 | Δ vs gro",
         "not reached (0/3)",
         "tuned on `reverse` only",
-        "Wall time: 10.0 minutes on 2 workers (estimated beforehand from timed pilots: 70.0)",
+        "Wall time: 10.0 minutes on 2 workers (estimated beforehand from timed pilots: 70.0, for",
         "Not run, no tuning point succeeded: reported-reverse-tiny-online-awr-s0",
         "## Tuning",
         "## Wall time per method",
@@ -175,7 +189,7 @@ def test_the_report_has_tables_plots_the_cut_and_what_is_not_shown(tmp_path: Pat
 
 # --- --quick, twice ------------------------------------------------------------------------
 
-WALL_TIMES = {"wall_s", "train_s", "eval_s", "stage_s"}
+WALL_TIMES = {"wall_s", "train_s", "eval_s", "train_cpu_s", "eval_cpu_s", "stage_s"}
 
 
 def _numbers(value: Any) -> Any:
