@@ -184,20 +184,22 @@ QUICK = Budget(
     },
 )
 
-# Timed by `gro bench study --pilot` (bench.validation.study.pilot) on the 2-core CI machine
-# under `nice -n 19` beside other work, one torch thread, FULL's batch sizes, from a 6-step
-# warm-up (whose completions run to max_new_tokens: slower than the real, partly right one).
+# CPU seconds of one-thread runs, timed by `gro bench study --pilot` (bench.validation.pilot)
+# on the 2-core CI machine, twice; the larger of the two (they differed by up to 12%, small
+# online steps most: completion lengths vary). A core per worker and nothing else running:
+# on a busy machine the study takes longer (a 5-run check at load 5 on 2 cores took 1.7x).
+# From a 6-step warm-up, whose completions run to max_new_tokens: an upper bound per step.
 PILOT_STEP_S = {
-    ("tiny", "sft"): 0.124,
-    ("tiny", "online"): 0.321,
-    ("tiny", "offline"): 0.088,
-    ("small", "sft"): 4.80,
-    ("small", "online"): 3.35,
+    ("tiny", "sft"): 0.069,
+    ("tiny", "online"): 0.248,
+    ("tiny", "offline"): 0.059,
+    ("small", "sft"): 2.37,
+    ("small", "online"): 4.46,
 }
 """Seconds per training step, by (size, group)."""
-PILOT_EVAL_S = {"tiny": 1.74, "small": 31.6}
+PILOT_EVAL_S = {"tiny": 1.11, "small": 20.9}
 """Seconds per checkpoint evaluation (eval_prompts prompts, G samples, KL to the warm-up)."""
-PILOT_RUN_S = {"tiny": 2.02, "small": 16.2}
+PILOT_RUN_S = {"tiny": 0.89, "small": 8.73}
 """Seconds a run costs besides its steps and evaluations: loading, saving checkpoints."""
 MAX_MINUTES = 90
 """The issue's budget for FULL on 2 cores with 2 workers."""

@@ -41,7 +41,8 @@ def pilot(budget: Budget, folder: Path, say: Say = print) -> dict[str, dict]:
     for size in budget.sizes:
         warm = Run("warmup", budget.tuning_task, size, "sft", "sft", 0, 20)
         demos = write_inputs(budget, folder / size, [warm])
-        for steps in PILOT_STEPS:  # the warm-up's own step time
+        # The first run of a process pays one-time costs (imports, first kernels): not timed.
+        for steps in (1, *PILOT_STEPS):  # the warm-up's own step time
             timed = dataclasses.replace(warm, steps=steps, seed=steps)
             spec = warmup_spec(budget, timed, demos[f"demos/{warm.task}"])
             execute(make_job(budget, timed, spec, folder / size, folder, True, evaluate=False))
@@ -72,7 +73,8 @@ def _pilot_records(folder: Path, group: str) -> list[dict[str, Any]]:
 
 def _pilot_walls(folder: Path, size: str, group: str) -> dict[int, float]:
     """CPU seconds of training by steps, of the pilots of `group`."""
-    return {r["steps"]: r["train_cpu_s"] for r in _pilot_records(folder / size, group)}
+    records = _pilot_records(folder / size, group)
+    return {r["steps"]: r["train_cpu_s"] for r in records if r["steps"] in PILOT_STEPS}
 
 
 def _fit(walls: dict[int, float]) -> tuple[float, float]:
