@@ -79,6 +79,7 @@ def test_ablations_and_mixes_run_at_gros_online_choice():
     assert reported_point(FULL, _reported("grpo"), choices) is None
 
 
+@pytest.mark.slow  # loads the trainer (torch, transformers): ~10 s on a busy machine
 def test_a_finished_run_is_not_run_again_and_a_failed_one_is(tmp_path: Path):
     run = Run("tuning", "reverse", "tiny", "online", "gro", 100, 2, {"lr": 1e-3, "method_args": {}})
     job = make_job(QUICK, run, {"not": "a job spec"}, tmp_path, tmp_path / "eval.json", False)
