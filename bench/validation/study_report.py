@@ -19,6 +19,7 @@ from bench.validation.report import _pyplot
 from bench.validation.stats import describe
 from gro_core.evaluation.frontier import (
     Frontier,
+    PointAtKL,
     RunCurve,
     frontier,
     kl_grid,
@@ -28,8 +29,6 @@ from gro_core.stats import Interval, bootstrap_interval, paired_difference
 
 REPORT = "validation_v2.md"
 FOLDER = "validation_v2"
-MATCHED_POINTS = 3
-"""KL values per matched-KL table: evenly spaced up to the smallest largest KL of gro's seeds."""
 
 
 def curve(record: dict[str, Any]) -> RunCurve:
@@ -88,15 +87,23 @@ def _interval(values: dict[int, float]) -> Interval | None:
 
 
 def matched_kl(records: list[dict[str, Any]]) -> Frontier | None:
-    """Reward at KL values every gro seed reached; None when gro did not move from KL 0."""
+    """Reward at three KL values: half of and the largest KL *every* run reached (each
+    variant has a reward there), and the largest every gro seed reached (where the others
+    may be reported as not reached). None when gro did not move from KL 0."""
     curves = [curve(r) for r in records if r["status"] == "succeeded"]
-    reach = [c.max_kl for c in curves if c.variant == BASELINE]
-    if not reach or any(m is None for m in reach) or min(reach) <= 0:  # type: ignore[operator]
+    gro = [c.max_kl for c in curves if c.variant == BASELINE]
+    every = [c.max_kl for c in curves]
+    if not gro or None in every or min(gro) <= 0:  # type: ignore[operator,type-var]
         return None
-    top = min(reach)  # type: ignore[type-var]
-    at_kl = [top * (i + 1) / MATCHED_POINTS for i in range(MATCHED_POINTS)]
+    common = min(every)  # type: ignore[type-var]
+    at_kl = sorted({k for k in (common / 2, common, min(gro)) if k > 0})  # type: ignore[operator,type-var]
     variants = list(dict.fromkeys(r["variant"] for r in records))
     return frontier(curves, at_kl, baseline=BASELINE, variants=variants)
+
+
+def _largest_paired(points: list[PointAtKL]) -> Interval | None:
+    """The paired difference at the largest KL where there is one."""
+    return next((p.diff for p in reversed(points) if p.diff is not None), None)
 
 
 def verdict(diff: Interval | None) -> str | None:
@@ -117,8 +124,10 @@ def reading(equal: list[dict[str, Any]], matched: Frontier | None) -> list[str]:
     for label, verdicts in (
         ("at equal steps", {r["variant"]: verdict(r["diff"]) for r in equal}),
         (
-            f"at KL {matched.at_kl[-1]:.3g}" if matched else "",
-            {v.variant: verdict(v.at_kl[-1].diff) for v in matched.variants} if matched else {},
+            "at matched KL (the largest of the table where both reached)" if matched else "",
+            {v.variant: verdict(_largest_paired(v.at_kl)) for v in matched.variants}
+            if matched
+            else {},
         ),
     ):
         if not label:

@@ -127,10 +127,11 @@ def _fake_runs() -> list[dict[str, Any]]:
     return runs
 
 
-def test_matched_kl_reads_every_variant_where_every_gro_seed_reached():
+def test_matched_kl_reads_every_variant_where_every_run_and_every_gro_seed_reached():
     table = matched_kl(_fake_runs())
     assert table is not None
-    assert table.at_kl == pytest.approx([1 / 3, 2 / 3, 1.0])  # gro's smallest reach is KL 1
+    # Every run reached KL 0.4 (far's largest), every gro seed KL 1.
+    assert table.at_kl == pytest.approx([0.2, 0.4, 1.0])
     gro, slow, far = table.variants
     # At KL 1: gro 0.2 + 0.3 = 0.5 on every seed; slow 0.2 + 0.1 (interpolated on its first
     # segment: 0.2 + (1/1.5)·0.15); far never got there.
@@ -138,6 +139,9 @@ def test_matched_kl_reads_every_variant_where_every_gro_seed_reached():
     assert slow.at_kl[-1].reward.mean == pytest.approx(0.3)
     assert slow.at_kl[-1].diff.ci_high == pytest.approx(-0.2)
     assert far.at_kl[-1].reward is None and far.at_kl[-1].reached == 0
+    # At KL 0.4 (on gro's straight line 0.2 + 0.3·KL): far 0.1 against gro 0.32.
+    assert far.at_kl[1].reward.mean == pytest.approx(0.1)
+    assert far.at_kl[1].diff.mean == pytest.approx(-0.22)
 
 
 def test_the_reading_says_where_gro_is_above_below_or_indistinguishable():
@@ -148,8 +152,11 @@ def test_the_reading_says_where_gro_is_above_below_or_indistinguishable():
     at_steps, at_kl = reading(equal, matched_kl(runs))
     assert at_steps.startswith("At equal steps: gro is above far")
     assert "indistinguishable from slow" in at_steps
-    assert at_kl.startswith("At KL 1: gro is above slow")
-    assert "far (too few seeds reached)" in at_kl
+    # slow at KL 1 (0.2 below gro), far at KL 0.4, the largest it reached.
+    assert (
+        at_kl
+        == "At matched KL (the largest of the table where both reached): gro is above slow, far."
+    )
 
 
 def _fake_results() -> dict[str, Any]:
@@ -177,7 +184,7 @@ def test_the_report_has_tables_plots_the_cut_and_what_is_not_shown(tmp_path: Pat
     for needle in (
         "## reverse, tiny, online",
         "| slow | lr 0.001 | 3/3 |",
-        "reward at KL 1 | Δ vs gro",
+        "| variant | largest KL | reward at KL 0.2 | Δ vs gro | reward at KL 0.4 |",
         "not reached (0/3)",
         "tuned on `reverse` only",
         "Wall time: 10.0 minutes on 2 workers (estimated beforehand from timed pilots: 70.0, for",
