@@ -1,4 +1,5 @@
-"""`gro bench methods [--quick]`: run the suite on a service and write the report.
+"""`gro bench methods [--quick]`: run the suite on a service and write the report; `gro bench
+study`: the validation study v2, in-process (bench/validation/study.py).
 
 It uses the service the CLI is configured for when one answers there (so the runs join that
 dashboard), else it starts a private one in --data-dir (two workers, one thread each, so runs
@@ -102,3 +103,55 @@ def add_verbs(sub: argparse._SubParsersAction) -> None:
         help="rewrite the report from OUT/validation/results.json",
     )
     methods.set_defaults(handler=bench_methods)
+    _add_study(bench_sub)
+
+
+def bench_study(args: argparse.Namespace) -> int:
+    """`gro bench study`: the validation study v2, in-process (bench.validation.study)."""
+    from bench.validation.design import FULL, QUICK
+    from bench.validation.pilot import pilot
+    from bench.validation.study import run_study
+    from bench.validation.study_report import FOLDER, write_report
+
+    budget = QUICK if args.quick else FULL
+    out = Path(args.out)
+    if args.pilot:
+        print(json.dumps(pilot(budget, Path(args.work_dir) / "pilot"), indent=1))
+        return 0
+    if args.report_only:
+        results = json.loads((out / FOLDER / "results.json").read_text())
+    else:
+        say = lambda line: print(line, flush=True)  # noqa: E731
+        results = run_study(
+            budget, Path(args.work_dir), args.workers, keep=args.keep_checkpoints, say=say
+        )
+    print(f"report: {write_report(results, out)}")
+    failed = [r["name"] for r in results["runs"] if r["status"] != "succeeded"]
+    if failed:
+        print(f"{len(failed)} runs did not succeed: {', '.join(failed)}", file=sys.stderr)
+    return 0
+
+
+def _add_study(bench_sub: argparse._SubParsersAction) -> None:
+    study = bench_sub.add_parser(
+        "study",
+        help="validation study v2: every preset tuned, 3 tasks, 2 sizes, matched KL (in-process)",
+    )
+    study.add_argument("--quick", action="store_true", help="1 task, a few methods and steps (CI)")
+    study.add_argument("--workers", type=int, default=2, help="spawned one-thread processes")
+    study.add_argument("--out", default="docs", help="writes OUT/validation_v2.md and plots")
+    study.add_argument(
+        "--work-dir", default=".gro/study", help="runs, checkpoints and records (resumable)"
+    )
+    study.add_argument(
+        "--keep-checkpoints", action="store_true", help="keep each run's checkpoints"
+    )
+    study.add_argument(
+        "--report-only",
+        action="store_true",
+        help="rewrite the report from OUT/validation_v2/results.json",
+    )
+    study.add_argument(
+        "--pilot", action="store_true", help="time short runs: the numbers estimate_minutes reads"
+    )
+    study.set_defaults(handler=bench_study)

@@ -14,6 +14,7 @@ from bench.validation.design import (
     QUICK,
     Budget,
     Grid,
+    SizeBudget,
     estimate_minutes,
     plan,
 )
@@ -56,10 +57,14 @@ def test_small_model_runs_only_the_main_online_comparison():
     runs = plan(FULL)
     small = [r for r in runs if r.size == "small" and r.stage == "reported"]
     assert {r.group for r in small} == {"online"}
-    assert {r.variant for r in small} == set(ONLINE)
+    assert {r.variant for r in small} == {"gro", "grpo", "rloo"}
+    assert {r.task for r in small} == {"reverse"}
     tiny = {r.variant for r in runs if r.size == "tiny" and r.stage == "reported"}
+    assert set(ONLINE) | set(OFFLINE) <= tiny
     assert {"gro anchor=none", "gro beta=2", "gro offline_mix=0.5", "ipo"} <= tiny
-    assert {r.task for r in runs} == {"reverse", "arithmetic", "format"}
+    assert {r.task for r in runs if r.size == "tiny"} == {"reverse", "arithmetic", "format"}
+    # The cut: every grid is tuned on reverse only, the choice reused for every task.
+    assert {r.task for r in runs if r.stage == "tuning"} == {"reverse"}
 
 
 def _run(lr: float, seed: int, reward: float | None, kl: float = 1.0) -> dict:
@@ -88,18 +93,23 @@ def test_tuning_breaks_ties_by_lower_kl_and_never_picks_a_failed_point():
 
 def test_full_budget_estimate_scales_with_workers():
     small = Budget(
-        "t", (0,), (9,), warmup_steps=10, steps=4, tuning_steps=2, batch_size=1,
-        generations=1, eval_every=2, eval_prompts=1, sizes=("tiny",), tasks=("reverse",),
+        "t", (0,), (9,), tuning_steps=2, batch_size=1, generations=1, eval_every=2,
+        eval_prompts=1,
+        sizes={"tiny": SizeBudget(10, 4, ONLINE, OFFLINE, {"gro f=exp": {}}, (0.5,), ("reverse",))},
     )  # fmt: skip
     step = {("tiny", "online"): 1.0, ("tiny", "offline"): 0.5, ("tiny", "sft"): 1.0}
-    evals = {"tiny": 0.0}
-    one = estimate_minutes(small, step, evals, workers=1)
+    evals = {"tiny": 3.0}
+    one = estimate_minutes(small, step, evals, workers=1, run_s={"tiny": 7.0})
     online_points = sum(len(g.points()) for g in ONLINE.values())
     offline_points = sum(len(g.points()) for g in OFFLINE.values())
-    reported_online = len(ONLINE) + 5 + 2  # presets, ablations, offline-mix sweep
-    expected = 10 + (online_points * 2 + offline_points * 1) + (reported_online * 4 + 6 * 2)
-    assert one == pytest.approx(expected / 60)
+    reported_online = len(ONLINE) + 2  # presets, the ablation, the mix share
+    # Per run: steps x step seconds, 3 s per evaluation (2 per reported run: steps 2 and 4;
+    # one for a tuning run and the warm-up), 7 s besides.
+    warmup = 10 + 3 + 7
+    tuning = online_points * (2 + 3 + 7) + offline_points * (1 + 3 + 7)
+    reported = reported_online * (4 + 6 + 7) + len(OFFLINE) * (2 + 6 + 7)
+    assert one == pytest.approx((warmup + tuning + reported) / 60)
     # Two workers halve every stage but the warm-up (a single run).
-    assert estimate_minutes(small, step, evals, workers=2) == pytest.approx(
-        (10 + (expected - 10) / 2) / 60
+    assert estimate_minutes(small, step, evals, workers=2, run_s={"tiny": 7.0}) == pytest.approx(
+        (warmup + (tuning + reported) / 2) / 60
     )
