@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from worker.lifetime import die_with_parent
+from worker.oom import oom_kills, peak_child_rss
 
 SHUTDOWN_S = 5  # how long the agent lets a rank exit on SIGTERM before it kills it
 
@@ -122,6 +123,7 @@ def launch(payload: dict[str, Any]) -> tuple[str, Any]:
     node = Node(**payload["node"])
     folder = attempt_dir(payload["settings"]["storage_dir"], payload["job_id"], payload["attempt"])
     folder.mkdir(parents=True, exist_ok=True)
+    kills = oom_kills()  # the kernel's count so far: a rank it kills later adds one
     try:
         elastic_launch(_config(payload, resources, node), rank_main)(payload, str(folder))
     except RendezvousTimeoutError:
@@ -133,7 +135,8 @@ def launch(payload: dict[str, Any]) -> tuple[str, Any]:
             f"{resources.nproc_per_node} processes (gro worker --procs)",
         )
     except ChildFailedError as exc:
-        return _failed_ranks(exc, folder)
+        memory = _out_of_memory(payload, resources, kills)
+        return _failed_ranks(exc, folder, memory)
     if not node.is_host:
         return "joined", None
     return _ended(folder, 0) or ("failed", ("error", "rank 0 ended without a result"))
@@ -147,10 +150,35 @@ def _ended(folder: Path, rank: int) -> tuple[str, Any] | None:
     return kind, value
 
 
-def _failed_ranks(exc: Any, folder: Path) -> tuple[str, Any]:
-    """Why ranks failed: one killed outright re-queues the attempt; else the first rank's own
-    error (a rank whose peer failed may only report the broken connection)."""
+def _out_of_memory(payload: dict[str, Any], resources: Resources, kills: int | None) -> str:
+    """Why a rank killed outright was out of memory ("" if nothing says it was): the kernel's
+    out-of-memory killer counted a kill since the launch, or a rank (all reaped by now) peaked
+    over its share of the job's memory cap (GRO_MAX_JOB_RSS_BYTES, which the watcher checks
+    only once a second: a cgroup limit or the kernel can be quicker)."""
+    now = oom_kills()
+    if kills is not None and now is not None and now > kills:
+        return "by the system's out-of-memory killer (the memory cgroup counted the kill)"
+    cap = payload["settings"].get("max_job_rss_bytes")
+    peak = peak_child_rss()
+    if cap is not None and peak > cap / resources.nproc_per_node:
+        return (
+            f"at a peak of {peak / 2**20:.0f} MiB, over its share of the per-job cap of "
+            f"{cap / 2**20:.0f} MiB (GRO_MAX_JOB_RSS_BYTES) over {resources.nproc_per_node} ranks"
+        )
+    return ""
+
+
+def _failed_ranks(exc: Any, folder: Path, memory: str = "") -> tuple[str, Any]:
+    """Why ranks failed: one killed outright fails the job `out_of_memory` if `memory` says
+    why, else re-queues the attempt; else the first rank's own error (a rank whose peer
+    failed may only report the broken connection)."""
     killed = [r for r, f in exc.failures.items() if f.exitcode == -signal.SIGKILL]
+    if killed and memory:
+        return "failed", (
+            "out_of_memory",
+            f"rank {killed[0]} of the job was killed (SIGKILL) {memory}; try a smaller "
+            "batch_size, max_new_tokens or LoRA",
+        )
     if killed:
         return "requeue", f"rank {killed[0]} of the job was killed (SIGKILL)"
     ended = [e for r in sorted(exc.failures) if (e := _ended(folder, r)) is not None]
