@@ -23,6 +23,8 @@ import json
 import os
 import signal
 import socket
+import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,6 +33,7 @@ from worker.lifetime import die_with_parent
 from worker.oom import oom_kills, peak_child_rss
 
 SHUTDOWN_S = 5  # how long the agent lets a rank exit on SIGTERM before it kills it
+PULSE_S = 0.5  # how often a rank touches its pulse file
 
 
 @dataclass(frozen=True)
@@ -196,10 +199,40 @@ def _write(folder: Path, rank: int, kind: str, value: Any) -> None:
     partial.replace(path)
 
 
+def _pulse(path: Path) -> None:
+    """Touch `path` every PULSE_S from a thread: a file that grows old means one call holds
+    this rank's interpreter lock (the watcher sees it, where the agent's own pulse runs on)."""
+
+    def loop() -> None:
+        # utime, not touch: once the rank removed its file at its end, it stays removed.
+        while True:
+            try:
+                os.utime(path)
+            except FileNotFoundError:
+                return
+            time.sleep(PULSE_S)
+
+    path.touch()
+    threading.Thread(target=loop, daemon=True, name="pulse").start()
+
+
 def rank_main(payload: dict[str, Any], folder: str) -> None:
     """One rank (a process the agent spawned): rank 0 trains and writes through a DbWriter,
-    the others train beside it; each leaves how it ended in `folder`."""
+    the others train beside it; each leaves how it ended in `folder`, and beats in its pulse
+    file (`payload["pulses"]`, on this machine) while it runs."""
     die_with_parent(os.getppid())  # a rank never outlives its agent
+    rank = int(os.environ["RANK"])
+    pulse = Path(payload["pulses"]) / f"rank-{rank}" if payload.get("pulses") else None
+    if pulse is not None:
+        _pulse(pulse)
+    try:
+        _run_rank(payload, folder, rank)
+    finally:  # a rank that ended is not hung: its file would grow old while its peers finish
+        if pulse is not None:
+            pulse.unlink(missing_ok=True)
+
+
+def _run_rank(payload: dict[str, Any], folder: str, rank: int) -> None:
     # Inherited from the child: ignore Ctrl-C; but the agent stops its ranks with SIGTERM.
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     from server.config import Settings
@@ -207,7 +240,6 @@ def rank_main(payload: dict[str, Any], folder: str) -> None:
     from worker.execute import execute, failure, run_rank
 
     settings = Settings.model_validate(payload["settings"])
-    rank = int(os.environ["RANK"])
     checkpoint = payload["checkpoint"]
     resume = None if checkpoint is None else (checkpoint[0], Path(checkpoint[1]))
     args = (settings, payload["kind"], payload["job_id"], payload["attempt"], payload["document"])

@@ -6,6 +6,7 @@ whose other machine never arrives fails `nodes_missing`."""
 from __future__ import annotations
 
 import os
+import re
 import signal
 import threading
 import time
@@ -231,4 +232,22 @@ def test_a_rank_killed_over_its_memory_share_fails_the_job_out_of_memory(
     assert done.error_code == "out_of_memory", (done.error_code, done.error_message)
     assert "rank 1" in done.error_message and "GRO_MAX_JOB_RSS_BYTES" in done.error_message
     assert queue.sent == [] and "requeued" not in kinds(settings, job["id"])
+    assert ranks() == []
+
+
+@pytest.mark.slow
+def test_a_rank_holding_the_gil_is_hung_though_its_agent_beats(
+    alice: Api, settings: Settings, marks
+):
+    # The time limit only bounds the test: a job the watcher missed would end there instead.
+    settings = settings.model_copy(update={"job_silent_s": 5.0, "job_time_limit_s": 150.0})
+    job = alice.job(on(hostile("holds_the_gil")))
+    started = time.monotonic()
+    assert run_train_job(settings, job["id"], "w1", RecordingQueue()) == "failed"
+    seconds = time.monotonic() - started
+    print(f"a 2-process job with a rank holding the GIL failed in {seconds:.0f}s")
+    done = job_row(settings, job["id"])
+    assert done.error_code == "hung", (done.error_code, done.error_message)
+    assert re.match(r"rank [01] of the job stopped responding", done.error_message)
+    assert list(marks.glob("gil-*"))  # the reward held it, not the loading
     assert ranks() == []
