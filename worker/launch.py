@@ -14,7 +14,9 @@ checkpoints through a DbWriter, as a one-process job does; the other ranks write
 rank leaves how it ended in the attempt's folder on the shared storage (`rank-R.json`), which
 is how the first worker learns the job's fields, or why it failed, from a rank on another
 machine. A rank killed outright (SIGKILL: a lost rank, a pre-empted machine) makes the attempt
-`requeue`: the job is queued again and resumes from its last checkpoint.
+`requeue`: the job is queued again and resumes from its last checkpoint; unless it was killed
+for memory (worker.oom), which fails the job `out_of_memory`. Each rank also touches its own
+pulse file, which the watcher reads to tell a rank holding its interpreter lock (hung).
 """
 
 from __future__ import annotations
