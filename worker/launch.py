@@ -14,7 +14,9 @@ checkpoints through a DbWriter, as a one-process job does; the other ranks write
 rank leaves how it ended in the attempt's folder on the shared storage (`rank-R.json`), which
 is how the first worker learns the job's fields, or why it failed, from a rank on another
 machine. A rank killed outright (SIGKILL: a lost rank, a pre-empted machine) makes the attempt
-`requeue`: the job is queued again and resumes from its last checkpoint.
+`requeue`: the job is queued again and resumes from its last checkpoint; unless it was killed
+for memory (worker.oom), which fails the job `out_of_memory`. Each rank also touches its own
+pulse file, which the watcher reads to tell a rank holding its interpreter lock (hung).
 """
 
 from __future__ import annotations
@@ -23,13 +25,17 @@ import json
 import os
 import signal
 import socket
+import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from worker.lifetime import die_with_parent
+from worker.oom import oom_kills, peak_child_rss
 
 SHUTDOWN_S = 5  # how long the agent lets a rank exit on SIGTERM before it kills it
+PULSE_S = 0.5  # how often a rank touches its pulse file
 
 
 @dataclass(frozen=True)
@@ -122,6 +128,7 @@ def launch(payload: dict[str, Any]) -> tuple[str, Any]:
     node = Node(**payload["node"])
     folder = attempt_dir(payload["settings"]["storage_dir"], payload["job_id"], payload["attempt"])
     folder.mkdir(parents=True, exist_ok=True)
+    kills = oom_kills()  # the kernel's count so far: a rank it kills later adds one
     try:
         elastic_launch(_config(payload, resources, node), rank_main)(payload, str(folder))
     except RendezvousTimeoutError:
@@ -133,7 +140,8 @@ def launch(payload: dict[str, Any]) -> tuple[str, Any]:
             f"{resources.nproc_per_node} processes (gro worker --procs)",
         )
     except ChildFailedError as exc:
-        return _failed_ranks(exc, folder)
+        memory = _out_of_memory(payload, resources, kills)
+        return _failed_ranks(exc, folder, memory)
     if not node.is_host:
         return "joined", None
     return _ended(folder, 0) or ("failed", ("error", "rank 0 ended without a result"))
@@ -147,10 +155,35 @@ def _ended(folder: Path, rank: int) -> tuple[str, Any] | None:
     return kind, value
 
 
-def _failed_ranks(exc: Any, folder: Path) -> tuple[str, Any]:
-    """Why ranks failed: one killed outright re-queues the attempt; else the first rank's own
-    error (a rank whose peer failed may only report the broken connection)."""
+def _out_of_memory(payload: dict[str, Any], resources: Resources, kills: int | None) -> str:
+    """Why a rank killed outright was out of memory ("" if nothing says it was): the kernel's
+    out-of-memory killer counted a kill since the launch, or a rank (all reaped by now) peaked
+    over its share of the job's memory cap (GRO_MAX_JOB_RSS_BYTES, which the watcher checks
+    only once a second: a cgroup limit or the kernel can be quicker)."""
+    now = oom_kills()
+    if kills is not None and now is not None and now > kills:
+        return "by the system's out-of-memory killer (the memory cgroup counted the kill)"
+    cap = payload["settings"].get("max_job_rss_bytes")
+    peak = peak_child_rss()
+    if cap is not None and peak > cap / resources.nproc_per_node:
+        return (
+            f"at a peak of {peak / 2**20:.0f} MiB, over its share of the per-job cap of "
+            f"{cap / 2**20:.0f} MiB (GRO_MAX_JOB_RSS_BYTES) over {resources.nproc_per_node} ranks"
+        )
+    return ""
+
+
+def _failed_ranks(exc: Any, folder: Path, memory: str = "") -> tuple[str, Any]:
+    """Why ranks failed: one killed outright fails the job `out_of_memory` if `memory` says
+    why, else re-queues the attempt; else the first rank's own error (a rank whose peer
+    failed may only report the broken connection)."""
     killed = [r for r, f in exc.failures.items() if f.exitcode == -signal.SIGKILL]
+    if killed and memory:
+        return "failed", (
+            "out_of_memory",
+            f"rank {killed[0]} of the job was killed (SIGKILL) {memory}; try a smaller "
+            "batch_size, max_new_tokens or LoRA",
+        )
     if killed:
         return "requeue", f"rank {killed[0]} of the job was killed (SIGKILL)"
     ended = [e for r in sorted(exc.failures) if (e := _ended(folder, r)) is not None]
@@ -168,10 +201,40 @@ def _write(folder: Path, rank: int, kind: str, value: Any) -> None:
     partial.replace(path)
 
 
+def _pulse(path: Path) -> None:
+    """Touch `path` every PULSE_S from a thread: a file that grows old means one call holds
+    this rank's interpreter lock (the watcher sees it, where the agent's own pulse runs on)."""
+
+    def loop() -> None:
+        # utime, not touch: once the rank removed its file at its end, it stays removed.
+        while True:
+            try:
+                os.utime(path)
+            except FileNotFoundError:
+                return
+            time.sleep(PULSE_S)
+
+    path.touch()
+    threading.Thread(target=loop, daemon=True, name="pulse").start()
+
+
 def rank_main(payload: dict[str, Any], folder: str) -> None:
     """One rank (a process the agent spawned): rank 0 trains and writes through a DbWriter,
-    the others train beside it; each leaves how it ended in `folder`."""
+    the others train beside it; each leaves how it ended in `folder`, and beats in its pulse
+    file (`payload["pulses"]`, on this machine) while it runs."""
     die_with_parent(os.getppid())  # a rank never outlives its agent
+    rank = int(os.environ["RANK"])
+    pulse = Path(payload["pulses"]) / f"rank-{rank}" if payload.get("pulses") else None
+    if pulse is not None:
+        _pulse(pulse)
+    try:
+        _run_rank(payload, folder, rank)
+    finally:  # a rank that ended is not hung: its file would grow old while its peers finish
+        if pulse is not None:
+            pulse.unlink(missing_ok=True)
+
+
+def _run_rank(payload: dict[str, Any], folder: str, rank: int) -> None:
     # Inherited from the child: ignore Ctrl-C; but the agent stops its ranks with SIGTERM.
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     from server.config import Settings
@@ -179,7 +242,6 @@ def rank_main(payload: dict[str, Any], folder: str) -> None:
     from worker.execute import execute, failure, run_rank
 
     settings = Settings.model_validate(payload["settings"])
-    rank = int(os.environ["RANK"])
     checkpoint = payload["checkpoint"]
     resume = None if checkpoint is None else (checkpoint[0], Path(checkpoint[1]))
     args = (settings, payload["kind"], payload["job_id"], payload["attempt"], payload["document"])

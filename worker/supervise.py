@@ -15,7 +15,9 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import shutil
 import signal
+import tempfile
 import time
 from dataclasses import dataclass
 from multiprocessing import forkserver
@@ -116,8 +118,10 @@ class Watch:
         beat: Any,
         kind: str,
         owner: bool,
+        pulses: Path | None = None,
     ):
         self.settings, self.job_id, self.attempt, self.beat = settings, job_id, attempt, beat
+        self.pulses = pulses  # where this machine's ranks beat, one file each (worker.launch)
         self.time_limit = time_limit(settings, kind)
         self.owner = owner  # False on a machine that joined a job another worker owns
         self.process = psutil.Process(pid)
@@ -142,6 +146,27 @@ class Watch:
                 message=f"the job stopped responding for {silent:.0f}s (one call held the "
                 "interpreter lock, e.g. a reward or a native library); its process was ended",
             )
+        return self._silent_rank()
+
+    def _silent_rank(self) -> Outcome | None:
+        """A rank whose pulse file grew older than job_silent_s: hung, though its agent (whose
+        pulse is `beat`) runs on."""
+        if self.pulses is None:
+            return None
+        for path in sorted(self.pulses.glob("rank-*")):
+            try:
+                silent = time.time() - path.stat().st_mtime
+            except FileNotFoundError:  # the rank ended between the listing and the look
+                continue
+            if silent > self.settings.job_silent_s:
+                rank = path.name.removeprefix("rank-")
+                return Outcome(
+                    "failed",
+                    code="hung",
+                    message=f"rank {rank} of the job stopped responding for {silent:.0f}s "
+                    "(one call held its interpreter lock, e.g. a reward or a native library); "
+                    "the job's processes were ended",
+                )
         return None
 
     def _timed(self, now: float) -> Outcome | None:
@@ -246,6 +271,8 @@ def supervise(
     context = _context()
     receiver, sender = context.Pipe(duplex=False)
     beat = context.RawValue("d", time.time())
+    # Ranks (below the agent, on this machine) beat in files here: local, never shared storage.
+    pulses = None if node is None else Path(tempfile.mkdtemp(prefix=f"gro-pulse-{job_id}-"))
     payload = {
         "settings": settings.model_dump(mode="json"),
         "parent_pid": os.getpid(),
@@ -256,6 +283,7 @@ def supervise(
         "document": document,
         "checkpoint": checkpoint,
         "node": None if node is None else node.as_payload(),
+        "pulses": None if pulses is None else str(pulses),
     }
     child = context.Process(
         target=child_main, args=(payload, sender, beat), name=f"gro-job-{job_id}"
@@ -263,7 +291,7 @@ def supervise(
     child.start()
     sender.close()  # the child holds the only writer: its exit closes the pipe
     try:
-        watch = Watch(settings, job_id, attempt, child.pid, beat, kind, owner)
+        watch = Watch(settings, job_id, attempt, child.pid, beat, kind, owner, pulses)
         outcome = _wait(receiver, child, watch)
         if outcome.reported:
             child.join(REAP_S)  # it wrote everything before reporting: let it exit by itself
@@ -271,6 +299,8 @@ def supervise(
         kill_tree(child.pid)
         child.join()
         receiver.close()
+        if pulses is not None:
+            shutil.rmtree(pulses, ignore_errors=True)
     if outcome.kind not in ("done", "joined"):
         log.warning("job %s attempt %s: %s %s", job_id, attempt, outcome.kind, outcome.message)
     return outcome

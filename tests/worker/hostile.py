@@ -51,6 +51,13 @@ def eats_memory(completions: list[str], rows: list[dict]) -> list[float]:
     return [0.0] * len(completions)
 
 
+def eats_memory_on_one_rank(completions: list[str], rows: list[dict]) -> list[float]:
+    """eats_memory on the last rank of a job of several processes; the others stay small."""
+    if os.environ.get("RANK") == str(int(os.environ.get("WORLD_SIZE", "1")) - 1):
+        return eats_memory(completions, rows)
+    return [0.0] * len(completions)
+
+
 def reports_niceness(completions: list[str], rows: list[dict]) -> list[float]:
     """Leaves the niceness the reward ran at, as the mark's name."""
     _mark(f"nice{os.nice(0)}")

@@ -6,6 +6,7 @@ whose other machine never arrives fails `nodes_missing`."""
 from __future__ import annotations
 
 import os
+import re
 import signal
 import threading
 import time
@@ -21,6 +22,7 @@ from server.db.session import new_session, session_scope
 from server.queue import RecordingQueue, worker_queues
 from tests.server.conftest import PAIRS, Api
 from tests.worker.conftest import tiny_dpo
+from tests.worker.hostile import hostile
 from worker.__main__ import default_queues, offered_procs
 from worker.launch import attempt_dir
 from worker.runner import run_train_job
@@ -33,7 +35,9 @@ def on(spec: dict[str, Any], nproc: int = 2, nnodes: int = 1) -> dict[str, Any]:
 @pytest.fixture
 def settings(settings: Settings) -> Settings:
     # One thread per rank: the machine's few cores are shared by both ranks (and other tests).
-    return settings.model_copy(update={"torch_threads": 1, "cancel_grace_s": 2.0})
+    # Python rewards allowed (the API checks it too): the hostile ones run in a rank.
+    update = {"torch_threads": 1, "cancel_grace_s": 2.0, "allow_python_rewards": True}
+    return settings.model_copy(update=update)
 
 
 def job_row(settings: Settings, job_id: str) -> Job:
@@ -177,3 +181,73 @@ def test_a_machine_that_never_joins_fails_the_job_nodes_missing(alice: Api, sett
     done = job_row(settings, job["id"])
     assert done.error_code == "nodes_missing"
     assert "GRO_NODE_JOIN_TIMEOUT_S" in done.error_message and "2 machines" in done.error_message
+
+
+# --- a rank out of memory, hung, or orphaned ----------------------------------------------------
+
+
+@pytest.fixture
+def marks(tmp_path, monkeypatch: pytest.MonkeyPatch):
+    folder = tmp_path / "marks"
+    folder.mkdir()
+    monkeypatch.setenv("GRO_TEST_MARKS", str(folder))  # the job's ranks inherit it
+    return folder
+
+
+def kill_when_over(marks, name: str, limit: int, seconds: float) -> threading.Thread:
+    """Play the kernel enforcing a memory limit (a cgroup's memory.max): SIGKILL the process
+    that left mark `name` once its resident memory passes `limit`, checking every 20 ms,
+    quicker than the worker's once-a-second look at the job's memory."""
+
+    def run() -> None:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            for mark in marks.glob(f"{name}-*"):
+                try:
+                    process = psutil.Process(int(mark.name.split("-")[1]))
+                    if process.memory_info().rss > limit:
+                        process.kill()
+                        return
+                except psutil.Error:
+                    continue
+            time.sleep(0.02)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread
+
+
+@pytest.mark.slow
+def test_a_rank_killed_over_its_memory_share_fails_the_job_out_of_memory(
+    alice: Api, settings: Settings, marks
+):
+    cap = 4 * 2**30
+    settings = settings.model_copy(update={"max_job_rss_bytes": cap})
+    job = alice.job(on(hostile("eats_memory_on_one_rank")))
+    killer = kill_when_over(marks, "memory", cap // 2, 300)  # the job as a whole stays under
+    queue = RecordingQueue()
+    assert run_train_job(settings, job["id"], "w1", queue) == "failed"
+    killer.join(5)
+    done = job_row(settings, job["id"])
+    assert done.error_code == "out_of_memory", (done.error_code, done.error_message)
+    assert "rank 1" in done.error_message and "GRO_MAX_JOB_RSS_BYTES" in done.error_message
+    assert queue.sent == [] and "requeued" not in kinds(settings, job["id"])
+    assert ranks() == []
+
+
+@pytest.mark.slow
+def test_a_rank_holding_the_gil_is_hung_though_its_agent_beats(
+    alice: Api, settings: Settings, marks
+):
+    # The time limit only bounds the test: a job the watcher missed would end there instead.
+    settings = settings.model_copy(update={"job_silent_s": 5.0, "job_time_limit_s": 150.0})
+    job = alice.job(on(hostile("holds_the_gil")))
+    started = time.monotonic()
+    assert run_train_job(settings, job["id"], "w1", RecordingQueue()) == "failed"
+    seconds = time.monotonic() - started
+    print(f"a 2-process job with a rank holding the GIL failed in {seconds:.0f}s")
+    done = job_row(settings, job["id"])
+    assert done.error_code == "hung", (done.error_code, done.error_message)
+    assert re.match(r"rank [01] of the job stopped responding", done.error_message)
+    assert list(marks.glob("gil-*"))  # the reward held it, not the loading
+    assert ranks() == []

@@ -10,8 +10,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import psutil
 import pytest
 
+from gro_core.models.builtin import resolve_model
 from server.db.models import JobEvent, JobNode, Metric
 from tests.processes import Postgres
 from tests.server.conftest import PAIRS, admin_sql, jsonl
@@ -107,6 +109,62 @@ def test_kill_9_the_worker_then_a_new_one_resumes(services: Service):
     job = services.job(job_id)
     assert job["attempts"] == 2 and killed_at < 40
     assert steps_of(services, job_id) == list(range(1, 41))  # continuous, no duplicates
+    kinds = [e.kind for e in services.rows(JobEvent, job_id)]
+    assert "requeued" in kinds and "resumed" in kinds
+
+
+def session_of(leader: int) -> list[psutil.Process]:
+    """The processes of the session `leader` started (a worker: its fork server, the job's
+    child, the ranks and their helpers), the leader itself once it is gone excluded."""
+    found = []
+    for p in psutil.process_iter():
+        try:
+            if os.getsid(p.pid) == leader and p.status() != psutil.STATUS_ZOMBIE:
+                found.append(p)
+        except (OSError, psutil.Error):  # exited while listed
+            continue
+    return found
+
+
+def test_kill_9_the_worker_of_a_two_process_job_ends_its_ranks_and_a_new_one_resumes(
+    postgres: Postgres, tmp_path: Path
+):
+    name = f"ranks_{os.getpid()}_{int(time.time() * 1000) % 10**8}"
+    admin_sql(postgres, f"CREATE DATABASE {name}")
+    env = {**QUICK_RECOVERY, "GRO_WORKER_PROCS": "2", "GRO_TORCH_THREADS": "1"}
+    services = start_service(postgres.url(name), tmp_path, env)
+    try:
+        _kill_9_a_two_process_job_then_resume(services)
+    finally:
+        services.close()
+        admin_sql(postgres, f"DROP DATABASE {name} WITH (FORCE)")
+
+
+def _kill_9_a_two_process_job_then_resume(services: Service) -> None:
+    resolve_model("builtin:tiny-llama")  # built once here, not by two ranks racing
+    first = services.start_worker()
+    spec = tiny_dpo(dataset(services), steps=30, batch_size=2)
+    spec["resources"] = {"nproc_per_node": 2, "strategy": "fsdp"}  # checkpoints sharded
+    job_id = services.submit(spec)
+    services.wait(
+        lambda: (
+            bool(services.api.get(f"/v1/jobs/{job_id}/checkpoints").json()["data"])
+            and services.job(job_id)["progress"]["step"] >= 5
+        ),
+        240,
+        "a checkpoint",
+    )
+    ranks = [p for p in session_of(first.pid) if "spawn_main" in " ".join(p.cmdline())]
+    assert len(ranks) >= 2, ranks  # the ranks and the spawn helpers
+    os.kill(first.pid, signal.SIGKILL)  # the worker alone: what its job started must follow
+    first.wait()
+    services.wait(lambda: session_of(first.pid) == [], 30, "every process of the job to end")
+    killed_at = services.job(job_id)["progress"]["step"]
+    services.start_worker()
+    services.wait(lambda: services.job(job_id)["status"] == "succeeded", 300, "recovery")
+    job = services.job(job_id)
+    assert job["attempts"] == 2 and killed_at < 30
+    assert steps_of(services, job_id) == list(range(1, 31))  # continuous, no duplicates
     kinds = [e.kind for e in services.rows(JobEvent, job_id)]
     assert "requeued" in kinds and "resumed" in kinds
 
