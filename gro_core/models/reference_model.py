@@ -40,6 +40,12 @@ class Reference:
         """Whether `release()` was called."""
         return self._model is None
 
+    @property
+    def copy(self) -> torch.nn.Module | None:
+        """The separate frozen model, to shard like the policy; None when the reference is
+        the policy itself (LoRA, adapters off) or was released."""
+        return None if self.adapters_disabled else self._model
+
     @contextmanager
     def scoring(self) -> Iterator[torch.nn.Module]:
         """Yield the module to call for reference outputs, in eval mode and without grad."""
