@@ -18,6 +18,7 @@ from pathlib import Path
 
 import torch
 from peft import PeftModel
+from torch.distributed.fsdp import FSDPModule
 
 from gro_core.models.loading import ModelName, load_policy
 
@@ -60,6 +61,10 @@ class Reference:
                 yield model
         finally:
             model.train(was_training)
+            if isinstance(model, FSDPModule):
+                # FSDP2 keeps a root's gathered parameters after its forward, for the backward
+                # that follows; a reference has none, so give back all but this rank's shard.
+                model.reshard()
 
     def _adapters_off(self, model: torch.nn.Module) -> AbstractContextManager[object]:
         if isinstance(model, PeftModel) and self.adapters_disabled:

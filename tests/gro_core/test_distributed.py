@@ -182,7 +182,6 @@ def test_an_fsdp_run_resumed_from_a_sharded_checkpoint_ends_as_one_never_stopped
 _SHARE_SCRIPT = """
 import json, os, sys
 from pathlib import Path
-from typing import Any
 from gro_core.spec import load_spec
 from gro_core.trainers.loop import Trainer
 from gro_core.trainers.strategy import local_numel
@@ -198,20 +197,24 @@ counts = {
     "grads": local_numel([p.grad for p in trainer.params]),
     "optim": local_numel(optim),
     "full": sum(p.numel() for p in trainer.model.parameters()),
+    "reference": local_numel(list(trainer.objective.reference.copy.parameters())),
+    "reference_full": sum(p.numel() for p in trainer.objective.reference.copy.parameters()),
 }
 Path(sys.argv[2], f"counts-{os.environ['RANK']}.json").write_text(json.dumps(counts))
 """
 
 
 @pytest.mark.usefixtures("_tiny_llama_built")
-def test_each_fsdp_rank_holds_half_of_the_weights_gradients_and_adamw_state(
+def test_each_fsdp_rank_holds_half_of_the_weights_gradients_adamw_state_and_reference(
     tmp_path: Path,
 ) -> None:
+    # grpo: an online method whose KL reference is a separate frozen copy of the policy.
     doc = {
         "model": "builtin:tiny-llama",
-        "method": "sft",
-        "data": {"task": "builtin:arithmetic-sft"},
-        "train": {"steps": 2, "batch_size": 8, "lr": 1e-3},
+        "method": "grpo",
+        "data": {"task": "builtin:reverse"},
+        "rollout": {"num_generations": 2, "max_new_tokens": 4},
+        "train": {"steps": 2, "batch_size": 4, "lr": 1e-3},
         "eval": {"every": 0},
         "checkpoint": {"every": 0, "keep": 1},
         "resources": {"nproc_per_node": 2, "strategy": "fsdp"},
@@ -230,7 +233,10 @@ def test_each_fsdp_rank_holds_half_of_the_weights_gradients_and_adamw_state(
         assert abs(rank["params"] - full / 2) <= 0.02 * full, rank
         assert abs(rank["grads"] - full / 2) <= 0.02 * full, rank
         assert abs(rank["optim"] - full) <= 0.04 * full, rank  # exp_avg + exp_avg_sq
+        ref = rank["reference_full"]  # the frozen copy, sharded like the policy
+        assert abs(rank["reference"] - ref / 2) <= 0.02 * ref and ref >= full, rank
     assert sum(r["params"] for r in counts) == full
+    assert sum(r["reference"] for r in counts) == counts[0]["reference_full"]
 
 
 @pytest.mark.usefixtures("_tiny_llama_built")
