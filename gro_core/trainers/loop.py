@@ -44,7 +44,7 @@ from gro_core.trainers.sampler import StepSampler
 from gro_core.trainers.strategy import (
     load_sharded_checkpoint,
     save_sharded_checkpoint,
-    shard_model,
+    shard_run,
 )
 from gro_core.trainers.trackers import open_trackers
 
@@ -146,8 +146,7 @@ class Trainer:
         self.total_steps = epochs * self.sampler.per_epoch if epochs else spec.train.steps
         self.iterations = self.objective.iterations
         if self.ranks.sharded:
-            shard_model(self.model, spec.resources)  # after the objective took its reference
-            self._shard_reference(spec)
+            shard_run(self.model, self.objective, spec.resources)  # and its reference
         self.params = [p for p in self.model.parameters() if p.requires_grad]
         # fused: one pass over all parameters per step. The default per-tensor loop is ~4x
         # slower on CPU (71 vs 16 ms per step on small-llama, 23% of a DPO run's time).
@@ -161,14 +160,6 @@ class Trainer:
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, schedule)
         if checkpoint is not None:
             self._restore(checkpoint)
-
-    def _shard_reference(self, spec: JobSpec) -> None:
-        """fsdp: a separate frozen reference (online methods' KL) is sharded like the policy,
-        each rank holding ~1/N of it; its forwards are then collectives, as the policy's."""
-        reference = getattr(self.objective, "reference", None)
-        frozen = reference.copy if reference is not None else None
-        if frozen is not None:
-            shard_model(frozen, spec.resources)
 
     def _restore(self, checkpoint: Path) -> None:
         state = load_trainer_state(checkpoint)
@@ -188,11 +179,11 @@ class Trainer:
     # --- one optimizer step -----------------------------------------------------------------
 
     def _collect(self, step: int) -> Collected[Any]:
-        """What one step trains on: examples, or for online methods their scored rollouts."""
+        """What this rank trains on at `step` (its share of the batch, from index rank × size):
+        examples, or for online methods their scored rollouts."""
         batch = self.ranks.shard(self.sampler.batch(step))
         examples = [self.data.train[i] for i in batch]
-        first = self.ranks.rank * len(batch)  # shards are contiguous and equal
-        return self.objective.collect(self.model, step, examples, first)
+        return self.objective.collect(self.model, step, examples, self.ranks.rank * len(batch))
 
     def elapsed(self) -> float:
         """Training wall seconds since the run started, across resumes."""
@@ -256,10 +247,8 @@ class Trainer:
         grad_norm = self._clip_and_step(step)
         if samples and emit_samples:
             self.cb.on_samples(step, samples)
-        # Loss metrics weighted by each rank's share of the units, as the gradient is; the
-        # collect-time ones (over equal shares of prompts) equally: one process's values.
-        out = self.ranks.average_metrics(weighted_metrics(parts), weight=local)
-        out |= self.ranks.average_metrics(collected)
+        out = self.ranks.average_metrics(weighted_metrics(parts), weight=local)  # as the grads
+        out |= self.ranks.average_metrics(collected)  # equal shares of prompts: equal weights
         return out | {"train/lr": self.scheduler.get_last_lr()[0], "train/grad_norm": grad_norm}
 
     def _clip_and_step(self, step: int) -> float:

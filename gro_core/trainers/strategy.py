@@ -72,6 +72,18 @@ def shard_model(model: torch.nn.Module, resources: ResourcesSpec) -> torch.nn.Mo
     return model
 
 
+def shard_run(model: torch.nn.Module, objective: object, resources: ResourcesSpec) -> None:
+    """Shard the policy and, where the objective holds one, its separate frozen reference
+    (online methods' KL reference without LoRA): each rank then holds ~1/N of both, and the
+    reference's forwards are collectives like the policy's. With LoRA the reference is the
+    policy itself (adapters off), sharded with it."""
+    shard_model(model, resources)
+    reference = getattr(objective, "reference", None)
+    frozen = reference.copy if reference is not None else None
+    if frozen is not None:
+        shard_model(frozen, resources)
+
+
 def full_state_dict(model: torch.nn.Module) -> dict[str, torch.Tensor]:
     """The whole model's weights on CPU (rank 0 receives them; the others get {}). A
     collective: every rank calls it."""
