@@ -124,6 +124,20 @@ def sample_categorical(
     return picked
 
 
+@dataclass(frozen=True)
+class _Draws:
+    """Where a decode's sampling randomness comes from: a generator shared by the batch, or
+    (B, max_new_tokens) uniforms fixed per row (rank- and batch-invariant)."""
+
+    generator: torch.Generator | None
+    uniforms: Tensor | None
+
+    def pick(self, logits: Tensor, settings: RolloutSettings, rows: Tensor, step: int) -> Tensor:
+        """(b, V) logits of the full batch's `rows` at decode `step` -> (b,) tokens."""
+        u = None if self.uniforms is None else self.uniforms[rows, step]
+        return pick_tokens(logits, settings, self.generator, u)
+
+
 @torch.no_grad()
 def sample(
     model: torch.nn.Module,
@@ -162,20 +176,6 @@ def sample(
         completions, logprobs = apply_stops(tokenizer, completions, logprobs, settings.stop)
     groups = torch.arange(len(prompts)).repeat_interleave(num_generations)
     return Rollouts(repeated, completions, logprobs, groups)
-
-
-@dataclass(frozen=True)
-class _Draws:
-    """Where a decode's sampling randomness comes from: a generator shared by the batch, or
-    (B, max_new_tokens) uniforms fixed per row (rank- and batch-invariant)."""
-
-    generator: torch.Generator | None
-    uniforms: Tensor | None
-
-    def pick(self, logits: Tensor, settings: RolloutSettings, rows: Tensor, step: int) -> Tensor:
-        """(b, V) logits of the full batch's `rows` at decode `step` -> (b,) tokens."""
-        u = None if self.uniforms is None else self.uniforms[rows, step]
-        return pick_tokens(logits, settings, self.generator, u)
 
 
 def cache_kwarg(model: torch.nn.Module) -> str:

@@ -36,6 +36,7 @@ from torch.distributed.checkpoint.state_dict import (
 )
 from torch.distributed.fsdp import CPUOffloadPolicy, MixedPrecisionPolicy, fully_shard
 
+from gro_core.models import Reference
 from gro_core.spec import ResourcesSpec
 from gro_core.trainers.checkpoint import TRAINER_STATE, checkpoint_dirs, rng_state
 
@@ -78,8 +79,8 @@ def shard_run(model: torch.nn.Module, objective: object, resources: ResourcesSpe
     reference's forwards are collectives like the policy's. With LoRA the reference is the
     policy itself (adapters off), sharded with it."""
     shard_model(model, resources)
-    reference = getattr(objective, "reference", None)
-    frozen = reference.copy if reference is not None else None
+    reference = getattr(objective, "reference", None)  # offline: cached log-probs, no model
+    frozen = reference.copy if isinstance(reference, Reference) else None
     if frozen is not None:
         shard_model(frozen, resources)
 
