@@ -18,6 +18,7 @@ from pathlib import Path
 
 import torch
 from peft import PeftModel
+from torch.distributed.fsdp import FSDPModule
 
 from gro_core.models.loading import ModelName, load_policy
 
@@ -40,6 +41,12 @@ class Reference:
         """Whether `release()` was called."""
         return self._model is None
 
+    @property
+    def copy(self) -> torch.nn.Module | None:
+        """The separate frozen model, to shard like the policy; None when the reference is
+        the policy itself (LoRA, adapters off) or was released."""
+        return None if self.adapters_disabled else self._model
+
     @contextmanager
     def scoring(self) -> Iterator[torch.nn.Module]:
         """Yield the module to call for reference outputs, in eval mode and without grad."""
@@ -54,6 +61,10 @@ class Reference:
                 yield model
         finally:
             model.train(was_training)
+            if isinstance(model, FSDPModule):
+                # FSDP2 keeps a root's gathered parameters after its forward, for the backward
+                # that follows; a reference has none, so give back all but this rank's shard.
+                model.reshard()
 
     def _adapters_off(self, model: torch.nn.Module) -> AbstractContextManager[object]:
         if isinstance(model, PeftModel) and self.adapters_disabled:

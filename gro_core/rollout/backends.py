@@ -2,7 +2,10 @@
 
     backend = rollout_backend(spec, device)    # at job start: a missing vllm fails here
     backend.sync(model)                        # once per batch, after the updates before it
-    out = backend(model, tokenizer, prompts, G, settings, generator)   # a Rollouts
+    out = backend(model, tokenizer, prompts, G, settings, generator, seeds)   # a Rollouts
+
+`seeds` (optional, one per prompt, `sampling.prompt_seeds`): each prompt's randomness from its
+own seed, so ranks that split a batch sample what one process would; both backends honour it.
 
 hf decodes with the training model itself (`gro_core.rollout.sampling.sample`), so `sync`
 has nothing to do; vllm samples from its own engine, which `sync` loads with the training weights.
@@ -34,6 +37,7 @@ class RolloutBackend(Protocol):
         num_generations: int,
         settings: RolloutSettings,
         generator: torch.Generator | None = None,
+        seeds: list[int] | None = None,
     ) -> Rollouts: ...
 
 
@@ -51,8 +55,9 @@ class HFBackend:
         num_generations: int,
         settings: RolloutSettings,
         generator: torch.Generator | None = None,
+        seeds: list[int] | None = None,
     ) -> Rollouts:
-        return sample(model, tokenizer, prompts, num_generations, settings, generator)
+        return sample(model, tokenizer, prompts, num_generations, settings, generator, seeds)
 
 
 def rollout_backend(spec: JobSpec, device: torch.device) -> RolloutBackend:

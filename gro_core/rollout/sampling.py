@@ -6,6 +6,11 @@ temperature / top-k / top-p from a seeded generator, and the log-prob of every s
 token under the policy's own (untempered) distribution recorded on the way. Those are the
 "old" log-probs of the batch, so RLOO's KL-in-reward and REINFORCE++'s token penalties need
 no extra forward. Greedy decoding matches `model.generate` token for token (tested).
+
+Per-prompt seeds (`seeds`, e.g. from `prompt_seeds`) make a prompt's completions a function
+of its own seed alone: its G rows draw their uniforms from a generator of that seed, whatever
+else is in the batch, so data-parallel ranks that split a step's prompts sample what one
+process sampling all of them does (up to float rounding of the logits).
 """
 
 from __future__ import annotations
@@ -70,22 +75,45 @@ def _filter_top_p(logits: Tensor, p: float) -> Tensor:
     return torch.empty_like(logits).scatter_(-1, order, sorted_logits)
 
 
-def pick_tokens(logits: Tensor, settings: RolloutSettings, gen: torch.Generator | None) -> Tensor:
-    """(B, V) float logits -> (B,) next tokens."""
+def prompt_seeds(seed: int, step: int, first: int, count: int, stream: int = 0) -> list[int]:
+    """One sampling seed for each of `count` prompts, the first at index `first` of the step's
+    whole batch: a function of (seed, step, stream, global index) only, never of the rank."""
+    base = ((seed * 1_000_003 + step) * 1_000_033 + stream) * 1_000_037
+    return [(base + first + i) % 2**63 for i in range(count)]
+
+
+def row_uniforms(seeds: list[int], repeats: int, steps: int, device: torch.device) -> Tensor:
+    """(P·G, steps) uniforms: prompt p's G rows (rows p·G .. p·G + G - 1) from seed p."""
+    draws = [torch.rand(repeats, steps, generator=torch.Generator().manual_seed(s)) for s in seeds]
+    return torch.cat(draws).to(device)
+
+
+def pick_tokens(
+    logits: Tensor,
+    settings: RolloutSettings,
+    gen: torch.Generator | None,
+    uniforms: Tensor | None = None,
+) -> Tensor:
+    """(B, V) float logits -> (B,) next tokens; `uniforms` (B,): each row's draw, if given."""
     if settings.greedy:
         return logits.argmax(dim=-1)
     scaled = _filter_top_p(
         _filter_top_k(logits / settings.temperature, settings.top_k), settings.top_p
     )
-    return sample_categorical(scaled.softmax(dim=-1), gen)
+    return sample_categorical(scaled.softmax(dim=-1), gen, uniforms)
 
 
-def sample_categorical(probs: Tensor, gen: torch.Generator | None) -> Tensor:
+def sample_categorical(
+    probs: Tensor, gen: torch.Generator | None, uniforms: Tensor | None = None
+) -> Tensor:
     """(B, V) probabilities -> (B,) one draw per row, by inverting the cumulative sum with one
-    uniform per row. torch.multinomial draws an exponential per vocabulary entry instead
-    (300 us for 64 x 101 on a CPU, 20 us this way: a tenth of a tiny model's decode step)."""
+    uniform per row (`uniforms` (B,) in [0, 1), else drawn from `gen`). torch.multinomial
+    draws an exponential per vocabulary entry instead (300 us for 64 x 101 on a CPU, 20 us
+    this way: a tenth of a tiny model's decode step)."""
     cdf = probs.cumsum(dim=-1)  # (B, V)
-    u = torch.rand(probs.shape[0], 1, generator=gen, device=probs.device) * cdf[:, -1:]
+    if uniforms is None:
+        uniforms = torch.rand(probs.shape[0], generator=gen, device=probs.device)
+    u = uniforms.to(cdf.dtype)[:, None] * cdf[:, -1:]
     picked = torch.searchsorted(cdf, u, right=True).squeeze(1).clamp(max=probs.shape[1] - 1)
     # Only if rounding put u at the very top (past the last token with any probability):
     # that last token. Checked first, as finding it costs three passes over (B, V).
@@ -96,6 +124,20 @@ def sample_categorical(probs: Tensor, gen: torch.Generator | None) -> Tensor:
     return picked
 
 
+@dataclass(frozen=True)
+class _Draws:
+    """Where a decode's sampling randomness comes from: a generator shared by the batch, or
+    (B, max_new_tokens) uniforms fixed per row (rank- and batch-invariant)."""
+
+    generator: torch.Generator | None
+    uniforms: Tensor | None
+
+    def pick(self, logits: Tensor, settings: RolloutSettings, rows: Tensor, step: int) -> Tensor:
+        """(b, V) logits of the full batch's `rows` at decode `step` -> (b,) tokens."""
+        u = None if self.uniforms is None else self.uniforms[rows, step]
+        return pick_tokens(logits, settings, self.generator, u)
+
+
 @torch.no_grad()
 def sample(
     model: torch.nn.Module,
@@ -104,22 +146,29 @@ def sample(
     num_generations: int,
     settings: RolloutSettings,
     generator: torch.Generator | None = None,
+    seeds: list[int] | None = None,
 ) -> Rollouts:
-    """G completions per prompt: the whole prompts × G batch decodes in one loop."""
+    """G completions per prompt: the whole prompts × G batch decodes in one loop.
+    `seeds`: one per prompt (`prompt_seeds`); its rows' draws come from it, not `generator`."""
     device = next(model.parameters()).device
     ends = model_stop_ids(model, tokenizer)
     pad = tokenizer.pad_token_id
     pad = (ends[0] if ends else 0) if pad is None else pad
     eos = torch.tensor(ends, dtype=torch.long, device=device)
     repeated = [p for p in prompts for _ in range(num_generations)]
+    draw = _Draws(generator, None)
+    if seeds is not None and not settings.greedy:
+        if len(seeds) != len(prompts):
+            raise ValueError(f"{len(seeds)} seeds for {len(prompts)} prompts")
+        draw = _Draws(None, row_uniforms(seeds, num_generations, settings.max_new_tokens, device))
     if static_decode.supports(model):
         ids, attention = (t.to(device) for t in left_pad(prompts, pad))
         tokens, logps = _static_decode(
-            model, ids, attention, num_generations, settings, eos, pad, generator
+            model, ids, attention, num_generations, settings, eos, pad, draw
         )
     else:
         ids, attention = (t.to(device) for t in left_pad(repeated, pad))
-        tokens, logps = _decode(model, ids, attention, settings, eos, pad, generator)
+        tokens, logps = _decode(model, ids, attention, settings, eos, pad, draw)
     trimmed = [_trim(tokens[i], logps[i], set(ends)) for i in range(len(repeated))]
     completions = [c for c, _ in trimmed]
     logprobs = [lp for _, lp in trimmed]
@@ -143,7 +192,7 @@ def _static_decode(
     settings: RolloutSettings,
     eos: Tensor,
     pad: int,
-    generator: torch.Generator | None,
+    draw: _Draws,
 ) -> tuple[list[list[int]], Tensor]:
     """The Llama-architecture loop over a static KV cache (`static_decode`), each of the
     (P, width) prompts prefilled once for its `repeats` rows."""
@@ -156,7 +205,7 @@ def _static_decode(
             attention,
             repeats,
             settings.max_new_tokens,
-            lambda logits: pick_tokens(logits, settings, generator),
+            lambda logits, rows, step: draw.pick(logits, settings, rows, step),
             eos,
             pad,
             cache_kwarg(model),
@@ -173,7 +222,7 @@ def _decode(
     settings: RolloutSettings,
     eos: Tensor,
     pad: int,
-    generator: torch.Generator | None,
+    draw: _Draws,
 ) -> tuple[list[list[int]], Tensor]:
     """The decoding loop: (B, K) tokens and their log-probs, as lists of CPU rows."""
     was_training = model.training
@@ -185,9 +234,10 @@ def _decode(
     done = torch.zeros(batch, dtype=torch.bool, device=ids.device)
     tokens, logps = [], []
     everywhere = _all_ranks_done if static_decode.sharded(model) else _done
-    for _ in range(settings.max_new_tokens):
+    rows = torch.arange(batch, device=ids.device)
+    for step in range(settings.max_new_tokens):
         logits = out.logits[:, -1].float()
-        token = pick_tokens(logits, settings, generator).masked_fill(done, pad)
+        token = draw.pick(logits, settings, rows, step).masked_fill(done, pad)
         logp = logits.log_softmax(dim=-1).gather(1, token[:, None]).squeeze(1)
         tokens.append(token)
         logps.append(logp.masked_fill(done, 0.0))

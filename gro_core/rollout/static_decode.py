@@ -41,7 +41,8 @@ SUPPORTED_MODEL_TYPES = frozenset({"llama", "mistral", "qwen2", "qwen3"})
 # Rotary variants whose cos/sin depend on the position only (not on the sequence length seen).
 _STATIC_ROPE = frozenset({"default", "linear", "llama3"})
 
-PickFn = Callable[[Tensor], Tensor]  # (b, V) float logits -> (b,) tokens
+# (b, V) float logits, (b,) their rows in the full batch, decode step -> (b,) tokens
+PickFn = Callable[[Tensor, Tensor, int], Tensor]
 
 
 def _base(model: torch.nn.Module) -> torch.nn.Module:
@@ -218,7 +219,7 @@ def decode(
     written: list[tuple[Tensor, Tensor, Tensor]] = []  # per step: (rows, tokens, log-probs)
     for step in range(max_new_tokens):
         logits = logits.float()
-        token = pick(logits).masked_fill(state.done, pad)
+        token = pick(logits, state.rows, step).masked_fill(state.done, pad)
         logp = logits.gather(1, token[:, None]).squeeze(1) - logits.logsumexp(dim=-1)
         written.append((state.rows, token, logp.masked_fill(state.done, 0.0)))
         state.done = state.done | torch.isin(token, eos)

@@ -188,19 +188,21 @@ class VLLMRollout:
         num_generations: int,
         settings: RolloutSettings,
         generator: torch.Generator | None = None,
+        seeds: list[int] | None = None,
     ) -> Rollouts:
         """G completions per prompt, as `rollout.sample` (`model` is read by `sync` only).
 
-        Each of the prompts × G requests gets its own seed drawn from `generator`, so a
-        seeded generator gives the same rollouts whatever vLLM batches together."""
+        Each of the prompts × G requests gets its own vLLM seed: drawn from `generator`, or
+        with per-prompt `seeds` (`sampling.prompt_seeds`) the G of prompt p from seeds[p]
+        alone, so a prompt samples alike whatever else is in the batch or on which rank.
+        vLLM's own sampler, not the hf one, turns a seed into tokens: the two backends
+        sample different (equally distributed) completions from the same seeds."""
         repeated = [p for p in prompts for _ in range(num_generations)]
-        seeds: list[int | None] = [None] * len(repeated)
+        request_seeds: list[int | None] = [None] * len(repeated)
         if not settings.greedy:
-            device = generator.device if generator is not None else "cpu"
-            draws = torch.randint(2**31 - 1, (len(repeated),), generator=generator, device=device)
-            seeds = draws.tolist()
+            request_seeds = _request_seeds(len(prompts), num_generations, generator, seeds)
         requests = [{"prompt_token_ids": list(p)} for p in repeated]
-        outputs = self.llm.generate(requests, self._params(settings, seeds), use_tqdm=False)
+        outputs = self.llm.generate(requests, self._params(settings, request_seeds), use_tqdm=False)
         completions, logprobs = [], []
         for out in outputs:
             sampled = out.outputs[0]
@@ -217,3 +219,22 @@ class VLLMRollout:
             completions, logprobs = apply_stops(tokenizer, completions, logprobs, settings.stop)
         groups = torch.arange(len(prompts)).repeat_interleave(num_generations)
         return Rollouts(repeated, completions, logprobs, groups)
+
+
+def _request_seeds(
+    prompts: int, repeats: int, generator: torch.Generator | None, seeds: list[int] | None
+) -> list[int | None]:
+    """A vLLM seed for each of prompts × `repeats` requests, prompt-major."""
+    if seeds is None:
+        device = generator.device if generator is not None else "cpu"
+        draws = torch.randint(2**31 - 1, (prompts * repeats,), generator=generator, device=device)
+        return draws.tolist()
+    if len(seeds) != prompts:
+        raise ValueError(f"{len(seeds)} seeds for {prompts} prompts")
+    return [
+        seed
+        for s in seeds
+        for seed in torch.randint(
+            2**31 - 1, (repeats,), generator=torch.Generator().manual_seed(s)
+        ).tolist()
+    ]

@@ -53,13 +53,16 @@ class Ranks:
             g.copy_(flat[offset : offset + g.numel()].view_as(g))
             offset += g.numel()
 
-    def average_metrics(self, metrics: dict[str, float]) -> dict[str, float]:
+    def average_metrics(self, metrics: dict[str, float], weight: float = 1.0) -> dict[str, float]:
+        """The mean of each metric over ranks, each rank's value weighted by its `weight`
+        (e.g. its share of the step's loss units). Every rank must pass the same names."""
         if self.world == 1 or not metrics:
             return metrics
         names = sorted(metrics)
-        values = torch.tensor([metrics[n] for n in names], dtype=torch.float64)
+        values = torch.tensor([metrics[n] * weight for n in names] + [weight], dtype=torch.float64)
         dist.all_reduce(values)
-        return dict(zip(names, (values / self.world).tolist(), strict=True))
+        means = values[:-1] / values[-1].clamp(min=1e-12)
+        return dict(zip(names, means.tolist(), strict=True))
 
     def total(self, value: float) -> float:
         """The sum of `value` over all ranks."""

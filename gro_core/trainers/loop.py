@@ -44,7 +44,7 @@ from gro_core.trainers.sampler import StepSampler
 from gro_core.trainers.strategy import (
     load_sharded_checkpoint,
     save_sharded_checkpoint,
-    shard_model,
+    shard_run,
 )
 from gro_core.trainers.trackers import open_trackers
 
@@ -146,7 +146,7 @@ class Trainer:
         self.total_steps = epochs * self.sampler.per_epoch if epochs else spec.train.steps
         self.iterations = self.objective.iterations
         if self.ranks.sharded:
-            shard_model(self.model, spec.resources)  # after the objective took its reference
+            shard_run(self.model, self.objective, spec.resources)  # and its reference
         self.params = [p for p in self.model.parameters() if p.requires_grad]
         # fused: one pass over all parameters per step. The default per-tensor loop is ~4x
         # slower on CPU (71 vs 16 ms per step on small-llama, 23% of a DPO run's time).
@@ -179,10 +179,11 @@ class Trainer:
     # --- one optimizer step -----------------------------------------------------------------
 
     def _collect(self, step: int) -> Collected[Any]:
-        """What one step trains on: examples, or for online methods their scored rollouts."""
+        """What this rank trains on at `step` (its share of the batch, from index rank × size):
+        examples, or for online methods their scored rollouts."""
         batch = self.ranks.shard(self.sampler.batch(step))
         examples = [self.data.train[i] for i in batch]
-        return self.objective.collect(self.model, step, examples)
+        return self.objective.collect(self.model, step, examples, self.ranks.rank * len(batch))
 
     def elapsed(self) -> float:
         """Training wall seconds since the run started, across resumes."""
@@ -246,8 +247,8 @@ class Trainer:
         grad_norm = self._clip_and_step(step)
         if samples and emit_samples:
             self.cb.on_samples(step, samples)
-        # The collect-time metrics are averaged over ranks in the same all-reduce.
-        out = self.ranks.average_metrics(weighted_metrics(parts) | collected)
+        out = self.ranks.average_metrics(weighted_metrics(parts), weight=local)  # as the grads
+        out |= self.ranks.average_metrics(collected)  # equal shares of prompts: equal weights
         return out | {"train/lr": self.scheduler.get_last_lr()[0], "train/grad_norm": grad_norm}
 
     def _clip_and_step(self, step: int) -> float:

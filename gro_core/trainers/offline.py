@@ -54,7 +54,7 @@ class OfflineObjective:
     iterations = 1
 
     def collect(
-        self, model: torch.nn.Module, step: int, examples: list[Example]
+        self, model: torch.nn.Module, step: int, examples: list[Example], first: int = 0
     ) -> Collected[Example]:
         """The examples as they are; each counts once for train/samples (a pair too)."""
         return Collected(examples, samples=len(examples))

@@ -23,7 +23,8 @@ from gro_core.models import Reference
 from gro_core.objective.loss import GROOutput, gro_loss
 from gro_core.rewards import build_scorer, python_rewards_allowed, reward_timeout_s
 from gro_core.rollout.backends import rollout_backend
-from gro_core.rollout.sampling import RolloutSettings
+from gro_core.rollout.sampling import RolloutSettings, prompt_seeds
+from gro_core.rollout.static_decode import sharded
 from gro_core.spec import JobSpec
 from gro_core.trainers.chunking import grouped_logprobs, overhead_tokens
 from gro_core.trainers.dapo_sampling import (
@@ -38,6 +39,8 @@ from gro_core.trainers.prompt_sharing import scores_shared_rows
 from gro_core.trainers.protocol import Collected, StepResult
 from gro_core.trainers.samples import scored_samples
 
+# A per-forward overhead no padding outweighs: length_chunks then keeps one chunk.
+_ONE_CHUNK = 10**12
 # (dataset row, its completions, whether the rewards score them)
 Pending = tuple[dict[str, Any], list[Sequence], bool]
 
@@ -92,14 +95,20 @@ class OnlineObjective:
     ) -> tuple[Tensor, Tensor]:
         """(B, K) per-token log-probs of the groups' sequences and their mask, as `collate`
         lays them out: each prompt computed once, in shared-prompt rows or before length
-        chunks of completions, whichever costs less (trainers.chunking)."""
+        chunks of completions, whichever costs less (trainers.chunking).
+
+        A sharded model scores in one layout on every rank (the prompts, then all completions
+        in one chunk): each forward gathers its blocks from all ranks, so ranks whose lengths
+        would choose other chunkings must still run the same number of forwards."""
         backward, pad = torch.is_grad_enabled(), self.tokenizer.pad_token_id
+        seqs = [s for g in groups for s in g.sequences]
+        if sharded(model):
+            return grouped_logprobs(model, seqs, pad, _ONE_CHUNK, share=False)
         if backward not in self._overhead:
             self._overhead[backward] = overhead_tokens(model, backward=backward)
         if id(model) not in self._shares:  # checked on the model itself, once
             rows = [tuple(g.sequences) for g in groups]  # a group's sequences share a prompt
             self._shares[id(model)] = scores_shared_rows(model, rows, pad)
-        seqs = [s for g in groups for s in g.sequences]
         share = self._shares[id(model)]
         return grouped_logprobs(model, seqs, pad, self._overhead[backward], share=share)
 
@@ -122,21 +131,22 @@ class OnlineObjective:
     # --- collecting a batch ---------------------------------------------------------------
 
     def collect(
-        self, model: torch.nn.Module, step: int, prompts: list[Example]
+        self, model: torch.nn.Module, step: int, prompts: list[Example], first: int = 0
     ) -> Collected[RolloutGroup]:
         """Scored groups for `step`'s prompts (G rollouts each), plus offline rows when
-        `data.offline_mix` > 0. Seeded by (seed, step), so a resume redraws the same batch."""
+        `data.offline_mix` > 0. Each prompt samples from its own seed, a function of (seed,
+        step, its index `first` + i in the step's whole batch): a resume redraws the same
+        batch, and N ranks, each given its share, sample what one process does."""
         started = time.perf_counter()
         self.sample.sync(model)  # vllm: this batch samples with the weights just updated
-        # On the model's device: torch.multinomial refuses a generator from another device.
-        gen = torch.Generator(self.device).manual_seed(self.spec.train.seed * 1_000_003 + step)
         n_offline = round(self.spec.data.offline_mix * len(prompts)) if self.data.offline else 0
         offline = self._offline_examples(step, n_offline)
         online = prompts[: len(prompts) - n_offline]
         g = self.spec.rollout.num_generations
         # An SFT demonstration takes the place of one rollout in its prompt's group.
         demos = [e for e in offline if len(e.sequences) == 1]
-        pending = self._rollouts(model, online, g, gen) + self._rollouts(model, demos, g - 1, gen)
+        pending = self._rollouts(model, online, g, self._seeds(step, first, online, 0))
+        pending += self._rollouts(model, demos, g - 1, self._seeds(step, first, demos, 1))
         pairs = [
             (e.row, list(e.sequences), self.offline_scored)
             for e in offline
@@ -146,7 +156,7 @@ class OnlineObjective:
         for group in groups[len(pending) :]:
             group.pair = True
         if self.spec.rollout.dynamic_sampling:
-            groups, refilled = self._refill(model, step, groups, gen)
+            groups, refilled = self._refill(model, step, first, groups)
             metrics |= refilled
         rollout_s = time.perf_counter() - started
         if self.cfg.needs_baseline_rewards:
@@ -166,7 +176,7 @@ class OnlineObjective:
         return Collected(groups, samples, metrics)
 
     def _refill(
-        self, model: torch.nn.Module, step: int, groups: list[RolloutGroup], gen: torch.Generator
+        self, model: torch.nn.Module, step: int, first: int, groups: list[RolloutGroup]
     ) -> tuple[list[RolloutGroup], dict[str, float]]:
         """DAPO's dynamic sampling: drop the groups whose rewards are all equal and sample
         more prompts, at most max_resample_rounds times, until the batch has as many groups
@@ -179,7 +189,8 @@ class OnlineObjective:
             rounds += 1
             prompts = self._extra_prompts(step, rounds, target - len(kept))
             extra += len(prompts)
-            more, _ = self._score(self._rollouts(model, prompts, g, gen))
+            seeds = self._seeds(step, first, prompts, 1 + rounds)
+            more, _ = self._score(self._rollouts(model, prompts, g, seeds))
             kept += [grp for grp in more if not is_flat(grp)]
             dropped += [grp for grp in more if is_flat(grp)]
         short = max(0, target - len(kept))
@@ -200,6 +211,11 @@ class OnlineObjective:
         picks = torch.randint(len(self.data.train), (n,), generator=gen).tolist()
         return [self.data.train[i] for i in picks]
 
+    def _seeds(self, step: int, first: int, examples: list[Example], stream: int) -> list[int]:
+        """Per-prompt sampling seeds; `stream` keeps rollouts, demonstrations' groups and each
+        dynamic-sampling round apart."""
+        return prompt_seeds(self.spec.train.seed, step, first, len(examples), stream)
+
     def _truncated(self, seq: Sequence) -> bool:
         return is_truncated(seq, self.settings.max_new_tokens, self.tokenizer.eos_token_id)
 
@@ -211,13 +227,18 @@ class OnlineObjective:
         return [self.data.offline[i] for i in picks]
 
     def _rollouts(
-        self, model: torch.nn.Module, examples: list[Example], n: int, gen: torch.Generator
+        self, model: torch.nn.Module, examples: list[Example], n: int, seeds: list[int]
     ) -> list[Pending]:
-        """(row, sequences, scored) per example: n sampled completions, then any demo."""
+        """(row, sequences, scored) per example: n sampled completions (example i's from
+        seeds[i]), then any demo."""
         if not examples:
             return []
         prompts = [list(e.sequences[0].prompt_ids) for e in examples]
-        out = self.sample(model, self.tokenizer, prompts, n, self.settings, gen) if n else None
+        out = (
+            self.sample(model, self.tokenizer, prompts, n, self.settings, seeds=seeds)
+            if n
+            else None
+        )
         pending = []
         for p, example in enumerate(examples):
             seqs = (

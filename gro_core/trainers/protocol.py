@@ -1,6 +1,6 @@
 """What the loop asks of an objective: the contract every family of methods implements.
 
-    collected = objective.collect(model, step, examples)   # the step's items and their metrics
+    collected = objective.collect(model, step, examples, first)   # the step's items, metrics
     for _ in range(objective.iterations):                  # optimizer updates on one batch
         loss, metrics, samples = objective.step(model, micro_batch)   # micro-batches of items,
                                                                       # weighted by units()
@@ -58,9 +58,11 @@ class Objective(Protocol[ItemT]):
     """Optimizer updates per collected batch: 1 offline, `train.num_iterations` online."""
 
     def collect(
-        self, model: torch.nn.Module, step: int, examples: list[Example]
+        self, model: torch.nn.Module, step: int, examples: list[Example], first: int = 0
     ) -> Collected[ItemT]:
-        """The items `step` trains on, from the examples the sampler drew for it."""
+        """The items `step` trains on, from the examples the sampler drew for it; `first`:
+        the index of examples[0] in the step's whole batch (this rank's share starts there),
+        so what is drawn per example does not depend on the rank."""
         ...
 
     def units(self, items: list[ItemT]) -> float:

@@ -36,6 +36,7 @@ from torch.distributed.checkpoint.state_dict import (
 )
 from torch.distributed.fsdp import CPUOffloadPolicy, MixedPrecisionPolicy, fully_shard
 
+from gro_core.models import Reference
 from gro_core.models.sharded import SHARDED_DIR
 from gro_core.spec import ResourcesSpec
 from gro_core.trainers.checkpoint import TRAINER_STATE, checkpoint_dirs, rng_state
@@ -69,6 +70,18 @@ def shard_model(model: torch.nn.Module, resources: ResourcesSpec) -> torch.nn.Mo
         fully_shard(block, **options)
     fully_shard(model, **options)
     return model
+
+
+def shard_run(model: torch.nn.Module, objective: object, resources: ResourcesSpec) -> None:
+    """Shard the policy and, where the objective holds one, its separate frozen reference
+    (online methods' KL reference without LoRA): each rank then holds ~1/N of both, and the
+    reference's forwards are collectives like the policy's. With LoRA the reference is the
+    policy itself (adapters off), sharded with it."""
+    shard_model(model, resources)
+    reference = getattr(objective, "reference", None)  # offline: cached log-probs, no model
+    frozen = reference.copy if isinstance(reference, Reference) else None
+    if frozen is not None:
+        shard_model(frozen, resources)
 
 
 def full_state_dict(model: torch.nn.Module) -> dict[str, torch.Tensor]:

@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -196,20 +197,24 @@ counts = {
     "grads": local_numel([p.grad for p in trainer.params]),
     "optim": local_numel(optim),
     "full": sum(p.numel() for p in trainer.model.parameters()),
+    "reference": local_numel(list(trainer.objective.reference.copy.parameters())),
+    "reference_full": sum(p.numel() for p in trainer.objective.reference.copy.parameters()),
 }
 Path(sys.argv[2], f"counts-{os.environ['RANK']}.json").write_text(json.dumps(counts))
 """
 
 
 @pytest.mark.usefixtures("_tiny_llama_built")
-def test_each_fsdp_rank_holds_half_of_the_weights_gradients_and_adamw_state(
+def test_each_fsdp_rank_holds_half_of_the_weights_gradients_adamw_state_and_reference(
     tmp_path: Path,
 ) -> None:
+    # grpo: an online method whose KL reference is a separate frozen copy of the policy.
     doc = {
         "model": "builtin:tiny-llama",
-        "method": "sft",
-        "data": {"task": "builtin:arithmetic-sft"},
-        "train": {"steps": 2, "batch_size": 8, "lr": 1e-3},
+        "method": "grpo",
+        "data": {"task": "builtin:reverse"},
+        "rollout": {"num_generations": 2, "max_new_tokens": 4},
+        "train": {"steps": 2, "batch_size": 4, "lr": 1e-3},
         "eval": {"every": 0},
         "checkpoint": {"every": 0, "keep": 1},
         "resources": {"nproc_per_node": 2, "strategy": "fsdp"},
@@ -228,7 +233,10 @@ def test_each_fsdp_rank_holds_half_of_the_weights_gradients_and_adamw_state(
         assert abs(rank["params"] - full / 2) <= 0.02 * full, rank
         assert abs(rank["grads"] - full / 2) <= 0.02 * full, rank
         assert abs(rank["optim"] - full) <= 0.04 * full, rank  # exp_avg + exp_avg_sq
+        ref = rank["reference_full"]  # the frozen copy, sharded like the policy
+        assert abs(rank["reference"] - ref / 2) <= 0.02 * ref and ref >= full, rank
     assert sum(r["params"] for r in counts) == full
+    assert sum(r["reference"] for r in counts) == counts[0]["reference_full"]
 
 
 @pytest.mark.usefixtures("_tiny_llama_built")
@@ -254,3 +262,114 @@ def test_an_online_fsdp_run_samples_on_both_ranks_until_both_are_done(tmp_path: 
     # Rank 0 reports the samples of both ranks' rollouts.
     assert [m["value"] for m in lines if m["name"] == "train/samples"] == [16, 32]
     assert (two / "checkpoints" / "step-2" / "model.safetensors").exists()
+
+
+# --- fsdp reaches one process's weights: grpo, LoRA, gradient checkpointing ---------------------
+
+_GRPO = {
+    "model": "builtin:tiny-llama",
+    "method": "grpo",
+    "data": {"task": "builtin:reverse"},
+    # Graded rewards (not the task's mostly-zero exact match), so every group has advantages.
+    "rewards": [{"type": "text_similarity", "field": "answer"}],
+    "rollout": {"num_generations": 4, "max_new_tokens": 8, "temperature": 1.0},
+    "train": {"steps": 3, "batch_size": 4, "lr": 1e-3, "warmup_steps": 1},
+    "eval": {"every": 0},
+    "checkpoint": {"every": 0, "keep": 1},
+}
+_RUNS: dict[str, dict[str, Any]] = {
+    "grpo": _GRPO,  # with a live reference (KL), sharded like the policy
+    "grpo-lora": _GRPO | {"lora": {"r": 4, "alpha": 8.0}},
+    "sft-checkpointing": {
+        "model": "builtin:tiny-llama",
+        "method": "sft",
+        "data": {"task": "builtin:arithmetic-sft"},
+        "train": {"steps": 3, "batch_size": 8, "lr": 1e-3, "warmup_steps": 1},
+        "model_options": {"gradient_checkpointing": True},
+        "eval": {"every": 0},
+        "checkpoint": {"every": 0, "keep": 1},
+    },
+}
+
+
+class _Pairs:
+    """Each named run once in one process and once in 2 fsdp ranks, launched when a test
+    first asks for it and shared by every test of the module that reads it."""
+
+    def __init__(self, root: Path, cache: Path) -> None:
+        self.root, self.cache, self.done = root, cache, {}
+
+    def __call__(self, name: str) -> tuple[Path, Path]:
+        if name not in self.done:
+            with pytest.MonkeyPatch.context() as patch:
+                patch.setenv("GRO_CACHE_DIR", str(self.cache))
+                resolve_model("builtin:tiny-llama")  # before the ranks race to build it
+                base = self.root / name
+                base.mkdir()
+                one_spec, two_spec = base / "one.json", base / "two.json"
+                one_spec.write_text(json.dumps(_RUNS[name]))
+                sharded = {"resources": {"nproc_per_node": 2, "strategy": "fsdp"}}
+                two_spec.write_text(json.dumps(_RUNS[name] | sharded))
+                self.done[name] = (
+                    _train(base, "one", 1, one_spec),
+                    _train(base, "two", 2, two_spec),
+                )
+        return self.done[name]
+
+
+@pytest.fixture(scope="module")
+def fsdp_pairs(tmp_path_factory: pytest.TempPathFactory) -> _Pairs:
+    return _Pairs(
+        tmp_path_factory.mktemp("fsdp-pairs"), tmp_path_factory.getbasetemp() / "gro-cache"
+    )
+
+
+def _weights(run: Path) -> dict[str, torch.Tensor]:
+    """The run's final weights: the whole model, or a LoRA run's adapters."""
+    files = sorted((run / "checkpoints" / "step-3").glob("*.safetensors"))
+    assert files, f"no weights in {run}"
+    return {k: v for f in files for k, v in load_file(f).items()}
+
+
+def _curve(run: Path, name: str) -> list[float]:
+    lines = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
+    return [m["value"] for m in sorted(lines, key=lambda m: m["step"]) if m["name"] == name]
+
+
+@pytest.mark.parametrize("name", list(_RUNS))
+def test_two_fsdp_processes_reach_the_weights_of_one_in_grpo_lora_and_checkpointing(
+    fsdp_pairs: _Pairs, name: str
+) -> None:
+    one, two = fsdp_pairs(name)
+    a, b = _weights(one), _weights(two)
+    # fsdp's consolidated state dict also names the tied head (lm_head is embed_tokens).
+    assert a.keys() <= b.keys()
+    if "lora" in name:  # adapters only: the frozen base is not saved, as it never moves
+        assert a and all("lora_" in k for k in a), sorted(a)[:4]
+    # Float summation order differs between 1 and 2 ranks (and rollouts decode through other
+    # loops), which grpo's rollouts and normalised advantages carry into the weights.
+    worst = max(float((a[k].float() - b[k].float()).abs().max()) for k in a)
+    print(f"{name}: max |one - two| = {worst:.2e}")
+    for key in a:
+        assert torch.allclose(a[key], b[key], atol=2e-5, rtol=1e-4), (key, worst)
+    # Each rank's loss is a mean over its own units (an sft rank's share of the tokens is
+    # not half): weighted by those shares, the 2-rank loss curve is the 1-process one.
+    loss = "loss/sft" if name.startswith("sft") else "loss/value"
+    assert len(_curve(one, loss)) == 3
+    assert _curve(two, loss) == pytest.approx(_curve(one, loss), rel=1e-4, abs=1e-6)
+
+
+@pytest.mark.parametrize("name", ["grpo", "grpo-lora"])
+def test_two_fsdp_grpo_processes_sample_and_report_what_one_does(
+    fsdp_pairs: _Pairs, name: str
+) -> None:
+    one, two = fsdp_pairs(name)
+    # Each prompt samples from a seed of (seed, step, its index in the step's whole batch).
+    rewards = _curve(one, "reward/mean")
+    assert len(rewards) == 3 and len(set(rewards)) > 1, rewards  # graded, and training moved
+    assert _curve(two, "reward/mean") == pytest.approx(rewards, abs=1e-6)
+    assert _curve(two, "completion/length") == pytest.approx(_curve(one, "completion/length"))
+    # Loss metrics are weighted by each rank's share of the units, so the curves are one's.
+    # (kl/ref is a token mean inside each share of sequences: a diagnostic, not compared.)
+    for metric in ("loss/value", "loss/policy", "loss/kl"):
+        assert _curve(two, metric) == pytest.approx(_curve(one, metric), rel=1e-3, abs=1e-6)

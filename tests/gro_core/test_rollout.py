@@ -13,7 +13,14 @@ import torch
 from gro_core.data.encode import Sequence, collate, completion_logprobs
 from gro_core.models import LoraSettings, load_policy, load_tokenizer
 from gro_core.rollout import static_decode
-from gro_core.rollout.sampling import RolloutSettings, left_pad, sample, sample_categorical
+from gro_core.rollout.sampling import (
+    RolloutSettings,
+    left_pad,
+    prompt_seeds,
+    sample,
+    sample_categorical,
+)
+from gro_core.rollout.vllm_engine import _request_seeds
 
 TINY = "builtin:tiny-llama"
 
@@ -186,3 +193,40 @@ def test_categorical_draws_follow_the_probabilities_and_skip_impossible_tokens()
     assert torch.allclose(counts, probs[0], atol=0.01)
     again = sample_categorical(probs[:50], torch.Generator().manual_seed(0))
     assert torch.equal(again, draws[:50])  # seeded
+
+
+def test_a_prompt_with_its_own_seed_samples_alike_whatever_else_is_in_the_batch(
+    model_and_tokenizer,
+) -> None:
+    # What lets fsdp ranks that split a step's prompts sample what one process does.
+    model, tok = model_and_tokenizer
+    prompts = encode(tok, PROMPTS)
+    settings = RolloutSettings(max_new_tokens=10, temperature=1.5)
+    seeds = prompt_seeds(seed=3, step=5, first=0, count=len(prompts))
+    whole = sample(model, tok, prompts, 4, settings, seeds=seeds)
+    # The last prompt alone, as the second rank's share would start at global index 2.
+    alone = sample(model, tok, prompts[2:], 4, settings, seeds=prompt_seeds(3, 5, 2, 1))
+    assert alone.completion_ids == whole.completion_ids[8:]
+    other_step = sample(model, tok, prompts, 4, settings, seeds=prompt_seeds(3, 6, 0, 3))
+    assert other_step.completion_ids != whole.completion_ids
+    # A generator shared by the batch (the old way) ties a prompt's draws to its neighbours.
+    gen = torch.Generator().manual_seed(0)
+    shared = sample(model, tok, prompts, 4, settings, torch.Generator().manual_seed(0))
+    assert (
+        sample(model, tok, prompts[2:], 4, settings, gen).completion_ids
+        != shared.completion_ids[8:]
+    )
+
+
+def test_prompt_seeds_depend_on_the_global_index_not_the_split() -> None:
+    assert prompt_seeds(1, 2, 0, 4)[2:] == prompt_seeds(1, 2, 2, 2)
+    assert len(set(prompt_seeds(1, 2, 0, 4) + prompt_seeds(1, 3, 0, 4))) == 8
+    assert prompt_seeds(1, 2, 0, 2, stream=1) != prompt_seeds(1, 2, 0, 2)
+
+
+def test_vllm_request_seeds_of_a_prompt_come_from_its_own_seed() -> None:
+    seeds = prompt_seeds(0, 1, 0, 3)
+    whole = _request_seeds(3, 4, None, seeds)
+    assert len(whole) == 12 and whole[8:] == _request_seeds(1, 4, None, seeds[2:])
+    with pytest.raises(ValueError, match="2 seeds for 3 prompts"):
+        _request_seeds(3, 4, None, seeds[:2])
