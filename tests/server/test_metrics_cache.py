@@ -158,3 +158,23 @@ def test_pollers_that_miss_together_wait_for_one_build():
     assert cache.get("k", 1, second).body == b"{}"
     first.join()
     assert builds == ["first"]
+
+
+def test_while_a_newer_version_builds_pollers_get_the_one_it_replaces():
+    cache = ResponseCache(max_bytes=10_000)
+    cache.get("k", 1, lambda: b'{"v":1}')
+    started, release = threading.Event(), threading.Event()
+
+    def slow() -> bytes:
+        started.set()
+        assert release.wait(timeout=10)
+        return b'{"v":2}'
+
+    builder = threading.Thread(target=cache.get, args=("k", 2, slow))
+    builder.start()
+    assert started.wait(timeout=10)
+    # Answered at once from version 1, neither waiting for the build nor building again.
+    assert cache.get("k", 2, lambda: b"built twice").body == b'{"v":1}'
+    release.set()
+    builder.join(10)
+    assert cache.get("k", 2, lambda: b"built twice").body == b'{"v":2}'
