@@ -13,9 +13,14 @@ from typing import Any
 
 import pytest
 import torch
+from peft import PeftModel
 from safetensors.torch import load_file
+from transformers import AutoModelForCausalLM
 
-from gro_core.models import resolve_model
+from gro_core.models import load_run_model, resolve_model
+from gro_core.models.export import export_checkpoint
+from gro_core.models.sharded import is_sharded_only
+from gro_core.spec import load_spec
 from gro_core.trainers.distributed import Ranks
 
 pytestmark = pytest.mark.slow
@@ -277,9 +282,11 @@ _GRPO = {
     "eval": {"every": 0},
     "checkpoint": {"every": 0, "keep": 1},
 }
+# Checkpoints at every step: an fsdp run's earlier ones hold shards only (see the export tests).
+_EVERY_STEP = {"checkpoint": {"every": 1, "keep": 3}}
 _RUNS: dict[str, dict[str, Any]] = {
     "grpo": _GRPO,  # with a live reference (KL), sharded like the policy
-    "grpo-lora": _GRPO | {"lora": {"r": 4, "alpha": 8.0}},
+    "grpo-lora": _GRPO | {"lora": {"r": 4, "alpha": 8.0}} | _EVERY_STEP,
     "sft-checkpointing": {
         "model": "builtin:tiny-llama",
         "method": "sft",
@@ -287,7 +294,7 @@ _RUNS: dict[str, dict[str, Any]] = {
         "train": {"steps": 3, "batch_size": 8, "lr": 1e-3, "warmup_steps": 1},
         "model_options": {"gradient_checkpointing": True},
         "eval": {"every": 0},
-        "checkpoint": {"every": 0, "keep": 1},
+        **_EVERY_STEP,
     },
 }
 
@@ -373,3 +380,38 @@ def test_two_fsdp_grpo_processes_sample_and_report_what_one_does(
     # (kl/ref is a token mean inside each share of sequences: a diagnostic, not compared.)
     for metric in ("loss/value", "loss/policy", "loss/kl"):
         assert _curve(two, metric) == pytest.approx(_curve(one, metric), rel=1e-3, abs=1e-6)
+
+
+# --- an fsdp run's earlier checkpoints (shards only) export and load ----------------------------
+
+
+def test_an_earlier_fsdp_checkpoint_exports_the_weights_of_one_process(
+    fsdp_pairs: _Pairs, tmp_path: Path
+) -> None:
+    one, two = fsdp_pairs("sft-checkpointing")
+    middle = two / "checkpoints" / "step-1"
+    assert is_sharded_only(middle) and not is_sharded_only(two / "checkpoints" / "step-3")
+    out = export_checkpoint(middle, tmp_path / "exported")
+    exported = AutoModelForCausalLM.from_pretrained(out).state_dict()
+    reference = load_file(one / "checkpoints" / "step-1" / "model.safetensors")
+    last = load_file(two / "checkpoints" / "step-3" / "model.safetensors")
+    assert any(not torch.equal(exported[k], last[k]) for k in reference), "step 1 is step 3"
+    for key, value in reference.items():
+        assert torch.allclose(exported[key], value, atol=1e-5, rtol=1e-4), key
+    assert not is_sharded_only(middle)  # gathered once, in place, for every later reader
+
+
+def test_an_earlier_lora_fsdp_checkpoint_loads_its_adapters(fsdp_pairs: _Pairs) -> None:
+    one, two = fsdp_pairs("grpo-lora")
+    middle = two / "checkpoints" / "step-1"
+    assert is_sharded_only(middle)
+    spec = load_spec(json.loads((two.parent / "two.json").read_text()))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("GRO_CACHE_DIR", str(fsdp_pairs.cache))
+        model = load_run_model(spec, middle, device="cpu")
+    assert isinstance(model, PeftModel) and (middle / "adapter_config.json").is_file()
+    saved = load_file(one / "checkpoints" / "step-1" / "adapter_model.safetensors")
+    gathered = load_file(middle / "adapter_model.safetensors")
+    assert saved.keys() == gathered.keys() and any(v.abs().sum() > 0 for v in saved.values())
+    for key, value in saved.items():
+        assert torch.allclose(gathered[key], value, atol=2e-5, rtol=1e-4), key
