@@ -119,7 +119,8 @@ def _tiny_llama_built() -> None:
 
 
 @pytest.mark.usefixtures("_tiny_llama_built")
-@pytest.mark.parametrize("method", ["sft", "dpo"])
+# sft's pair is the fsdp pairs' sft-checkpointing (recomputing activations changes no number).
+@pytest.mark.parametrize("method", ["dpo"])
 def test_two_fsdp_processes_reach_the_weights_of_one(tmp_path: Path, method: str) -> None:
     # fully_shard per block + root: each rank holds half the weights, yet the step is the same.
     task = {"sft": "builtin:arithmetic-sft", "dpo": "builtin:arithmetic-preference"}[method]
