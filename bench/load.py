@@ -80,7 +80,7 @@ def _client(base: str, headers: dict) -> httpx.AsyncClient:
 
 
 async def _poller(
-    party: tuple[str, dict],
+    client: httpx.AsyncClient,
     job: str,
     until: float,
     times: Latencies,
@@ -93,32 +93,28 @@ async def _poller(
     # Dashboards opened at different moments poll out of phase; 50 in lockstep would be a
     # burst of 100 requests each second, queueing each behind the other 99.
     await asyncio.sleep(random.uniform(0, args.interval))
-    async with _client(*party) as client:
-        while time.monotonic() < until:
-            for name, path in endpoints(job).items():
-                sent = {"If-None-Match": tags[name]} if name in tags else {}
-                start = time.perf_counter()
-                try:
-                    response = await client.get(path, headers=sent)
-                except httpx.HTTPError as exc:
-                    errors.append(f"{name}: {type(exc).__name__}")
-                    continue
-                times[name].append(time.perf_counter() - start)
-                if response.status_code not in (200, 304):
-                    errors.append(f"{name}: {response.status_code}")
-                elif args.etag and "ETag" in response.headers:
-                    tags[name] = response.headers["ETag"]
-            await asyncio.sleep(args.interval)
+    while time.monotonic() < until:
+        for name, path in endpoints(job).items():
+            sent = {"If-None-Match": tags[name]} if name in tags else {}
+            start = time.perf_counter()
+            try:
+                response = await client.get(path, headers=sent)
+            except httpx.HTTPError as exc:
+                errors.append(f"{name}: {type(exc).__name__}")
+                continue
+            times[name].append(time.perf_counter() - start)
+            if response.status_code not in (200, 304):
+                errors.append(f"{name}: {response.status_code}")
+            elif args.etag and "ETag" in response.headers:
+                tags[name] = response.headers["ETag"]
+        await asyncio.sleep(args.interval)
 
 
-async def _stream(party: tuple[str, dict], job: str, until: float, errors: list[str]) -> int:
+async def _stream(client: httpx.AsyncClient, job: str, until: float, errors: list[str]) -> int:
     """Follows the job's events until the load ends; the events it received."""
     received = 0
     try:
-        async with (
-            _client(*party) as client,
-            client.stream("GET", f"/v1/jobs/{job}/events/stream") as response,
-        ):
+        async with client.stream("GET", f"/v1/jobs/{job}/events/stream") as response:
             if response.status_code != 200:
                 errors.append(f"stream: {response.status_code}")
                 return 0
@@ -136,13 +132,19 @@ async def load(
 ) -> tuple[Latencies, list[str], int]:
     times: Latencies = {name: [] for name in endpoints(jobs[0])}
     errors: list[str] = []
+    # Made before the clock starts: each builds an SSL context (tens of ms of the bench's one
+    # event loop), which had put a second on every poller's first request.
+    clients = [_client(base, headers) for _ in range(args.pollers + args.streams)]
     until = time.monotonic() + args.seconds
-    party = (base, headers)
+    pollers, streams = clients[: args.pollers], clients[args.pollers :]
     tasks = [
-        *(_poller(party, jobs[i % 2], until, times, errors, args) for i in range(args.pollers)),
-        *(_stream(party, jobs[i % 2], until, errors) for i in range(args.streams)),
+        *(_poller(c, jobs[i % 2], until, times, errors, args) for i, c in enumerate(pollers)),
+        *(_stream(c, jobs[i % 2], until, errors) for i, c in enumerate(streams)),
     ]
-    results = await asyncio.gather(*tasks)
+    try:
+        results = await asyncio.gather(*tasks)
+    finally:
+        await asyncio.gather(*(c.aclose() for c in clients))
     return times, errors, sum(r for r in results if isinstance(r, int))
 
 
