@@ -93,22 +93,32 @@ def test_cancel_a_running_job(services: Service):
 def test_kill_9_the_worker_then_a_new_one_resumes(services: Service):
     first = services.start_worker()
     job_id = services.submit(tiny_dpo(dataset(services), steps=40, batch_size=2))
+    wait_for_a_checkpoint(services, job_id, 180)
+    os.killpg(first.pid, signal.SIGKILL)
+    first.wait()
+    resumes_after_the_kill(services, job_id, steps=40, seconds=240)
+
+
+def wait_for_a_checkpoint(services: Service, job_id: str, seconds: float) -> None:
+    """Until the job has kept a checkpoint and trained 5 steps: a kill then has one to resume."""
     services.wait(
         lambda: (
             bool(services.api.get(f"/v1/jobs/{job_id}/checkpoints").json()["data"])
             and services.job(job_id)["progress"]["step"] >= 5
         ),
-        180,
+        seconds,
         "a checkpoint",
     )
-    os.killpg(first.pid, signal.SIGKILL)
-    first.wait()
+
+
+def resumes_after_the_kill(services: Service, job_id: str, steps: int, seconds: float) -> None:
+    """A new worker takes the killed job up again, and it ends as one never stopped."""
     killed_at = services.job(job_id)["progress"]["step"]
     services.start_worker()
-    services.wait(lambda: services.job(job_id)["status"] == "succeeded", 240, "recovery")
+    services.wait(lambda: services.job(job_id)["status"] == "succeeded", seconds, "recovery")
     job = services.job(job_id)
-    assert job["attempts"] == 2 and killed_at < 40
-    assert steps_of(services, job_id) == list(range(1, 41))  # continuous, no duplicates
+    assert job["attempts"] == 2 and killed_at < steps
+    assert steps_of(services, job_id) == list(range(1, steps + 1))  # continuous, no duplicates
     kinds = [e.kind for e in services.rows(JobEvent, job_id)]
     assert "requeued" in kinds and "resumed" in kinds
 
@@ -146,27 +156,13 @@ def _kill_9_a_two_process_job_then_resume(services: Service) -> None:
     spec = tiny_dpo(dataset(services), steps=30, batch_size=2)
     spec["resources"] = {"nproc_per_node": 2, "strategy": "fsdp"}  # checkpoints sharded
     job_id = services.submit(spec)
-    services.wait(
-        lambda: (
-            bool(services.api.get(f"/v1/jobs/{job_id}/checkpoints").json()["data"])
-            and services.job(job_id)["progress"]["step"] >= 5
-        ),
-        240,
-        "a checkpoint",
-    )
+    wait_for_a_checkpoint(services, job_id, 240)
     ranks = [p for p in session_of(first.pid) if "spawn_main" in " ".join(p.cmdline())]
     assert len(ranks) >= 2, ranks  # the ranks and the spawn helpers
     os.kill(first.pid, signal.SIGKILL)  # the worker alone: what its job started must follow
     first.wait()
     services.wait(lambda: session_of(first.pid) == [], 30, "every process of the job to end")
-    killed_at = services.job(job_id)["progress"]["step"]
-    services.start_worker()
-    services.wait(lambda: services.job(job_id)["status"] == "succeeded", 300, "recovery")
-    job = services.job(job_id)
-    assert job["attempts"] == 2 and killed_at < 30
-    assert steps_of(services, job_id) == list(range(1, 31))  # continuous, no duplicates
-    kinds = [e.kind for e in services.rows(JobEvent, job_id)]
-    assert "requeued" in kinds and "resumed" in kinds
+    resumes_after_the_kill(services, job_id, steps=30, seconds=300)
 
 
 def test_restarting_redis_keeps_a_queued_job(services: Service):
