@@ -15,7 +15,9 @@ rank leaves how it ended in the attempt's folder on the shared storage (`rank-R.
 is how the first worker learns the job's fields, or why it failed, from a rank on another
 machine. A rank killed outright (SIGKILL: a lost rank, a pre-empted machine) makes the attempt
 `requeue`: the job is queued again and resumes from its last checkpoint; unless it was killed
-for memory (worker.oom), which fails the job `out_of_memory`. Each rank also touches its own
+for memory (worker.oom), which fails the job `out_of_memory`. So does a machine lost mid-run:
+the ranks left see their collectives' connections close, and with no rank's own error to tell,
+the attempt is re-queued. Each rank also touches its own
 pulse file, which the watcher reads to tell a rank holding its interpreter lock (hung).
 """
 
@@ -186,12 +188,44 @@ def _failed_ranks(exc: Any, folder: Path, memory: str = "") -> tuple[str, Any]:
         )
     if killed:
         return "requeue", f"rank {killed[0]} of the job was killed (SIGKILL)"
-    ended = [e for r in sorted(exc.failures) if (e := _ended(folder, r)) is not None]
-    for kind, value in sorted(ended, key=lambda e: e[0] != "lost"):
+    # Every rank's file, this machine's and the others' (the folder is on shared storage): a
+    # rank's own error outranks its peers' broken connections, wherever it ran.
+    ended = sorted(_every_ended(folder).items(), key=lambda e: _PRIORITY.get(e[1][0], 9))
+    for rank, (kind, value) in ended:
         if kind in ("failed", "lost"):
             return kind, value
+        if kind == "peer_lost":
+            return "requeue", (
+                f"rank {rank} lost its connection to another rank ({value[1]}), and no rank "
+                "reported an error of its own: a machine of the job or its worker was lost"
+            )
     rank, failure = min(exc.failures.items())
     return "failed", ("error", f"rank {rank} exited ({failure.exitcode}): {failure.message}")
+
+
+_PRIORITY = {"lost": 0, "failed": 1, "peer_lost": 2}
+
+
+def _every_ended(folder: Path) -> dict[int, tuple[str, Any]]:
+    found = {}
+    for path in folder.glob("rank-*.json"):
+        kind, value = json.loads(path.read_text())
+        found[int(path.stem.removeprefix("rank-"))] = (kind, value)
+    return dict(sorted(found.items()))
+
+
+# What the collective backends say when the rank at the other end is gone (gloo raises a plain
+# RuntimeError; NCCL's errors are torch.distributed.DistError).
+_PEER_GONE = ("connection closed by peer", "connection reset by peer", "broken pipe")
+
+
+def peer_lost(exc: BaseException) -> bool:
+    """Whether `exc` is a collective failing because another rank (a lost machine) is gone."""
+    import torch.distributed as dist
+
+    if isinstance(exc, dist.DistError):
+        return True
+    return isinstance(exc, RuntimeError) and any(w in str(exc).lower() for w in _PEER_GONE)
 
 
 def _write(folder: Path, rank: int, kind: str, value: Any) -> None:
@@ -251,6 +285,6 @@ def _run_rank(payload: dict[str, Any], folder: str, rank: int) -> None:
         _write(Path(folder), rank, "lost", None)
         raise
     except Exception as exc:
-        _write(Path(folder), rank, "failed", failure(exc))
+        _write(Path(folder), rank, "peer_lost" if peer_lost(exc) else "failed", failure(exc))
         raise
     _write(Path(folder), rank, "done", fields)

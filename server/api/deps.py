@@ -31,7 +31,9 @@ _bearer = HTTPBearer(auto_error=False, description="an API key: `gro keys create
 Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 
 
-def app_settings(request: Request) -> Settings:
+# Dependencies that only read are `async def`: FastAPI runs a plain `def` one in its
+# threadpool, one thread hand-off (and a turn for the GIL) each, on every request.
+async def app_settings(request: Request) -> Settings:
     """The settings the app was created with (tests give each app its own)."""
     return request.app.state.settings
 
@@ -62,7 +64,7 @@ async def get_session(request: Request, settings: SettingsDep) -> AsyncIterator[
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 
 
-def get_queue(request: Request) -> JobQueue:
+async def get_queue(request: Request) -> JobQueue:
     return request.app.state.queue
 
 
@@ -83,7 +85,7 @@ def current_owner(session: SessionDep, credentials: Credentials) -> Owner:
 OwnerDep = Annotated[Owner, Depends(current_owner)]
 
 
-def admin_owner(owner: OwnerDep) -> Owner:
+async def admin_owner(owner: OwnerDep) -> Owner:
     if not owner.is_admin:
         raise ForbiddenError("forbidden", "this endpoint needs an admin key")
     return owner

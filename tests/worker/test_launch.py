@@ -5,6 +5,7 @@ whose other machine never arrives fails `nodes_missing`."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -24,7 +25,7 @@ from tests.server.conftest import PAIRS, Api
 from tests.worker.conftest import tiny_dpo
 from tests.worker.hostile import hostile
 from worker.__main__ import default_queues, offered_procs
-from worker.launch import attempt_dir
+from worker.launch import _failed_ranks, attempt_dir, peer_lost
 from worker.runner import run_train_job
 
 
@@ -251,3 +252,47 @@ def test_a_rank_holding_the_gil_is_hung_though_its_agent_beats(
     assert re.match(r"rank [01] of the job stopped responding", done.error_message)
     assert list(marks.glob("gil-*"))  # the reward held it, not the loading
     assert ranks() == []
+
+
+# --- how an attempt whose ranks failed ends -----------------------------------------------------
+
+
+class _Failure:
+    def __init__(self, exitcode: int) -> None:
+        self.exitcode, self.message = exitcode, "exited"
+
+
+class _Failed:
+    """What the elastic agent raises: the failures of this machine's ranks, by global rank."""
+
+    def __init__(self, **exitcodes: int) -> None:
+        self.failures = {int(r.removeprefix("r")): _Failure(c) for r, c in exitcodes.items()}
+
+
+def ended_with(folder, **files: tuple[str, Any]) -> None:
+    for rank, (kind, value) in files.items():
+        (folder / f"rank-{rank.removeprefix('r')}.json").write_text(json.dumps([kind, value]))
+
+
+GONE = RuntimeError("[pair.cc:553] Connection closed by peer [127.0.0.1]:31925.")
+
+
+def test_a_collective_whose_peer_is_gone_is_told_from_other_errors():
+    assert peer_lost(GONE)
+    assert not peer_lost(RuntimeError("shape mismatch")) and not peer_lost(ValueError("peer"))
+
+
+def test_ranks_that_lost_their_peer_on_another_machine_requeue_the_attempt(tmp_path):
+    # node 0's rank saw its connection close; node 1's rank (killed with its worker) left nothing
+    ended_with(tmp_path, r0=("peer_lost", ["error", f"RuntimeError: {GONE}"]))
+    kind, reason = _failed_ranks(_Failed(r0=1), tmp_path)
+    assert kind == "requeue" and "rank 0 lost its connection" in reason
+
+
+def test_a_rank_error_anywhere_outranks_its_peers_broken_connections(tmp_path):
+    ended_with(
+        tmp_path,
+        r0=("peer_lost", ["error", f"RuntimeError: {GONE}"]),
+        r1=("failed", ["bad_data", "line 3: no prompt"]),  # on the other machine
+    )
+    assert _failed_ranks(_Failed(r0=1), tmp_path) == ("failed", ["bad_data", "line 3: no prompt"])

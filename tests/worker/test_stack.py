@@ -216,9 +216,13 @@ def test_jobs_holding_the_gil_on_two_workers_keep_beating_and_cancel_in_seconds(
     services.wait(lambda: all(services.job(j)["status"] == "succeeded" for j in after), 240, "next")
 
 
-def test_a_job_across_two_machines_runs_on_two_workers(postgres: Postgres, tmp_path: Path):
+def test_a_job_across_two_machines_runs_on_two_workers_and_outlives_losing_one(
+    postgres: Postgres, tmp_path: Path
+):
     """Two workers on one machine act as two nodes on loopback: the first to claim the job
-    hosts the rendezvous, the other joins it through the database (job_nodes)."""
+    hosts the rendezvous, the other joins it through the database (job_nodes). A kill -9 of
+    the joined worker re-queues the job (its ranks there die; the host's lose their peer), and
+    it resumes across the host and a new worker."""
     name = f"nodes_{os.getpid()}_{int(time.time() * 1000) % 10**8}"
     admin_sql(postgres, f"CREATE DATABASE {name}")
     env = {**QUICK_RECOVERY, "GRO_NODE_ADDRESS": "127.0.0.1", "GRO_TORCH_THREADS": "1"}
@@ -226,14 +230,21 @@ def test_a_job_across_two_machines_runs_on_two_workers(postgres: Postgres, tmp_p
     try:
         services.start_worker()
         services.start_worker()
-        spec = tiny_dpo(dataset(services), steps=4)
+        spec = tiny_dpo(dataset(services), steps=24, batch_size=2)
         spec["resources"] = {"nproc_per_node": 1, "nnodes": 2, "strategy": "ddp"}
         job_id = services.submit(spec)
-        services.wait(lambda: services.job(job_id)["status"] == "succeeded", 300, "success")
-        assert steps_of(services, job_id) == [1, 2, 3, 4]
+        wait_for_a_checkpoint(services, job_id, 300)
         nodes = services.rows(JobNode, job_id)
         assert sorted(n.node for n in nodes) == [0, 1]
         assert len({n.worker for n in nodes}) == 2  # two workers, one node each
+        joined = next(n.worker for n in nodes if n.node == 1)  # host:pid of its task process
+        leader = os.getsid(int(joined.rsplit(":", 1)[1]))  # the worker's session
+        os.killpg(leader, signal.SIGKILL)
+        next(w for w in services.workers if w.pid == leader).wait()
+        resumes_after_the_kill(services, job_id, steps=24, seconds=300)
+        second = [n for n in services.rows(JobNode, job_id) if n.attempt == 2]
+        assert sorted(n.node for n in second) == [0, 1]
+        assert joined not in {n.worker for n in second}
     finally:
         services.close()
         admin_sql(postgres, f"DROP DATABASE {name} WITH (FORCE)")
