@@ -258,8 +258,24 @@ def encourage_stopping(
     projection = hidden @ direction.to(hidden.dtype)
     best = out.logits[:, start:-1].reshape(-1, out.logits.shape[-1]).max(-1).values
     ratio = (best / projection)[projection > 0]
-    scale = torch.quantile(ratio.float(), 0.4)
+    scale = _scale_in_a_gap(ratio.float())
     weight = model.get_output_embeddings().weight
     for end in changed:
         weight[end] = direction.to(weight.dtype) * scale
     return changed
+
+
+def _scale_in_a_gap(ratio: torch.Tensor, low: float = 0.2, high: float = 0.6) -> torch.Tensor:
+    """A scale between the `low` and `high` quantiles of `ratio`, in the middle of the widest
+    gap between neighbouring ratios there.
+
+    At a position whose ratio is close to the scale, the end id and the best token are nearly
+    tied, and batched decoding (other padding, another cache) can break the tie the other way
+    than `generate` does; a scale in the widest gap keeps every position clear of a tie.
+    """
+    ordered = ratio[ratio > 0].sort().values
+    first, last = int(low * (len(ordered) - 1)), int(high * (len(ordered) - 1))
+    window = ordered[first : last + 2]
+    relative = (window[1:] - window[:-1]) / window[:-1]
+    at = int(relative.argmax())
+    return (window[at] * window[at + 1]).sqrt()
