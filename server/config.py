@@ -33,8 +33,11 @@ class Settings(Limits):
     """SQLAlchemy URL: sqlite:///path or postgresql+psycopg://user:pass@host/db."""
     db_pool_size: int = Field(10, ge=1)
     """Connections each API or worker process keeps open to the database."""
-    db_max_overflow: int = Field(20, ge=0)
-    """Connections opened beyond db_pool_size under load (closed again when returned)."""
+    db_max_overflow: int = Field(0, ge=0)
+    """Connections opened beyond db_pool_size under load, closed again when returned. 0: an
+    overflow connection is opened and closed per request under load (a new PostgreSQL backend,
+    or SQLite's file and pragmas, each time): measured under bench/load.py, 20 of them doubled
+    the API's median latency against a pool of 10 and none."""
     db_pool_timeout_s: float = Field(30.0, gt=0)
     """How long a request waits for a free connection before it fails."""
     broker_url: str = "redis://127.0.0.1:6379/0"
@@ -110,6 +113,12 @@ class Settings(Limits):
     """Niceness of a job's process (os.nice) under GRO_JOB_ISOLATION=process: training takes
     whatever CPU it is given, so on a machine the API shares, the API's requests run first and
     training gets the rest. 0: the worker's own priority."""
+    train_sched_idle: bool = False
+    """Run a job's process under Linux's SCHED_IDLE policy (it inherits to its ranks and
+    torch's threads): it gets a CPU only when nothing else wants it, and any request the API
+    wakes for preempts it at once, where a niceness only weighs its share. For one machine that
+    runs the API and training (`gro up` turns it on); a dedicated training machine needs it
+    not. The child's pulse thread keeps the worker's policy."""
     torch_threads: int | None = Field(None, ge=1)
     """CPU threads a worker's job uses (torch.set_num_threads); default: torch's choice. Set
     it to cores / workers when several workers share one CPU machine."""

@@ -74,6 +74,13 @@ def worker_threads(workers: int, env: dict[str, str]) -> dict[str, str]:
     return {"GRO_TORCH_THREADS": str(max(1, (os.cpu_count() or 1) // workers))}
 
 
+def sharing_the_machine(env: dict[str, str]) -> dict[str, str]:
+    """Training under SCHED_IDLE, unless set: here the API, the dashboard and the workers share
+    one machine, and a niceness alone left the API's requests waiting for a CPU behind
+    training (bench/load.py: API threads runnable but not running ~0.9 s each second)."""
+    return {} if "GRO_TRAIN_SCHED_IDLE" in env else {"GRO_TRAIN_SCHED_IDLE": "1"}
+
+
 @dataclass
 class Child:
     name: str
@@ -240,7 +247,8 @@ def start_services(stack: Stack, broker: str) -> None:
         ],
         env,
     )
-    worker_env = {**env, **worker_threads(stack.options.workers, env), **stack.options.worker_env}
+    worker_env = {**env, **worker_threads(stack.options.workers, env), **sharing_the_machine(env)}
+    worker_env.update(stack.options.worker_env)
     for i in range(stack.options.workers):
         stack.spawn(f"worker-{i}", [python, "-m", "worker", "--name", f"gro{i}"], worker_env)
     app = ROOT / "dashboard" / "app.py"

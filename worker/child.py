@@ -52,6 +52,9 @@ def child_main(payload: dict[str, Any], conn: Connection, beat: Any) -> None:
     # After the pulse thread starts, so that it keeps the worker's priority: a job starved of
     # CPU by the API is slow, not hung. Threads the job starts later (torch's, the ranks) inherit.
     os.nice(int(payload["settings"].get("train_nice", 0)))
+    if payload["settings"].get("train_sched_idle"):
+        # This thread's policy: the threads it starts from now on (torch's, the ranks) inherit.
+        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
     from server.config import Settings
 
     settings = Settings.model_validate(payload["settings"])

@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from stack.up import worker_threads
+from stack.up import sharing_the_machine, worker_threads
 
 
 def test_one_worker_keeps_torch_default_threads() -> None:
@@ -22,3 +22,8 @@ def test_several_workers_split_the_cores_and_each_gets_one_at_least(workers: int
 
 def test_an_operator_setting_wins() -> None:
     assert worker_threads(4, {"GRO_TORCH_THREADS": "3"}) == {}
+
+
+def test_gro_up_trains_under_sched_idle_unless_told_otherwise() -> None:
+    assert sharing_the_machine({}) == {"GRO_TRAIN_SCHED_IDLE": "1"}
+    assert sharing_the_machine({"GRO_TRAIN_SCHED_IDLE": "0"}) == {}

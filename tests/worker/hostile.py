@@ -59,6 +59,8 @@ def eats_memory_on_one_rank(completions: list[str], rows: list[dict]) -> list[fl
 
 
 def reports_niceness(completions: list[str], rows: list[dict]) -> list[float]:
-    """Leaves the niceness the reward ran at, as the mark's name."""
-    _mark(f"nice{os.nice(0)}")
+    """Leaves the niceness the reward ran at (and `-idle` under SCHED_IDLE), as the mark's
+    name."""
+    idle = os.sched_getscheduler(0) == os.SCHED_IDLE
+    _mark(f"nice{os.nice(0)}{'-idle' if idle else ''}")
     return [0.0] * len(completions)

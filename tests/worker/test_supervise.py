@@ -191,8 +191,17 @@ def test_a_job_runs_at_the_train_niceness_above_its_worker(
     settings = settings.model_copy(update={"train_nice": 7})
     job = alice.job(hostile("reports_niceness", steps=1))
     assert run_train_job(settings, job["id"], "w1") == "succeeded"
-    seen = {path.name.split("-")[0] for path in marks.glob("nice*")}
+    seen = {path.name.rsplit("-", 1)[0] for path in marks.glob("nice*")}
     assert seen == {f"nice{min(19, os.nice(0) + 7)}"}  # so the API, not training, runs first
+
+
+@pytest.mark.slow
+def test_a_job_runs_under_sched_idle_when_asked(alice: Api, settings: Settings, marks: Path):
+    settings = settings.model_copy(update={"train_nice": 0, "train_sched_idle": True})
+    job = alice.job(hostile("reports_niceness", steps=1))
+    assert run_train_job(settings, job["id"], "w1") == "succeeded"
+    seen = {path.name.rsplit("-", 1)[0] for path in marks.glob("nice*")}
+    assert seen == {f"nice{os.nice(0)}-idle"}  # any request the API wakes for preempts it
 
 
 @pytest.mark.slow
