@@ -285,6 +285,13 @@ _GRPO = {
 }
 # Checkpoints at every step: an fsdp run's earlier ones hold shards only (see the export tests).
 _EVERY_STEP = {"checkpoint": {"every": 1, "keep": 3}}
+_OFFLINE: dict[str, Any] = {
+    "model": "builtin:tiny-llama",
+    "train": {"steps": 3, "batch_size": 8, "lr": 1e-3, "warmup_steps": 1},
+    "lora": {"r": 4, "alpha": 8.0},
+    "eval": {"every": 0},
+    **_EVERY_STEP,
+}
 _RUNS: dict[str, dict[str, Any]] = {
     "grpo": _GRPO,  # with a live reference (KL), sharded like the policy
     "grpo-lora": _GRPO | {"lora": {"r": 4, "alpha": 8.0}} | _EVERY_STEP,
@@ -297,6 +304,10 @@ _RUNS: dict[str, dict[str, Any]] = {
         "eval": {"every": 0},
         **_EVERY_STEP,
     },
+    # Adapters trainable under fsdp, the frozen base sharded (and dpo's reference: the base
+    # with the adapters off).
+    "sft-lora": _OFFLINE | {"method": "sft", "data": {"task": "builtin:arithmetic-sft"}},
+    "dpo-lora": _OFFLINE | {"method": "dpo", "data": {"task": "builtin:arithmetic-preference"}},
 }
 
 
@@ -345,7 +356,7 @@ def _curve(run: Path, name: str) -> list[float]:
 
 
 @pytest.mark.parametrize("name", list(_RUNS))
-def test_two_fsdp_processes_reach_the_weights_of_one_in_grpo_lora_and_checkpointing(
+def test_two_fsdp_processes_reach_the_weights_of_one_with_lora_and_checkpointing(
     fsdp_pairs: _Pairs, name: str
 ) -> None:
     one, two = fsdp_pairs(name)
