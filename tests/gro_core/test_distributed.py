@@ -153,12 +153,10 @@ def test_two_fsdp_processes_reach_the_weights_of_one(tmp_path: Path, method: str
 def test_an_fsdp_run_resumed_from_a_sharded_checkpoint_ends_as_one_never_stopped(
     tmp_path: Path,
 ) -> None:
-    doc = {
-        "model": "builtin:tiny-llama",
-        "method": "sft",
-        "data": {"task": "builtin:arithmetic-sft"},
-        "train": {"steps": 4, "batch_size": 8, "lr": 1e-3, "warmup_steps": 1},
-        "eval": {"every": 0},
+    # grpo with a live reference (sharded like the policy) and rollouts: the resumed run
+    # must restore the shards of both, AdamW's state and every rank's sampling RNG.
+    doc = _GRPO | {
+        "train": _GRPO["train"] | {"steps": 4},
         "checkpoint": {"every": 2, "keep": 3},
         "resources": {"nproc_per_node": 2, "strategy": "fsdp"},
     }
