@@ -50,12 +50,14 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))] if ordered else 0.0
 
 
-def endpoints(job: str) -> dict[str, str]:
-    return {"metrics": f"/v1/jobs/{job}/metrics", "job list": "/v1/jobs"}
-
-
-# The same endpoints as the API's latency histogram names them (route templates).
+# What a poller asks for, as route templates: the names the API's latency histogram uses.
 ROUTES = {"metrics": "/v1/jobs/{job_id}/metrics", "job list": "/v1/jobs"}
+
+
+def endpoints(job: str) -> dict[str, str]:
+    return {name: route.format(job_id=job) for name, route in ROUTES.items()}
+
+
 Buckets = dict[str, list[tuple[float, float]]]
 
 

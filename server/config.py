@@ -34,10 +34,10 @@ class Settings(Limits):
     db_pool_size: int = Field(10, ge=1)
     """Connections each API or worker process keeps open to the database."""
     db_max_overflow: int = Field(0, ge=0)
-    """Connections opened beyond db_pool_size under load, closed again when returned. 0: an
-    overflow connection is opened and closed per request under load (a new PostgreSQL backend,
-    or SQLite's file and pragmas, each time): measured under bench/load.py, 20 of them doubled
-    the API's median latency against a pool of 10 and none."""
+    """Connections opened beyond db_pool_size under load, closed again when returned. None by
+    default: each one is opened and closed per request (a new PostgreSQL backend, or SQLite's
+    file and pragmas, each time); under bench/load.py, 20 of them doubled the API's median
+    latency against a pool of 10 and none."""
     db_pool_timeout_s: float = Field(30.0, gt=0)
     """How long a request waits for a free connection before it fails."""
     broker_url: str = "redis://127.0.0.1:6379/0"

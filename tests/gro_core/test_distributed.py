@@ -283,29 +283,24 @@ _GRPO = {
 }
 # Checkpoints at every step: an fsdp run's earlier ones hold shards only (see the export tests).
 _EVERY_STEP = {"checkpoint": {"every": 1, "keep": 3}}
+_LORA = {"lora": {"r": 4, "alpha": 8.0}}
 _OFFLINE: dict[str, Any] = {
     "model": "builtin:tiny-llama",
     "train": {"steps": 3, "batch_size": 8, "lr": 1e-3, "warmup_steps": 1},
-    "lora": {"r": 4, "alpha": 8.0},
     "eval": {"every": 0},
     **_EVERY_STEP,
 }
+_SFT = _OFFLINE | {"method": "sft", "data": {"task": "builtin:arithmetic-sft"}}
 _RUNS: dict[str, dict[str, Any]] = {
     "grpo": _GRPO,  # with a live reference (KL), sharded like the policy
-    "grpo-lora": _GRPO | {"lora": {"r": 4, "alpha": 8.0}} | _EVERY_STEP,
-    "sft-checkpointing": {
-        "model": "builtin:tiny-llama",
-        "method": "sft",
-        "data": {"task": "builtin:arithmetic-sft"},
-        "train": {"steps": 3, "batch_size": 8, "lr": 1e-3, "warmup_steps": 1},
-        "model_options": {"gradient_checkpointing": True},
-        "eval": {"every": 0},
-        **_EVERY_STEP,
-    },
+    "grpo-lora": _GRPO | _LORA | _EVERY_STEP,
+    "sft-checkpointing": _SFT | {"model_options": {"gradient_checkpointing": True}},
     # Adapters trainable under fsdp, the frozen base sharded (and dpo's reference: the base
     # with the adapters off).
-    "sft-lora": _OFFLINE | {"method": "sft", "data": {"task": "builtin:arithmetic-sft"}},
-    "dpo-lora": _OFFLINE | {"method": "dpo", "data": {"task": "builtin:arithmetic-preference"}},
+    "sft-lora": _SFT | _LORA,
+    "dpo-lora": _OFFLINE
+    | _LORA
+    | {"method": "dpo", "data": {"task": "builtin:arithmetic-preference"}},
 }
 
 
