@@ -304,6 +304,13 @@ def unpad_rows(values: Tensor, mask: Tensor) -> list[Tensor]:
     return [values[i][mask[i]].clone() for i in range(values.shape[0])]
 
 
+def completion_mask(lengths: list[int]) -> Tensor:
+    """(B, max length) bool: each row's last `lengths[i]` columns, the layout of right_align
+    and of the trainers' log-probs; for what reads only which tokens there are."""
+    width = max(lengths, default=0)
+    return torch.arange(width)[None, :] >= width - torch.tensor(lengths, dtype=torch.long)[:, None]
+
+
 def right_align(rows: list[Tensor], width: int) -> Tensor:
     """The inverse of unpad_rows: B rows of per-token values -> (B, width), zero-padded left."""
     out = torch.zeros((len(rows), width))

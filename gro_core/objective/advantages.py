@@ -59,7 +59,7 @@ def group_norm(batch: GROBatch, cfg: GROConfig) -> Tensor:
     if cfg.adv_scale == "group":
         scaled = centred / (_group_std(r, batch) + STD_EPS)
     elif cfg.adv_scale == "batch":
-        scaled = centred / (r.std() + STD_EPS) if r.numel() > 1 else torch.zeros_like(r)
+        scaled = centred / (_batch_std(r, batch) + STD_EPS)
     else:  # "none": Dr. GRPO keeps the raw scale
         scaled = centred
     # A lone completion (or a group of equal rewards) carries no signal.
@@ -78,14 +78,8 @@ def _last_token_index(mask: Tensor) -> Tensor:
     return torch.where(mask, positions, 0).amax(dim=1)
 
 
-def reinforce_pp(batch: GROBatch, cfg: GROConfig) -> Tensor:
-    """REINFORCE++, per token: the return of token rewards (−kl_coef·(old − ref) on every
-    token, r_i on the last), whitened over the batch's tokens. -> (B, T).
-
-    Token reward: −kl_coef·(old − ref) on every token (k1), plus r_i (minus its group mean
-    with `adv_baseline`) on the last token. Return G_t = Σ_{t' ≥ t} (γ = 1), then
-    (G − mean)/sqrt(var + 1e-8) over all valid tokens of the batch, biased variance.
-    """
+def _returns(batch: GROBatch, cfg: GROConfig) -> Tensor:
+    """(B, T) REINFORCE++'s return of each token, before whitening."""
     mask = batch.mask
     r = batch.rewards
     if cfg.adv_baseline:
@@ -96,9 +90,81 @@ def reinforce_pp(batch: GROBatch, cfg: GROConfig) -> Tensor:
         token_rewards = -cfg.kl_coef * (batch.old_logprobs - batch.ref_logprobs)
     last = _last_token_index(mask).unsqueeze(1)  # (B, 1)
     token_rewards = token_rewards.scatter_add(1, last, r.unsqueeze(1))
-    returns = token_rewards.flip(1).cumsum(1).flip(1)  # (B, T)
-    valid = returns[mask]
-    mean = valid.mean()
-    var = (valid - mean).square().mean()
+    return token_rewards.flip(1).cumsum(1).flip(1)  # (B, T)
+
+
+def reinforce_pp(batch: GROBatch, cfg: GROConfig) -> Tensor:
+    """REINFORCE++, per token: the return of token rewards (−kl_coef·(old − ref) on every
+    token, r_i on the last), whitened over the batch's tokens. -> (B, T).
+
+    Token reward: −kl_coef·(old − ref) on every token (k1), plus r_i (minus its group mean
+    with `adv_baseline`) on the last token. Return G_t = Σ_{t' ≥ t} (γ = 1), then
+    (G − mean)/sqrt(var + 1e-8) over all valid tokens of the batch (the step's, across
+    micro-batches and ranks, when `batch.moments` holds them), biased variance.
+    """
+    returns = _returns(batch, cfg)
+    if batch.moments is not None:
+        mean, var = (t.to(returns) for t in moments_mean_var(batch.moments[0], bessel=False))
+    else:
+        valid = returns[batch.mask]
+        mean = valid.mean()
+        var = (valid - mean).square().mean()
     whitened = (returns - mean) * torch.rsqrt(var + WHITEN_EPS)
     return whitened * batch.maskf
+
+
+# --- statistics over the whole step ------------------------------------------------------
+#
+# Two estimators divide by a statistic of the batch, not of one group: group_norm with
+# adv_scale batch (the std of all rewards) and reinforce_pp (the mean and variance of all
+# returns). A step cut into micro-batches, or over several ranks, must use the statistic of
+# the whole step, or N ranks would not take one process's step. Each micro-batch contributes
+# the moments [n, Σx, Σx²] of its values; the trainer sums them over micro-batches and
+# ranks and hands the total back in `GROBatch.moments`.
+
+
+def normalises_over_batch(cfg: GROConfig) -> bool:
+    """Whether the config's estimator divides by a statistic of the whole batch."""
+    batch_scaled = cfg.advantage == "group_norm" and cfg.adv_scale == "batch"
+    return batch_scaled or cfg.advantage == "reinforce_pp"
+
+
+def moments_read_old(cfg: GROConfig) -> bool:
+    """Whether those statistics read the sampling policy's log-probs (a KL in the reward
+    or in REINFORCE++'s return), so the trainer must have them before the step."""
+    in_return = cfg.advantage == "reinforce_pp" and cfg.kl_coef != 0
+    return in_return or (cfg.kl_in_reward and cfg.kl_coef != 0)
+
+
+def batch_quantity(batch: GROBatch, cfg: GROConfig) -> Tensor | None:
+    """The values the estimator normalises over the whole batch, flat; None when it has none."""
+    if not normalises_over_batch(cfg):
+        return None
+    if cfg.advantage == "reinforce_pp":
+        return _returns(batch, cfg)[batch.mask]
+    return batch.rewards
+
+
+def moments_of(values: Tensor | None) -> Tensor:
+    """(3,) float64 [n, Σx, Σx²] of `values` (zeros for None)."""
+    if values is None:
+        return torch.zeros(3, dtype=torch.float64)
+    x = values.detach().double().reshape(-1)
+    return torch.stack([x.new_tensor(float(x.numel())), x.sum(), x.square().sum()]).cpu()
+
+
+def moments_mean_var(moments: Tensor, *, bessel: bool) -> tuple[Tensor, Tensor]:
+    """(mean, variance) from [n, Σx, Σx²], float64 scalars; Bessel-corrected when asked."""
+    n, total, squares = moments.tolist()
+    mean = total / max(n, 1.0)
+    spread = max(squares - total * mean, 0.0)  # Σ(x − mean)², clamped against rounding
+    var = spread / max(n - 1.0 if bessel else n, 1.0)
+    return torch.tensor(mean, dtype=torch.float64), torch.tensor(var, dtype=torch.float64)
+
+
+def _batch_std(rewards: Tensor, batch: GROBatch) -> Tensor:
+    """The Bessel std of all rewards of the step (of this batch when no moments are given);
+    a batch of one has none, and its advantage is 0 anyway."""
+    if batch.moments is not None:
+        return moments_mean_var(batch.moments[0], bessel=True)[1].sqrt().to(rewards)
+    return rewards.std() if rewards.numel() > 1 else rewards.new_tensor(0.0)

@@ -36,6 +36,9 @@ class GROBatch:
     kl_ref_point: Tensor | None  # () z0 for KTO, when the trainer estimated it
     kl_pairs: tuple[Tensor, Tensor] | None  # (M,) policy and reference ℓ of mismatched pairs
     groups: Groups
+    # (2, 3) [n, Σx, Σx²] over the whole step (micro-batches and ranks) of what the estimator
+    # (row 0) and adv_normalize (row 1) normalise by; None: this batch is the step.
+    moments: Tensor | None = None
 
     @property
     def size(self) -> int:

@@ -11,18 +11,25 @@ hand-written loss for the same method (bench/objective.py).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import Tensor
 
-from gro_core.objective.advantages import STD_EPS
+from gro_core.objective.advantages import (
+    STD_EPS,
+    batch_quantity,
+    moments_mean_var,
+    moments_of,
+    normalises_over_batch,
+)
 from gro_core.objective.batch import GROBatch
 from gro_core.objective.config import GROConfig
 from gro_core.objective.groups import make_groups
 from gro_core.objective.output import GROOutput, StatParts, k3, make_output
 from gro_core.objective.values import policy_value
 
-__all__ = ["GROOutput", "gro_loss"]
+__all__ = ["GROOutput", "gro_loss", "gro_moments", "moment_stages"]
 
 
 def gro_loss(
@@ -37,6 +44,7 @@ def gro_loss(
     baseline_rewards: Tensor | None = None,
     kl_ref_point: Tensor | float | None = None,
     kl_pairs: tuple[Tensor, Tensor] | None = None,
+    moments: Tensor | None = None,
 ) -> GROOutput:
     """GRO loss for B completions of up to T tokens.
 
@@ -46,7 +54,9 @@ def gro_loss(
     (B, T); baseline_rewards (B,) for ReMax; kl_ref_point () KTO's z0; kl_pairs, when z0 is
     not given, the (M,) sequence log-likelihoods under the policy and the reference of
     mismatched prompt/completion pairs, from which z0 = max(0, mean Δ) as TRL estimates it
-    (without either, z0 is estimated on the batch's own pairs). Values outside `mask` are
+    (without either, z0 is estimated on the batch's own pairs); moments, when the batch is
+    one micro-batch or one rank's share of a step, the step's `gro_moments` summed over all
+    of them (batch-wide statistics are then the step's). Values outside `mask` are
     ignored, even when not finite. bfloat16 and float16 inputs are computed in float32; the
     gradient reaches `logprobs` in its dtype.
     """
@@ -55,7 +65,7 @@ def gro_loss(
     mask = mask if mask.dtype == torch.bool else mask.bool()
     inputs = _Inputs(
         logprobs, mask, rewards, group_ids, old_logprobs, ref_logprobs, baseline_rewards,
-        kl_ref_point, kl_pairs,
+        kl_ref_point, kl_pairs, moments,
     )  # fmt: skip
     out = _gro_loss(cfg, inputs, safe=False)
     if not bool(torch.isfinite(out.loss)):
@@ -78,6 +88,36 @@ class _Inputs:
     baseline_rewards: Tensor | None
     kl_ref_point: Tensor | float | None
     kl_pairs: tuple[Tensor, Tensor] | None
+    moments: Tensor | None = None
+
+
+def moment_stages(cfg: GROConfig) -> int:
+    """How many rounds of `gro_moments` a step needs: 0 when nothing in `cfg` is normalised
+    over the batch, 2 when adv_normalize whitens advantages that are themselves normalised
+    over the batch (the second round needs the first's totals), else 1."""
+    sequence_level = not cfg.component("advantage").token_level
+    return int(normalises_over_batch(cfg)) + int(cfg.adv_normalize and sequence_level)
+
+
+def gro_moments(cfg: GROConfig, *, moments: Tensor | None = None, **inputs: Any) -> Tensor:
+    """(2, 3) float64 [n, Σx, Σx²] of what `cfg` normalises over the batch, for this
+    micro-batch: row 0 the estimator's values (batch_quantity), row 1 the advantages that
+    adv_normalize whitens (computed with the totals of an earlier round, `moments`). Takes
+    gro_loss's keyword arguments; `logprobs` is read only as the sampling policy's
+    (old_logprobs' stand-in), so a detached or no-grad tensor will do. Sum the result over
+    a step's micro-batches and ranks, `moment_stages` times, and pass it to gro_loss."""
+    _check_inputs(cfg, inputs["logprobs"], inputs["mask"], inputs.get("rewards"),
+                  inputs.get("old_logprobs"), inputs.get("ref_logprobs"),
+                  inputs.get("baseline_rewards"))  # fmt: skip
+    mask = inputs["mask"]
+    fields = {k: inputs.get(k) for k in _Inputs.__dataclass_fields__ if k != "moments"}
+    fields["mask"] = mask if mask.dtype == torch.bool else mask.bool()
+    with torch.no_grad():
+        _, _, batch = _batch(cfg, _Inputs(**fields, moments=moments), safe=True)
+        rows = [moments_of(batch_quantity(batch, cfg)), moments_of(None)]
+        if cfg.adv_normalize and not cfg.component("advantage").token_level:
+            rows[1] = moments_of(cfg.component("advantage").function(batch, cfg))
+    return torch.stack(rows)
 
 
 def _gro_loss(cfg: GROConfig, inputs: _Inputs, *, safe: bool) -> GROOutput:
@@ -224,6 +264,7 @@ def _batch(cfg: GROConfig, inputs: _Inputs, safe: bool) -> tuple[Tensor, Tensor,
         kl_ref_point=z0,
         kl_pairs=_kl_pairs(inputs.kl_pairs, dtype),
         groups=groups,
+        moments=None if inputs.moments is None else inputs.moments.double().cpu(),
     )
     return lp, seq_lp, batch
 
@@ -254,14 +295,27 @@ def _check_group_sizes(cfg: GROConfig, counts: Tensor) -> None:
             )
 
 
+def _whitened(adv: Tensor, batch: GROBatch) -> Tensor:
+    """adv_normalize: (A − mean)/(std + 1e-4), over the step when its moments are given."""
+    if batch.moments is not None:
+        n = float(batch.moments[1, 0])
+        mean, var = (t.to(adv) for t in moments_mean_var(batch.moments[1], bessel=True))
+    else:
+        n, mean = adv.numel(), adv.mean()
+        var = adv.var() if n > 1 else adv.new_tensor(0.0)
+    if n <= 1:
+        return adv
+    return (adv - mean) / (var.sqrt() + STD_EPS)
+
+
 def _coefficients(
     cfg: GROConfig, batch: GROBatch
 ) -> tuple[tuple[Tensor, Tensor, Tensor, Tensor], Tensor, Tensor]:
     """(A, d, w, w · f(A)), each (B,) or (B, T); and f(A) and sign(A) broadcast to d's
     shape, which the loss value reads."""
     adv = cfg.component("advantage").function(batch, cfg)
-    if cfg.adv_normalize and adv.dim() == 1 and adv.numel() > 1:
-        adv = (adv - adv.mean()) / (adv.std() + STD_EPS)
+    if cfg.adv_normalize and adv.dim() == 1:
+        adv = _whitened(adv, batch)
     sign = torch.sign(adv)
     # Sequence-level anchors see a sequence-level sign; the config refuses token-level
     # advantages with them, so the zeros below are never read.

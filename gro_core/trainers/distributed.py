@@ -14,6 +14,9 @@ from typing import Any
 
 import torch
 import torch.distributed as dist
+from torch import Tensor
+
+from gro_core.rollout.static_decode import sharded
 
 
 @dataclass(frozen=True)
@@ -72,6 +75,14 @@ class Ranks:
         dist.all_reduce(summed)
         return float(summed.item())
 
+    def summed(self, values: Tensor) -> Tensor:
+        """`values` summed elementwise over all ranks (a CPU tensor; a copy)."""
+        if self.world == 1:
+            return values
+        out = values.detach().clone().cpu()
+        dist.all_reduce(out)
+        return out
+
     def agree(self, flag: bool) -> bool:
         """Rank 0's decision (e.g. stop), the same on every rank."""
         if self.world == 1:
@@ -88,6 +99,16 @@ class Ranks:
             dist.destroy_process_group()
 
 
+def any_rank(model: torch.nn.Module, flag: bool) -> bool:
+    """Whether `flag` holds on any rank of a sharded `model`, whose sampling and scoring every
+    rank must join (a collective: every rank calls it at the same point); else this rank's."""
+    if not sharded(model):
+        return flag
+    value = torch.tensor([int(flag)], device=next(model.parameters()).device)
+    dist.all_reduce(value, op=dist.ReduceOp.MAX)
+    return bool(value.item())
+
+
 def init_ranks(strategy: str = "ddp") -> Ranks:
     """Join the process group torchrun set up (gloo on CPU, NCCL on GPUs), if any;
     `strategy` is resources.strategy (fsdp shards the model over the ranks)."""
@@ -96,7 +117,9 @@ def init_ranks(strategy: str = "ddp") -> Ranks:
         return Ranks()
     cuda = torch.cuda.is_available()
     if not dist.is_initialized():
-        dist.init_process_group("nccl" if cuda else "gloo")
+        # NCCL for the GPU tensors; gloo beside it for the few small CPU tensors the loop
+        # reduces (unit counts, metrics, moments), which NCCL alone refuses.
+        dist.init_process_group("cpu:gloo,cuda:nccl" if cuda else "gloo")
     local = int(os.environ.get("LOCAL_RANK", "0"))
     if cuda:
         torch.cuda.set_device(local)

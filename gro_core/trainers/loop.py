@@ -39,7 +39,7 @@ from gro_core.trainers.checkpoint import (
 )
 from gro_core.trainers.datasets import load_data
 from gro_core.trainers.distributed import init_ranks
-from gro_core.trainers.protocol import Collected
+from gro_core.trainers.protocol import Collected, weighted_metrics
 from gro_core.trainers.sampler import StepSampler
 from gro_core.trainers.strategy import (
     load_sharded_checkpoint,
@@ -83,27 +83,6 @@ def cosine_schedule(warmup: int, total: int):
         return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
 
     return factor
-
-
-def weighted_metrics(parts: list[tuple[dict[str, Any], float]]) -> dict[str, float]:
-    """Σ weight · value per metric name over micro-batches' (metrics, weight).
-
-    Values are floats or tensors; all tensors are fetched in one transfer (one host sync
-    on a GPU, and on a CPU one conversion instead of one per metric and micro-batch).
-    """
-    tensors = [
-        v.detach().float().reshape(())
-        for metrics, _ in parts
-        for v in metrics.values()
-        if isinstance(v, torch.Tensor)
-    ]
-    fetched = iter(torch.stack(tensors).tolist() if tensors else [])
-    sums: dict[str, float] = {}
-    for metrics, weight in parts:
-        for name, value in metrics.items():
-            value = next(fetched) if isinstance(value, torch.Tensor) else float(value)
-            sums[name] = sums.get(name, 0.0) + value * weight
-    return sums
 
 
 Resume = bool | tuple[int, Path]
@@ -183,7 +162,8 @@ class Trainer:
         examples, or for online methods their scored rollouts."""
         batch = self.ranks.shard(self.sampler.batch(step))
         examples = [self.data.train[i] for i in batch]
-        return self.objective.collect(self.model, step, examples, self.ranks.rank * len(batch))
+        first, total = self.ranks.rank * len(batch), self.ranks.world * len(batch)
+        return self.objective.collect(self.model, step, examples, first, total)
 
     def elapsed(self) -> float:
         """Training wall seconds since the run started, across resumes."""
@@ -234,9 +214,14 @@ class Trainer:
         total = self.ranks.total(local)
         parts: list[tuple[dict[str, Any], float]] = []
         samples: list[dict[str, Any]] = []
+        # Batch-wide statistics (a reward std, REINFORCE++'s whitening) must be the step's.
+        whole = len(micro) == 1 and self.ranks.world == 1
+        moments = (
+            None if whole else self.objective.step_moments(self.model, micro, self.ranks.summed)
+        )
         for items, unit in zip(micro, units, strict=True):
             share = self.ranks.world * unit / total
-            loss, metrics, found = self.objective.step(self.model, items)
+            loss, metrics, found = self.objective.step(self.model, items, moments)
             if not bool(torch.isfinite(loss)):
                 message = f"non-finite loss ({float(loss.detach())}) at step {step}"
                 raise TrainingError("non_finite", message, step)

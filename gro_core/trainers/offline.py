@@ -6,6 +6,7 @@ held-out examples; the loop in gro_core.trainers.loop does everything else.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -54,10 +55,21 @@ class OfflineObjective:
     iterations = 1
 
     def collect(
-        self, model: torch.nn.Module, step: int, examples: list[Example], first: int = 0
+        self,
+        model: torch.nn.Module,
+        step: int,
+        examples: list[Example],
+        first: int = 0,
+        total: int | None = None,
     ) -> Collected[Example]:
         """The examples as they are; each counts once for train/samples (a pair too)."""
         return Collected(examples, samples=len(examples))
+
+    def step_moments(
+        self, model: torch.nn.Module, micro: list[list[Example]], total: Callable[[Tensor], Tensor]
+    ) -> Tensor | None:
+        """None: no offline loss normalises over its batch."""
+        return None
 
 
 class SFTObjective(OfflineObjective):
@@ -70,7 +82,9 @@ class SFTObjective(OfflineObjective):
         """The loss is a mean over completion tokens."""
         return float(sum(len(s.completion_ids) for e in examples for s in e.sequences))
 
-    def step(self, model: torch.nn.Module, examples: list[Example]) -> StepResult:
+    def step(
+        self, model: torch.nn.Module, examples: list[Example], moments: Tensor | None = None
+    ) -> StepResult:
         batch = _sequences_batch(examples, self.tokenizer.pad_token_id, self.device)
         logprobs = completion_logprobs(model, batch)
         loss = -logprobs.sum() / batch.mask.sum().clamp(min=1)
@@ -129,7 +143,9 @@ class RewardModelObjective(OfflineObjective):
         """The loss is a mean over pairs."""
         return float(len(examples))
 
-    def step(self, model: torch.nn.Module, examples: list[Example]) -> StepResult:
+    def step(
+        self, model: torch.nn.Module, examples: list[Example], moments: Tensor | None = None
+    ) -> StepResult:
         scores = self._scores(model, examples)
         margin = scores[:, 0] - scores[:, 1]
         loss = -F.logsigmoid(margin).mean()
@@ -223,7 +239,9 @@ class OfflineGROObjective(OfflineObjective):
     def units(self, examples: list[Example]) -> float:
         return aggregation_units(self.cfg, [e.sequences for e in examples])
 
-    def step(self, model: torch.nn.Module, examples: list[Example]) -> StepResult:
+    def step(
+        self, model: torch.nn.Module, examples: list[Example], moments: Tensor | None = None
+    ) -> StepResult:
         *_, out = self._score(model, examples, "train")
         # Offline "rewards" are the ±1 labels: their mean is the label balance, not a reward.
         metrics: Metrics = {k: v for k, v in out.stats.items() if not k.startswith("reward/")}

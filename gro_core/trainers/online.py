@@ -9,18 +9,19 @@ own log-probs (detached) are the old ones, as gro_loss assumes by default.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
 from typing import Any
 
 import torch
 from torch import Tensor
 from transformers import PreTrainedTokenizerBase
 
-from gro_core.data.encode import Example, Sequence, right_align, unpad_rows
+from gro_core.data.encode import Example, Sequence, completion_mask, unpad_rows
 from gro_core.evaluation.policy import evaluate_policy
 from gro_core.methods import get_method, get_preset
 from gro_core.models import Reference
-from gro_core.objective.loss import GROOutput, gro_loss
+from gro_core.objective.advantages import moments_read_old
+from gro_core.objective.loss import gro_loss, gro_moments, moment_stages
 from gro_core.rewards import build_scorer, python_rewards_allowed, reward_timeout_s
 from gro_core.rollout.backends import rollout_backend
 from gro_core.rollout.sampling import RolloutSettings, prompt_seeds
@@ -34,28 +35,22 @@ from gro_core.trainers.dapo_sampling import (
     renumbered,
 )
 from gro_core.trainers.datasets import Data, DataError
+from gro_core.trainers.distributed import any_rank
 from gro_core.trainers.offline import aggregation_units
 from gro_core.trainers.prompt_sharing import scores_shared_rows
 from gro_core.trainers.protocol import Collected, StepResult
-from gro_core.trainers.samples import scored_samples
+from gro_core.trainers.rollout_groups import (
+    RolloutGroup,
+    group_samples,
+    loss_inputs,
+    store_rows,
+)
+from gro_core.trainers.step_draws import Share, extra_prompts, offline_places
 
 # A per-forward overhead no padding outweighs: length_chunks then keeps one chunk.
 _ONE_CHUNK = 10**12
 # (dataset row, its completions, whether the rewards score them)
 Pending = tuple[dict[str, Any], list[Sequence], bool]
-
-
-@dataclass
-class RolloutGroup:
-    """The G completions of one prompt, scored, with what the update needs per completion."""
-
-    sequences: list[Sequence]
-    texts: list[str]
-    row: dict[str, Any]
-    ref_logprobs: list[Tensor] | None = None
-    old_logprobs: list[Tensor] | None = None
-    baseline: float | None = None  # ReMax: reward of this prompt's greedy completion
-    pair: bool = False  # an offline preference pair (counted once in train/samples)
 
 
 class OnlineObjective:
@@ -131,22 +126,30 @@ class OnlineObjective:
     # --- collecting a batch ---------------------------------------------------------------
 
     def collect(
-        self, model: torch.nn.Module, step: int, prompts: list[Example], first: int = 0
+        self,
+        model: torch.nn.Module,
+        step: int,
+        prompts: list[Example],
+        first: int = 0,
+        total: int | None = None,
     ) -> Collected[RolloutGroup]:
         """Scored groups for `step`'s prompts (G rollouts each), plus offline rows when
         `data.offline_mix` > 0. Each prompt samples from its own seed, a function of (seed,
-        step, its index `first` + i in the step's whole batch): a resume redraws the same
-        batch, and N ranks, each given its share, sample what one process does."""
+        step, its index `first` + i in the step's whole batch of `total`): a resume redraws
+        the same batch, and N ranks, each given its share, sample what one process does."""
         started = time.perf_counter()
         self.sample.sync(model)  # vllm: this batch samples with the weights just updated
-        n_offline = round(self.spec.data.offline_mix * len(prompts)) if self.data.offline else 0
-        offline = self._offline_examples(step, n_offline)
-        online = prompts[: len(prompts) - n_offline]
+        share = Share(first, len(prompts), total or len(prompts))
+        d = self.spec.data
+        n_online, offline, demo_first = offline_places(
+            self.data.offline, d.offline_mix, self.spec.train.seed, step, share
+        )
+        online = prompts[:n_online]
         g = self.spec.rollout.num_generations
         # An SFT demonstration takes the place of one rollout in its prompt's group.
         demos = [e for e in offline if len(e.sequences) == 1]
         pending = self._rollouts(model, online, g, self._seeds(step, first, online, 0))
-        pending += self._rollouts(model, demos, g - 1, self._seeds(step, first, demos, 1))
+        pending += self._rollouts(model, demos, g - 1, self._seeds(step, demo_first, demos, 1))
         pairs = [
             (e.row, list(e.sequences), self.offline_scored)
             for e in offline
@@ -185,9 +188,14 @@ class OnlineObjective:
         kept = [grp for grp in groups if not is_flat(grp)]
         dropped = [grp for grp in groups if is_flat(grp)]
         flat_share, rounds, extra = len(dropped) / target, 0, 0
-        while len(kept) < target and rounds < self.spec.rollout.max_resample_rounds:
+        while rounds < self.spec.rollout.max_resample_rounds and any_rank(
+            model, len(kept) < target
+        ):
             rounds += 1
-            prompts = self._extra_prompts(step, rounds, target - len(kept))
+            need = max(target - len(kept), 0)
+            prompts = extra_prompts(
+                self.data.train, need, self.spec.train.seed, step, rounds, first
+            )
             extra += len(prompts)
             seeds = self._seeds(step, first, prompts, 1 + rounds)
             more, _ = self._score(self._rollouts(model, prompts, g, seeds))
@@ -203,14 +211,6 @@ class OnlineObjective:
             "sampling/flat_groups_kept": float(short),  # the rounds ran out
         }
 
-    def _extra_prompts(self, step: int, round_: int, n: int) -> list[Example]:
-        """n prompts of data.train for a dynamic-sampling round, seeded by (seed, step, round)
-        so a resumed run redraws them."""
-        seed = (self.spec.train.seed * 1_000_003 + step) * 101 + round_
-        gen = torch.Generator().manual_seed(seed)
-        picks = torch.randint(len(self.data.train), (n,), generator=gen).tolist()
-        return [self.data.train[i] for i in picks]
-
     def _seeds(self, step: int, first: int, examples: list[Example], stream: int) -> list[int]:
         """Per-prompt sampling seeds; `stream` keeps rollouts, demonstrations' groups and each
         dynamic-sampling round apart."""
@@ -219,19 +219,18 @@ class OnlineObjective:
     def _truncated(self, seq: Sequence) -> bool:
         return is_truncated(seq, self.settings.max_new_tokens, self.tokenizer.eos_token_id)
 
-    def _offline_examples(self, step: int, n: int) -> list[Example]:
-        if n == 0:
-            return []
-        gen = torch.Generator().manual_seed(self.spec.train.seed * 1_000_003 + step)
-        picks = torch.randint(len(self.data.offline), (n,), generator=gen).tolist()
-        return [self.data.offline[i] for i in picks]
-
     def _rollouts(
         self, model: torch.nn.Module, examples: list[Example], n: int, seeds: list[int]
     ) -> list[Pending]:
         """(row, sequences, scored) per example: n sampled completions (example i's from
         seeds[i]), then any demo."""
+        # Each forward of a sharded model gathers from every rank: a rank with nothing to
+        # sample where a peer samples decodes a stand-in beside it, then drops it.
+        peers_sample = n > 0 and sharded(model) and any_rank(model, bool(examples))
         if not examples:
+            if peers_sample:
+                stand_in = [list(self.data.train[0].sequences[0].prompt_ids)]
+                self.sample(model, self.tokenizer, stand_in, n, self.settings, seeds=[0])
             return []
         prompts = [list(e.sequences[0].prompt_ids) for e in examples]
         out = (
@@ -307,11 +306,11 @@ class OnlineObjective:
         """Reference log-probs (if the preset uses them) and old ones (if it updates twice)."""
         if self.cfg.needs_reference and self.reference is not None:
             with self.reference.scoring() as ref_model:
-                _store(groups, unpad_rows(*self._logprobs(ref_model, groups)), "ref_logprobs")
+                store_rows(groups, unpad_rows(*self._logprobs(ref_model, groups)), "ref_logprobs")
         if self.iterations > 1:
             was = model.training
             model.eval()
-            _store(groups, unpad_rows(*self._logprobs(model, groups)), "old_logprobs")
+            store_rows(groups, unpad_rows(*self._logprobs(model, groups)), "old_logprobs")
             model.train(was)
 
     # --- one update on a micro-batch of groups -----------------------------------------------
@@ -319,33 +318,52 @@ class OnlineObjective:
     def units(self, groups: list[RolloutGroup]) -> float:
         return aggregation_units(self.cfg, [g.sequences for g in groups])
 
-    def step(self, model: torch.nn.Module, groups: list[RolloutGroup]) -> StepResult:
-        seqs = [s for g in groups for s in g.sequences]
-        logprobs, mask = self._logprobs(model, groups)
-        width = mask.shape[1]
-        if self.spec.rollout.mask_truncated:  # DAPO's overlong filtering
-            cut = torch.tensor([self._truncated(s) for s in seqs], device=mask.device)
-            mask = mask & ~cut.unsqueeze(1)
+    def step_moments(
+        self,
+        model: torch.nn.Module,
+        micro: list[list[RolloutGroup]],
+        total: Callable[[Tensor], Tensor],
+    ) -> Tensor | None:
+        """The step's moments of what the preset normalises over the batch (the reward std
+        of adv_scale batch, REINFORCE++'s returns, adv_normalize's advantages), summed over
+        micro-batches and ranks; None when it normalises over nothing. The sampling policy's
+        log-probs they may read are the stored old ones, else a no-grad forward."""
+        stages = moment_stages(self.cfg)
+        if not stages:
+            return None
+        with torch.no_grad():
+            inputs = [self._loss_inputs(model, groups, old_only=True) for groups in micro]
+        known = None
+        for _ in range(stages):
+            known = total(sum(gro_moments(self.cfg, moments=known, **kw) for kw in inputs))
+        return known
 
-        def stacked(name: str) -> Tensor | None:
-            rows = [t for g in groups for t in (getattr(g, name) or [])]
-            return right_align(rows, width).to(self.device) if rows else None
-
-        baseline = None
-        if self.cfg.needs_baseline_rewards:
-            baseline = torch.tensor([g.baseline for g in groups for _ in g.sequences])
-        out = gro_loss(
-            self.cfg,
-            logprobs=logprobs,
-            mask=mask,
-            rewards=torch.tensor([s.reward for s in seqs], device=self.device),
-            group_ids=torch.tensor([s.group for s in seqs], device=self.device),
-            old_logprobs=stacked("old_logprobs"),
-            ref_logprobs=stacked("ref_logprobs"),
-            baseline_rewards=None if baseline is None else baseline.to(self.device),
-        )
+    def step(
+        self,
+        model: torch.nn.Module,
+        groups: list[RolloutGroup],
+        moments: Tensor | None = None,
+    ) -> StepResult:
+        out = gro_loss(self.cfg, **self._loss_inputs(model, groups), moments=moments)
         metrics = {k: torch.tensor(v) for k, v in out.stats.items()}
-        return out.loss, metrics, _samples(groups, out)
+        return out.loss, metrics, group_samples(groups, out)
+
+    def _loss_inputs(
+        self, model: torch.nn.Module, groups: list[RolloutGroup], old_only: bool = False
+    ) -> dict[str, Tensor | None]:
+        """gro_loss's arguments for a micro-batch of groups. With `old_only` (no grad), the
+        sampling policy's log-probs stand in for the current ones: stored when the batch is
+        updated more than once, else computed, but only when the preset reads them."""
+        stored = bool(groups and groups[0].old_logprobs)
+        if old_only and (stored or not moments_read_old(self.cfg)):
+            logprobs, mask = None, completion_mask([len(s.completion_ids) for g in groups
+                                                     for s in g.sequences])  # fmt: skip
+        else:
+            logprobs, mask = self._logprobs(model, groups)
+        if self.spec.rollout.mask_truncated:  # DAPO's overlong filtering
+            cut = [self._truncated(s) for g in groups for s in g.sequences]
+            mask = mask.to(self.device) & ~torch.tensor(cut, device=self.device).unsqueeze(1)
+        return loss_inputs(self.cfg, groups, logprobs, mask.to(self.device), old_only=old_only)
 
     # --- evaluation ------------------------------------------------------------------------
 
@@ -379,20 +397,3 @@ def _method_args(spec: JobSpec) -> dict[str, Any]:
     if "max_completion_length" in {a.name for a in get_method(spec.method).args}:
         args.setdefault("max_completion_length", spec.rollout.max_new_tokens)
     return args
-
-
-def _store(groups: list[RolloutGroup], rows: list[Tensor], name: str) -> None:
-    """Hand each group its completions' rows of per-token values, in order."""
-    start = 0
-    for group in groups:
-        setattr(group, name, rows[start : start + len(group.sequences)])
-        start += len(group.sequences)
-
-
-def _samples(groups: list[RolloutGroup], out: GROOutput, limit: int = 8) -> list[dict[str, Any]]:
-    entries = [
-        (group.row.get("prompt"), text, seq.reward)
-        for group in groups
-        for text, seq in zip(group.texts, group.sequences, strict=True)
-    ]
-    return scored_samples(entries, out, limit)

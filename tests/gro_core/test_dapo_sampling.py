@@ -12,7 +12,7 @@ from gro_core.data.encode import Sequence
 from gro_core.spec import load_spec
 from gro_core.trainers.dapo_sampling import is_flat, is_truncated, overlong_penalty
 from gro_core.trainers.loop import Trainer
-from gro_core.trainers.online import RolloutGroup
+from gro_core.trainers.rollout_groups import RolloutGroup
 from tests.gro_core.test_trainers import spec_for
 
 

@@ -21,6 +21,7 @@ from gro_core.models import load_run_model, resolve_model
 from gro_core.models.export import export_checkpoint
 from gro_core.models.sharded import is_sharded_only
 from gro_core.spec import load_spec
+from gro_core.tasks import generate
 from gro_core.trainers.distributed import Ranks
 
 pytestmark = pytest.mark.slow
@@ -187,6 +188,7 @@ _SHARE_SCRIPT = """
 import json, os, sys
 from pathlib import Path
 from gro_core.spec import load_spec
+from gro_core.tasks import generate
 from gro_core.trainers.loop import Trainer
 from gro_core.trainers.strategy import local_numel
 
@@ -291,6 +293,7 @@ _OFFLINE: dict[str, Any] = {
     **_EVERY_STEP,
 }
 _SFT = _OFFLINE | {"method": "sft", "data": {"task": "builtin:arithmetic-sft"}}
+_OFFLINE_ROWS = "offline.jsonl"  # data.train of a run that mixes offline rows in: written per run
 _RUNS: dict[str, dict[str, Any]] = {
     "grpo": _GRPO,  # with a live reference (KL), sharded like the policy
     "grpo-lora": _GRPO | _LORA | _EVERY_STEP,
@@ -301,6 +304,14 @@ _RUNS: dict[str, dict[str, Any]] = {
     "dpo-lora": _OFFLINE
     | _LORA
     | {"method": "dpo", "data": {"task": "builtin:arithmetic-preference"}},
+    # Returns whitened over the whole step (both ranks' tokens), and an offline mix whose
+    # 2 offline places of 8 fall in rank 1's share beside 2 of its prompts.
+    "reinforce_pp-mix": _GRPO
+    | {
+        "method": "reinforce_pp",
+        "data": {"task": "builtin:arithmetic", "train": _OFFLINE_ROWS, "offline_mix": 0.25},
+        "train": _GRPO["train"] | {"batch_size": 8},
+    },
 }
 
 
@@ -318,15 +329,26 @@ class _Pairs:
                 resolve_model("builtin:tiny-llama")  # before the ranks race to build it
                 base = self.root / name
                 base.mkdir()
+                doc = _with_offline_rows(_RUNS[name], base)
                 one_spec, two_spec = base / "one.json", base / "two.json"
-                one_spec.write_text(json.dumps(_RUNS[name]))
+                one_spec.write_text(json.dumps(doc))
                 sharded = {"resources": {"nproc_per_node": 2, "strategy": "fsdp"}}
-                two_spec.write_text(json.dumps(_RUNS[name] | sharded))
+                two_spec.write_text(json.dumps(doc | sharded))
                 self.done[name] = (
                     _train(base, "one", 1, one_spec),
                     _train(base, "two", 2, two_spec),
                 )
         return self.done[name]
+
+
+def _with_offline_rows(doc: dict[str, Any], base: Path) -> dict[str, Any]:
+    """`doc`, its data.train rows written under `base` when it names _OFFLINE_ROWS."""
+    if doc["data"].get("train") != _OFFLINE_ROWS:
+        return doc
+    rows = base / _OFFLINE_ROWS
+    records = generate("arithmetic-sft", 32, seed=1)
+    rows.write_text("".join(json.dumps(r) + "\n" for r in records))
+    return doc | {"data": doc["data"] | {"train": str(rows)}}
 
 
 @pytest.fixture(scope="module")

@@ -305,8 +305,8 @@ def test_non_finite_loss_stops_with_the_step_and_keeps_the_last_checkpoint(
 
     real = offline.SFTObjective.step
 
-    def poisoned(self, model, examples):
-        loss, metrics, samples = real(self, model, examples)
+    def poisoned(self, model, examples, moments=None):
+        loss, metrics, samples = real(self, model, examples, moments)
         calls.append(1)
         return (loss * float("nan") if len(calls) == 5 else loss), metrics, samples
 
@@ -486,3 +486,56 @@ def test_weights_broken_by_a_step_are_not_checkpointed_and_the_error_names_the_l
     assert info.value.code == "non_finite" and info.value.step == 4
     assert "the last good checkpoint is step-2" in str(info.value)
     assert [s for s, _ in checkpoint_dirs(tmp_path)] == [2]
+
+
+_BATCH_NORMALISED = {
+    # The step's reward std (TRL's scale_rewards="batch"); REINFORCE++ whitens its returns,
+    # which read the sampling policy's log-probs (its KL): the step computes them first.
+    "dapo-batch-scale": ("dapo", {"scale_rewards": "batch"}),
+    "reinforce_pp": ("reinforce_pp", {}),
+    "rloo-normalized": ("rloo", {"normalize_advantages": True}),
+}
+
+
+@pytest.mark.parametrize("name", list(_BATCH_NORMALISED))
+def test_grad_accum_takes_the_step_of_the_whole_batch_when_advantages_use_its_spread(
+    tmp_path: Path, name: str
+) -> None:
+    method, args = _BATCH_NORMALISED[name]
+    weights = []
+    for accum in (1, 2):
+        doc = spec_for(method, "builtin:reverse", steps=2, batch_size=4, grad_accum=accum)
+        doc |= {"method_args": args, "eval": {"every": 0}, "checkpoint": {"every": 0, "keep": 1}}
+        doc["rewards"] = [{"type": "text_similarity", "field": "answer"}]  # graded, not 0/1
+        doc["rollout"] = {"num_generations": 4, "max_new_tokens": 6, "temperature": 1.0}
+        out = tmp_path / f"accum-{accum}"
+        assert run(load_spec(doc), out, []).status == "succeeded"
+        weights.append(load_file(out / "checkpoints" / "step-2" / "model.safetensors"))
+    one, two = weights
+    moved = load_policy(TINY).state_dict()
+    assert any(not torch.allclose(one[k], moved[k]) for k in one)  # training changed them
+    for key in one:  # micro-batches normalised alone would move them by ~1e-3
+        torch.testing.assert_close(two[key], one[key], atol=2e-6, rtol=1e-5)
+
+
+def test_ranks_sharing_an_offline_mix_step_collect_what_one_process_does(tmp_path: Path) -> None:
+    from gro_core.tasks import generate
+
+    rows = tmp_path / "offline.jsonl"
+    # Demonstrations: each joins G - 1 rollouts sampled from its own seed.
+    rows.write_text("".join(json.dumps(r) + "\n" for r in generate("arithmetic-sft", 32, seed=1)))
+    doc = spec_for("gro", "builtin:arithmetic", steps=2, batch_size=8)
+    # 8 places: 6 prompts, then 2 offline rows; a rank of 4 holds prompts and offline rows.
+    doc["data"] = {"task": "builtin:arithmetic", "train": str(rows), "offline_mix": 0.25}
+    trainer = Trainer(load_spec(doc), tmp_path / "run", [], resume=False)
+    prompts = [trainer.data.train[i] for i in trainer.sampler.batch(1)]
+
+    def texts(first: int, size: int) -> list[tuple[str, ...]]:
+        share = prompts[first : first + size]
+        collected = trainer.objective.collect(trainer.model, 1, share, first, len(prompts))
+        return [tuple(g.texts) for g in collected.items]
+
+    one = texts(0, 8)
+    assert len(one) == 8
+    assert texts(0, 4) + texts(4, 4) == one
+    assert texts(0, 2) + texts(2, 2) + texts(4, 2) + texts(6, 2) == one
