@@ -41,6 +41,12 @@ def sleeps(completions: list[str], rows: list[dict]) -> list[float]:
     return [0.0] * len(completions)
 
 
+def takes_a_while(completions: list[str], rows: list[dict]) -> list[float]:
+    """A quarter of a second per call: a job that lasts as long on any machine."""
+    time.sleep(0.25)
+    return [0.0] * len(completions)
+
+
 def eats_memory(completions: list[str], rows: list[dict]) -> list[float]:
     """Grows by 64 MiB every 20 ms (written, so resident), up to 4 GiB."""
     _mark("memory")

@@ -224,7 +224,8 @@ def test_a_database_hiccup_while_watching_a_job_does_not_end_it(
         return real(session, job_id, attempt, **fields)
 
     monkeypatch.setattr(db_jobs, "beat", flaky)  # in this process only: the worker's side
-    # long enough for beats after the two failures (a forked child starts in well under 1 s)
-    job = alice.job(tiny_dpo(alice.dataset(PAIRS), steps=30))
+    # At least 3 s (12 rewards of 0.25 s) on any machine: 6 beats at 0.5 s, 4 after the two
+    # failures (30 dpo steps ran in under 1.5 s on a fast machine: two beats, a failed test).
+    job = alice.job(hostile("takes_a_while", steps=12))
     assert run_train_job(settings, job["id"], "w1") == "succeeded"
     assert len(calls) >= 3
