@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/load.py [--db sqlite|postgresql|both] [--pollers 50] [--streams 50]
                                    [--seconds 30] [--etag] [--api-processes 1]
+                                   [--without-training]
 
 Phases, all in one run so that the ratios compare like with like:
   1. training alone: two tiny DPO jobs on two workers, their steps/s;
@@ -9,6 +10,8 @@ Phases, all in one run so that the ratios compare like with like:
      client, out of phase, `--interval` s apart; with --etag sending each ETag back as the
      dashboard's client does) and M SSE streams of the jobs' events run for --seconds;
   3. idle: sequential GET /v1/jobs/{id}/metrics and GET /v1/jobs, the jobs cancelled.
+With --without-training the jobs are cancelled before phase 2: the same clients against the API
+alone, which tells the API's own tail from what training beside it costs.
 It prints p50/p99 of each endpoint idle and loaded, the p99 ratio, errors, the training
 slowdown (steps/s alone / steps/s under load), the CPU the API and the clients used under
 load, and the loaded p50/p99 inside the API (its own latency histogram, to a bucket's bound;
@@ -212,6 +215,13 @@ def train(service: Service, dataset: str) -> list[str]:
     return jobs
 
 
+def _cancel(service: Service, jobs: list[str]) -> None:
+    for job in jobs:
+        service.api.post(f"/v1/jobs/{job}/cancel")
+    done = ("cancelled", "failed", "succeeded")
+    service.wait(lambda: all(service.job(j)["status"] in done for j in jobs), 120, "cancel")
+
+
 def run(db: str, url: str, args: argparse.Namespace) -> list[list[str]]:
     """Training alone, then under load, then idle (jobs cancelled: the same rows, nothing
     running); the table's rows for this database."""
@@ -228,6 +238,8 @@ def run(db: str, url: str, args: argparse.Namespace) -> list[list[str]]:
         base, headers = str(service.api.base_url), dict(service.api.headers)
         before, start = steps(service.api, jobs), time.monotonic()
         api_cpu, own_cpu = cpu_seconds(service.api_process.pid), time.process_time()
+        if args.without_training:  # the API alone under the same clients
+            _cancel(service, jobs)
         histogram = server_buckets(service.api)
         times, errors, events = asyncio.run(load(base, headers, jobs, args))
         elapsed = time.monotonic() - start
@@ -239,10 +251,7 @@ def run(db: str, url: str, args: argparse.Namespace) -> list[list[str]]:
         # Where the CPU went: a busy API is too slow; an idle one behind slow answers waits.
         api_cores = (cpu_seconds(service.api_process.pid) - api_cpu) / elapsed
         client_cores = (time.process_time() - own_cpu) / elapsed
-        for job in jobs:
-            service.api.post(f"/v1/jobs/{job}/cancel")
-        done = ("cancelled", "failed", "succeeded")
-        service.wait(lambda: all(service.job(j)["status"] in done for j in jobs), 120, "cancel")
+        _cancel(service, jobs)
         quiet = idle(service.api, jobs[0])
     finally:
         service.close()
@@ -280,6 +289,11 @@ def main() -> None:
     parser.add_argument("--interval", type=float, default=1.0, help="s between a poller's rounds")
     parser.add_argument("--etag", action="store_true", help="pollers send If-None-Match back")
     parser.add_argument("--api-processes", type=int, default=1, help="uvicorn --workers")
+    parser.add_argument(
+        "--without-training",
+        action="store_true",
+        help="cancel the jobs before the load: the API alone under the same clients",
+    )
     args = parser.parse_args()
     rows: list[list[str]] = []
     if args.db in ("sqlite", "both"):
@@ -297,6 +311,7 @@ def main() -> None:
         f"{args.pollers} pollers (every {args.interval:g} s), {args.streams} streams, "
         f"{args.seconds:.0f} s of load, ETags {'sent back' if args.etag else 'not sent'}, "
         f"{args.api_processes} API process(es)"
+        + (", jobs cancelled before the load" if args.without_training else "")
     )
     print(markdown_table(header, rows))
 

@@ -143,6 +143,9 @@ class Job(Base):
     metrics_version: Mapped[int] = mapped_column(Integer, default=0)
     """Bumped in the transaction of every write to the job's metric points: a poll of its
     metrics compares it instead of reading the points (server/services/metrics.py)."""
+    metrics_epoch: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    """Bumped when points are deleted or an existing point is written again: series kept from
+    earlier points are stale (server/services/series_cache.py); appends leave it."""
     row_version: Mapped[int] = mapped_column(
         Integer, default=0, server_default="0", onupdate=literal_column("row_version") + 1
     )

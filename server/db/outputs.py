@@ -43,12 +43,30 @@ _POSTGRES_UPSERT = text(
 )
 
 
-def _metrics_changed(session: Session, job_id: str) -> None:
+def _metrics_changed(session: Session, job_id: str, *, rewritten: bool = False) -> None:
     """Bump the job's metrics version in the writer's transaction: readers that see the new
-    points see the new version too, so a cached response is never served for them."""
-    session.execute(
-        update(Job).where(Job.id == job_id).values(metrics_version=Job.metrics_version + 1)
-    )
+    points see the new version too, so a cached response is never served for them. A delete
+    or a write over existing points bumps the epoch too: series kept from earlier points (the
+    API's, brought up to date from new points only) start again."""
+    values = {"metrics_version": Job.metrics_version + 1}
+    if rewritten:
+        values["metrics_epoch"] = Job.metrics_epoch + 1
+    session.execute(update(Job).where(Job.id == job_id).values(**values))
+
+
+def _rewrites(session: Session, job_id: str, rows: list[tuple[int, str, float | None]]) -> bool:
+    """Whether a row lands at or before its series' last stored step (not an append). One
+    index probe per series: a max() per name, as a GROUP BY would read every point."""
+    lowest: dict[str, int] = {}
+    for step, name, _ in rows:
+        lowest[name] = min(lowest.get(name, step), step)
+    for name, step in lowest.items():
+        top = session.scalar(
+            select(func.max(Metric.step)).where(Metric.job_id == job_id, Metric.name == name)
+        )
+        if top is not None and step <= top:
+            return True
+    return False
 
 
 def write_metrics(session: Session, job_id: str, points: Iterable[tuple[int, str, float]]) -> int:
@@ -56,7 +74,7 @@ def write_metrics(session: Session, job_id: str, points: Iterable[tuple[int, str
     rows = [(int(step), name, finite(value)) for step, name, value in points]
     if not rows:
         return 0
-    _metrics_changed(session, job_id)
+    _metrics_changed(session, job_id, rewritten=_rewrites(session, job_id, rows))
     if session.get_bind().dialect.name == "postgresql":
         steps, names, values = zip(*rows, strict=True)
         params = {"job": job_id, "names": list(names), "steps": list(steps), "values": list(values)}
@@ -99,7 +117,7 @@ def _sample_row(job_id: str, step: int, idx: int, sample: dict) -> dict[str, Any
 
 def delete_after(session: Session, job_id: str, step: int) -> None:
     """Forget metric points and samples past `step`: a resumed run writes them again."""
-    _metrics_changed(session, job_id)
+    _metrics_changed(session, job_id, rewritten=True)
     session.execute(delete(Metric).where(Metric.job_id == job_id, Metric.step > step))
     session.execute(delete(Sample).where(Sample.job_id == job_id, Sample.step > step))
 

@@ -37,24 +37,25 @@ _SQLITE_EXTREMES = text(
     SELECT m.step, m.value FROM bounds JOIN metrics AS m
     ON m.job_id = :job AND m.name = :name AND m.step IN (
         (SELECT step FROM metrics
-         WHERE job_id = :job AND name = :name AND step >= a AND step < z
+         WHERE job_id = :job AND name = :name AND step >= a AND step < z AND step <= :hi
            AND value IS NOT NULL
          ORDER BY value, step LIMIT 1),
         (SELECT step FROM metrics
-         WHERE job_id = :job AND name = :name AND step >= a AND step < z
+         WHERE job_id = :job AND name = :name AND step >= a AND step < z AND step <= :hi
            AND value IS NOT NULL
          ORDER BY value DESC, step LIMIT 1)
     )
     """
 )
 # Each bucket also counts its points (null values included), so the total needs no extra pass.
+# The highest point's step is negated so a tie goes to the earliest step, as on SQLite.
 _POSTGRES_EXTREMES = text(
     """
     SELECT min(ARRAY[value, step::double precision]) FILTER (WHERE value IS NOT NULL),
-           max(ARRAY[value, step::double precision]) FILTER (WHERE value IS NOT NULL),
+           max(ARRAY[value, -step::double precision]) FILTER (WHERE value IS NOT NULL),
            count(*)
     FROM metrics
-    WHERE job_id = :job AND name = :name AND step >= :lo
+    WHERE job_id = :job AND name = :name AND step >= :lo AND step <= :hi
     GROUP BY ((step - :lo)::bigint * :buckets) / :span
     """
 )
@@ -74,8 +75,9 @@ def _extremes(
     if session.get_bind().dialect.name == "postgresql":
         rows = session.execute(_POSTGRES_EXTREMES, params).all()
         # A bucket holding only nulls has no extremes (the FILTER leaves the arrays null).
-        pairs = [a for low, high, _ in rows for a in (low, high) if a is not None]
-        return [(int(step), value) for value, step in pairs], sum(n for *_, n in rows)
+        lows = [(int(low[1]), low[0]) for low, _, _ in rows if low is not None]
+        highs = [(int(-high[1]), high[0]) for _, high, _ in rows if high is not None]
+        return lows + highs, sum(n for *_, n in rows)
     points = [(step, value) for step, value in session.execute(_SQLITE_EXTREMES, params)]
     # A count over the series' index range: 5 ms for 100k points.
     return points, session.execute(select(func.count()).where(*where)).scalar_one()
@@ -99,10 +101,44 @@ def read_series(
         "job": job_id,
         "name": name,
         "lo": first,
+        "hi": last,
         "span": last - first + 1,
         "buckets": max(1, (max_points - 2) // 2),
     }
-    extremes, total = _extremes(session, params, where)
+    extremes, total = _extremes(session, params, [*where, Metric.step <= last])
     points = dict(extremes)
     points.update({first: head[0][1], last: tail[1]})
     return sorted(points.items()), total
+
+
+def series_ends(session: Session, job_id: str, name: str) -> tuple[Point, Point]:
+    """The first and last points of a series that has some."""
+    series = select(Metric.step, Metric.value).where(*_where(job_id, name, None))
+    first = session.execute(series.order_by(Metric.step).limit(1)).one()
+    last = session.execute(series.order_by(Metric.step.desc()).limit(1)).one()
+    return (first[0], first[1]), (last[0], last[1])
+
+
+def aligned_extremes(
+    session: Session, job_id: str, name: str, first: int, last: int, width: int
+) -> tuple[list[Point], int]:
+    """The extremes of the steps first..last in buckets [k·width, (k+1)·width) (aligned to
+    multiples of width, as server.services.series_cache keeps them), and the points counted."""
+    lo = first // width * width
+    buckets = last // width - first // width + 1
+    params = {"job": job_id, "name": name, "lo": lo, "hi": last, "span": buckets * width}
+    where = [*_where(job_id, name, first), Metric.step <= last]
+    return _extremes(session, params | {"buckets": buckets}, where)
+
+
+def series_head(session: Session, job_id: str, name: str, limit: int) -> list[Point]:
+    """A series' first `limit` points, in step order."""
+    series = select(Metric.step, Metric.value).where(*_where(job_id, name, None))
+    rows = session.execute(series.order_by(Metric.step).limit(limit))
+    return [(step, value) for step, value in rows]
+
+
+def points_after(session: Session, job_id: str, name: str, step: int) -> list[Point]:
+    """A series' points past `step`, in step order: what was written since it was read."""
+    series = select(Metric.step, Metric.value).where(*_where(job_id, name, step + 1))
+    return [(s, value) for s, value in session.execute(series.order_by(Metric.step))]

@@ -3,7 +3,8 @@
 A dashboard polls this every second or so while a job trains, and the answer changes only when
 a worker flushes new points, so an encoded answer is kept per (job, query) under the job's
 `metrics_version` (bumped with every metric write): a poll that finds nothing new costs the
-job's primary-key read, and one that sends the ETag back gets 304 without a body."""
+job's primary-key read, and one that sends the ETag back gets 304 without a body. A new
+version's answer reads only the points written since the last (server.services.series_cache)."""
 
 from __future__ import annotations
 
@@ -14,20 +15,28 @@ from server.db.outputs import metric_names
 from server.db.series import read_series
 from server.schemas.jobs import MetricsOut, Series
 from server.services.response_cache import Encoded, ResponseCache
+from server.services.series_cache import SeriesCache
 
 
 def metrics_out(
     session: Session,
-    job_id: str,
+    job: Job,
     names: list[str] | None,
     max_points: int,
     min_step: int | None = None,
+    kept: SeriesCache | None = None,
 ) -> MetricsOut:
+    """The job's series; whole series from `kept` (brought up to date from their new points
+    only), a `min_step` range from the database."""
+    job_id = job.id
     available = metric_names(session, job_id)
     wanted = [n for n in names if n in available] if names is not None else available
     series = {}
     for name in wanted:
-        points, total = read_series(session, job_id, name, max_points, min_step)
+        if kept is not None and min_step is None:
+            points, total = kept.read(session, job_id, job.metrics_epoch, name, max_points)
+        else:
+            points, total = read_series(session, job_id, name, max_points, min_step)
         # The points come from typed columns (int steps, float-or-null values): constructing
         # without validation skips a per-point check that can only pass.
         series[name] = Series.model_construct(
@@ -45,6 +54,7 @@ def metrics_json(
     names: list[str] | None,
     max_points: int,
     min_step: int | None = None,
+    kept: SeriesCache | None = None,
 ) -> Encoded:
     """The encoded MetricsOut, from the cache while the job's metrics are unchanged. The job
     was read (and its owner checked) by the caller, so the key needs no owner: a job's body is
@@ -52,7 +62,7 @@ def metrics_json(
     key = ("metrics", job.id, tuple(names) if names is not None else None, max_points, min_step)
 
     def build() -> bytes:
-        out = metrics_out(session, job.id, names, max_points, min_step)
+        out = metrics_out(session, job, names, max_points, min_step, kept)
         return out.model_dump_json().encode()
 
     return cache.get(key, job.metrics_version, build)

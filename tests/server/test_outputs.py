@@ -62,7 +62,25 @@ def test_downsampling_keeps_each_buckets_extremes(alice: Api, settings: Settings
     assert recent["series"]["kl/ref"]["steps"] == list(range(4990, 5000))
 
 
-def test_downsampling_matches_a_loop_over_step_buckets(alice: Api, settings: Settings, job_id: str):
+def _bucket_extremes(steps: np.ndarray, values: np.ndarray, bucket_of) -> set[int]:
+    """The first and last steps, and each bucket's lowest and highest non-NaN point's step."""
+    expected = {int(steps[0]), int(steps[-1])}
+    buckets: dict[int, list[int]] = {}
+    for i, s in enumerate(steps):
+        if not np.isnan(values[i]):
+            buckets.setdefault(bucket_of(int(s)), []).append(i)
+    for inside in buckets.values():
+        expected |= {
+            int(steps[min(inside, key=lambda i: values[i])]),
+            int(steps[max(inside, key=lambda i: values[i])]),
+        }
+    return expected
+
+
+@pytest.mark.parametrize("query", ["whole", "from a step"])
+def test_downsampling_matches_a_loop_over_step_buckets(
+    alice: Api, settings: Settings, job_id: str, query: str
+):
     steps = np.arange(3, 3 + 3 * 1000, 3)  # 1000 points, every third step
     values = np.sin(steps / 7.0) + steps * 0.001
     values[500] = np.nan  # a non-finite point is never an extreme
@@ -70,19 +88,15 @@ def test_downsampling_matches_a_loop_over_step_buckets(alice: Api, settings: Set
         outputs.write_metrics(
             session, job_id, zip(steps.tolist(), ["s"] * 1000, values.tolist(), strict=True)
         )
-    got = alice.get(f"/v1/jobs/{job_id}/metrics?max_points=100").json()["series"]["s"]
-    buckets, span = 49, steps[-1] - steps[0] + 1  # (100 - first - last) / 2 buckets of steps
-    expected = {int(steps[0]), int(steps[-1])}
-    for b in range(buckets):
-        inside = [
-            i
-            for i, s in enumerate(steps)
-            if (s - steps[0]) * buckets // span == b and not np.isnan(values[i])
-        ]
-        expected |= {
-            int(steps[min(inside, key=lambda i: values[i])]),
-            int(steps[max(inside, key=lambda i: values[i])]),
-        }
+    if query == "whole":  # buckets of a power-of-two width aligned to its multiples
+        got = alice.get(f"/v1/jobs/{job_id}/metrics?max_points=100").json()["series"]["s"]
+        width = 64  # the narrowest for which steps 3..3000 span at most 49 buckets (47)
+        expected = _bucket_extremes(steps, values, lambda s: s // width)
+    else:  # a range read in the database: (100 - first - last) / 2 even buckets of its steps
+        path = f"/v1/jobs/{job_id}/metrics?max_points=100&min_step=3"
+        got = alice.get(path).json()["series"]["s"]
+        buckets, span = 49, steps[-1] - steps[0] + 1
+        expected = _bucket_extremes(steps, values, lambda s: (s - 3) * buckets // span)
     assert got["steps"] == sorted(expected) and got["total_points"] == 1000
     assert got["values"] == pytest.approx([values[(s - 3) // 3] for s in got["steps"]])
 

@@ -179,8 +179,10 @@ def metrics(
     """Each series downsampled to `max_points`, keeping the min and max of every bucket.
     Answers carry an ETag; a poll that sends it back gets 304 until a new point arrives."""
     wanted = [n for n in (names or "").split(",") if n] or None
-    cache = request.app.state.metrics_cache
-    encoded = metrics_json(session, cache, job, wanted, max_points, min_step)
+    state = request.app.state
+    encoded = metrics_json(
+        session, state.metrics_cache, job, wanted, max_points, min_step, state.series_cache
+    )
     return _cached(encoded, if_none_match)
 
 

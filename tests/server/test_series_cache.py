@@ -1,0 +1,106 @@
+"""Series kept in process and brought up to date from their new points answer exactly what
+the same points read afresh answer: through a short series growing past max_points, width
+doublings, null values, a rewritten point and a resume's delete."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from server.config import Settings
+from server.db import outputs
+from server.db.models import Job
+from server.db.session import session_scope
+from server.services.series_cache import SeriesCache
+from tests.server.conftest import PAIRS, Api, dpo_spec
+
+MAX_POINTS = 40  # 19 buckets: several doublings within a few hundred steps
+
+
+@pytest.fixture
+def job_id(alice: Api) -> str:
+    return alice.job(dpo_spec(alice.dataset(PAIRS)))["id"]
+
+
+def _expected(points: dict[int, float | None]) -> list[tuple[int, float | None]]:
+    """The answer by definition: all points if they fit, else the first and last and each
+    aligned bucket's extremes, for the narrowest power-of-two width that fits 19 buckets."""
+    steps = sorted(points)
+    if len(steps) <= MAX_POINTS:
+        return [(s, points[s]) for s in steps]
+    width = 1
+    while steps[-1] // width - steps[0] // width + 1 > (MAX_POINTS - 2) // 2:
+        width *= 2
+    kept = {steps[0], steps[-1]}
+    buckets: dict[int, list[int]] = {}
+    for s in steps:
+        if points[s] is not None:
+            buckets.setdefault(s // width, []).append(s)
+    for inside in buckets.values():
+        kept.add(min(inside, key=lambda s: (points[s], s)))
+        kept.add(min(inside, key=lambda s: (-points[s], s)))
+    return [(s, points[s]) for s in sorted(kept)]
+
+
+def _read(settings: Settings, cache: SeriesCache, job_id: str) -> tuple[list, int]:
+    with session_scope(settings.database_url) as session:
+        epoch = session.get(Job, job_id).metrics_epoch
+        return cache.read(session, job_id, epoch, "s", MAX_POINTS)
+
+
+def test_a_series_kept_across_flushes_answers_as_one_read_afresh(
+    settings: Settings, job_id: str
+) -> None:
+    rng = np.random.default_rng(1)
+    kept, stored, step = SeriesCache(), {}, 0
+    for flush in range(30):  # 30 flushes of 1-40 points at gaps of 1-5 steps
+        batch = []
+        for _ in range(int(rng.integers(1, 41))):
+            step += int(rng.integers(1, 6))
+            value = None if rng.random() < 0.05 else float(rng.normal())
+            batch.append((step, "s", math.nan if value is None else value))
+            stored[step] = value
+        with session_scope(settings.database_url) as session:
+            outputs.write_metrics(session, job_id, batch)
+        points, total = _read(settings, kept, job_id)
+        assert total == len(stored), flush
+        assert points == _expected(stored), flush
+        assert _read(settings, SeriesCache(), job_id) == (points, total)  # a cold start
+    assert len(points) <= MAX_POINTS
+
+
+def test_a_rewritten_point_and_a_resumes_delete_start_the_series_again(
+    settings: Settings, job_id: str
+) -> None:
+    kept = SeriesCache()
+    stored = {s: float(s % 7) for s in range(1, 301)}
+    with session_scope(settings.database_url) as session:
+        outputs.write_metrics(session, job_id, [(s, "s", v) for s, v in stored.items()])
+    assert _read(settings, kept, job_id)[0] == _expected(stored)
+    stored[150] = 100.0  # a replayed write with another value: a new highest point
+    with session_scope(settings.database_url) as session:
+        outputs.write_metrics(session, job_id, [(150, "s", 100.0)])
+    assert (150, 100.0) in _read(settings, kept, job_id)[0]
+    with session_scope(settings.database_url) as session:
+        outputs.delete_after(session, job_id, 120)  # a resumed attempt forgets later points
+    stored = {s: v for s, v in stored.items() if s <= 120}
+    points, total = _read(settings, kept, job_id)
+    assert total == 120 and points == _expected(stored)
+
+
+def test_appends_leave_the_epoch_and_rewrites_bump_it(settings: Settings, job_id: str) -> None:
+    def epoch() -> int:
+        with session_scope(settings.database_url) as session:
+            return session.get(Job, job_id).metrics_epoch
+
+    with session_scope(settings.database_url) as session:
+        outputs.write_metrics(session, job_id, [(1, "s", 1.0), (2, "s", 2.0), (1, "t", 0.0)])
+    start = epoch()
+    with session_scope(settings.database_url) as session:
+        outputs.write_metrics(session, job_id, [(3, "s", 3.0), (2, "t", 0.0), (1, "u", 0.0)])
+    assert epoch() == start
+    with session_scope(settings.database_url) as session:
+        outputs.write_metrics(session, job_id, [(4, "s", 4.0), (2, "s", 2.5)])
+    assert epoch() == start + 1
