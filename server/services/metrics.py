@@ -31,12 +31,13 @@ def metrics_out(
     job_id = job.id
     available = metric_names(session, job_id)
     wanted = [n for n in names if n in available] if names is not None else available
+    if kept is not None and min_step is None:
+        read = kept.read(session, job_id, job.metrics_epoch, wanted, max_points)
+    else:
+        read = {n: read_series(session, job_id, n, max_points, min_step) for n in wanted}
     series = {}
     for name in wanted:
-        if kept is not None and min_step is None:
-            points, total = kept.read(session, job_id, job.metrics_epoch, name, max_points)
-        else:
-            points, total = read_series(session, job_id, name, max_points, min_step)
+        points, total = read[name]
         # The points come from typed columns (int steps, float-or-null values): constructing
         # without validation skips a per-point check that can only pass.
         series[name] = Series.model_construct(

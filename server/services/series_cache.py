@@ -17,13 +17,20 @@ attempt forgetting the points past its checkpoint, a replayed write)."""
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
 
 from sqlalchemy.orm import Session
 
-from server.db.series import Point, aligned_extremes, points_after, series_ends, series_head
+from server.db.series import (
+    Point,
+    aligned_extremes,
+    points_after_each,
+    series_ends,
+    series_head,
+)
 
 _Key = tuple[str, int, str, int]  # job, metrics epoch, series name, max_points
 
@@ -124,21 +131,36 @@ class SeriesCache:
         self._lock = threading.Lock()
 
     def read(
-        self, session: Session, job_id: str, epoch: int, name: str, max_points: int
-    ) -> tuple[list[Point], int]:
-        """(points in step order, points stored), as server.db.series.read_series answers."""
-        key = (job_id, epoch, name, max_points)
-        with self._lock:
-            state = self._states.get(key)
-            if state is not None:
-                self._states.move_to_end(key)
-        if state is None:
-            state = _start(session, job_id, name, max_points)
-            self._keep(key, state)
-            return state.points(), state.count
-        with state.lock:  # two queries over one series: one reads the new points
-            state.add(points_after(session, job_id, name, state.last_step))
-            return state.points(), state.count
+        self, session: Session, job_id: str, epoch: int, names: list[str], max_points: int
+    ) -> dict[str, tuple[list[Point], int]]:
+        """(points in step order, points stored) of each named series, as
+        server.db.series.read_series answers; the kept ones brought up to date."""
+        out: dict[str, tuple[list[Point], int]] = {}
+        kept: list[tuple[str, SeriesState]] = []
+        for name in names:
+            key = (job_id, epoch, name, max_points)
+            with self._lock:
+                state = self._states.get(key)
+                if state is not None:
+                    self._states.move_to_end(key)
+            if state is None:  # a cold start reads the database's aggregate
+                state = _start(session, job_id, name, max_points)
+                self._keep(key, state)
+                out[name] = state.points(), state.count
+            else:
+                kept.append((name, state))
+        # Each state's lock over its read and its update, taken in name order (no deadlock
+        # between two polls): two polls at once must not both add the same new points.
+        with contextlib.ExitStack() as held:
+            for _, state in kept:
+                held.enter_context(state.lock)
+            after = {name: state.last_step for name, state in kept}
+            for (name, state), new in zip(
+                kept, points_after_each(session, job_id, after).values(), strict=True
+            ):
+                state.add(new)
+                out[name] = state.points(), state.count
+        return out
 
     def _keep(self, key: _Key, state: SeriesState) -> None:
         with self._lock:

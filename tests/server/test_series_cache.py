@@ -44,31 +44,40 @@ def _expected(points: dict[int, float | None]) -> list[tuple[int, float | None]]
     return [(s, points[s]) for s in sorted(kept)]
 
 
-def _read(settings: Settings, cache: SeriesCache, job_id: str) -> tuple[list, int]:
+def _read_all(settings: Settings, cache: SeriesCache, job_id: str, names: list[str]) -> dict:
     with session_scope(settings.database_url) as session:
         epoch = session.get(Job, job_id).metrics_epoch
-        return cache.read(session, job_id, epoch, "s", MAX_POINTS)
+        return cache.read(session, job_id, epoch, names, MAX_POINTS)
+
+
+def _read(settings: Settings, cache: SeriesCache, job_id: str) -> tuple[list, int]:
+    return _read_all(settings, cache, job_id, ["s"])["s"]
 
 
 def test_a_series_kept_across_flushes_answers_as_one_read_afresh(
     settings: Settings, job_id: str
 ) -> None:
     rng = np.random.default_rng(1)
-    kept, stored, step = SeriesCache(), {}, 0
+    kept, step = SeriesCache(), 0
+    stored: dict[str, dict[int, float | None]] = {"s": {}, "t": {}}
     for flush in range(30):  # 30 flushes of 1-40 points at gaps of 1-5 steps
         batch = []
         for _ in range(int(rng.integers(1, 41))):
             step += int(rng.integers(1, 6))
-            value = None if rng.random() < 0.05 else float(rng.normal())
-            batch.append((step, "s", math.nan if value is None else value))
-            stored[step] = value
+            # t, an evaluation-like series: a point now and then, and stops after flush 20
+            for name in ("s", "t") if rng.random() < 0.2 and flush < 20 else ("s",):
+                value = None if rng.random() < 0.05 else float(rng.normal())
+                batch.append((step, name, math.nan if value is None else value))
+                stored[name][step] = value
         with session_scope(settings.database_url) as session:
             outputs.write_metrics(session, job_id, batch)
-        points, total = _read(settings, kept, job_id)
-        assert total == len(stored), flush
-        assert points == _expected(stored), flush
-        assert _read(settings, SeriesCache(), job_id) == (points, total)  # a cold start
-    assert len(points) <= MAX_POINTS
+        read = _read_all(settings, kept, job_id, ["t", "s"])
+        for name in ("s", "t"):
+            points, total = read[name]
+            assert total == len(stored[name]), (flush, name)
+            assert points == _expected(stored[name]), (flush, name)
+        assert _read_all(settings, SeriesCache(), job_id, ["s", "t"]) == read  # a cold start
+    assert len(read["s"][0]) <= MAX_POINTS < len(stored["s"])
 
 
 def test_a_rewritten_point_and_a_resumes_delete_start_the_series_again(
