@@ -41,7 +41,9 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _train(tmp_path: Path, name: str, procs: int, spec: Path, resume: bool = False) -> Path:
+def _train(
+    tmp_path: Path, name: str, procs: int, spec: Path, resume: bool = False, timeout: int = 600
+) -> Path:
     out = tmp_path / name
     cli = ["-m", "gro_core.cli", "train", str(spec), "--out", str(out), "--quiet"]
     cli += ["--resume"] if resume else []
@@ -56,7 +58,7 @@ def _train(tmp_path: Path, name: str, procs: int, spec: Path, resume: bool = Fal
     ]
     cmd = [*launcher, *cli] if procs > 1 else [sys.executable, *cli]
     env = os.environ | {"OMP_NUM_THREADS": "1"}
-    subprocess.run(cmd, check=True, env=env, cwd=Path(__file__).parents[2], timeout=600)
+    subprocess.run(cmd, check=True, env=env, cwd=Path(__file__).parents[2], timeout=timeout)
     return out
 
 
@@ -442,3 +444,35 @@ def test_an_earlier_lora_fsdp_checkpoint_loads_its_adapters(fsdp_pairs: _Pairs) 
     assert saved.keys() == gathered.keys() and any(v.abs().sum() > 0 for v in saved.values())
     for key, value in saved.items():
         assert torch.allclose(gathered[key], value, atol=2e-5, rtol=1e-4), key
+
+
+# --- dynamic sampling under fsdp: ranks that need different rounds --------------------------
+
+
+def flat_on_rank_zero(completions: list[str], rows: list[dict]) -> list[float]:
+    """Equal rewards on rank 0 (every group flat: it resamples every round), graded on rank 1
+    (no group flat: it needs no round)."""
+    if os.environ.get("RANK") == "0":
+        return [0.0] * len(completions)
+    return [float(len(c)) for c in completions]
+
+
+@pytest.mark.usefixtures("_tiny_llama_built")
+def test_fsdp_ranks_needing_different_dynamic_sampling_rounds_still_finish(
+    tmp_path: Path,
+) -> None:
+    doc = _GRPO | {
+        "rewards": [{"type": "python", "path": f"{__name__}:flat_on_rank_zero"}],
+        "rollout": _GRPO["rollout"] | {"dynamic_sampling": True, "max_resample_rounds": 2},
+        "train": _GRPO["train"] | {"steps": 2},
+        "resources": {"nproc_per_node": 2, "strategy": "fsdp"},
+    }
+    spec = tmp_path / "job.json"
+    spec.write_text(json.dumps(doc))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("GRO_ALLOW_PYTHON_REWARDS", "1")
+        two = _train(tmp_path, "two", 2, spec, timeout=240)  # a rank left waiting: timeout
+    lines = [json.loads(x) for x in (two / "metrics.jsonl").read_text().splitlines()]
+    rounds = [m["value"] for m in lines if m["name"] == "sampling/extra_rounds"]
+    assert rounds and max(rounds) > 0  # averaged over ranks: rank 0 resampled, rank 1 did not
+    assert (two / "checkpoints" / "step-2" / "model.safetensors").exists()
