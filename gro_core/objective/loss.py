@@ -95,8 +95,12 @@ def moment_stages(cfg: GROConfig) -> int:
     """How many rounds of `gro_moments` a step needs: 0 when nothing in `cfg` is normalised
     over the batch, 2 when adv_normalize whitens advantages that are themselves normalised
     over the batch (the second round needs the first's totals), else 1."""
-    sequence_level = not cfg.component("advantage").token_level
-    return int(normalises_over_batch(cfg)) + int(cfg.adv_normalize and sequence_level)
+    return int(normalises_over_batch(cfg)) + int(_whitens_advantages(cfg))
+
+
+def _whitens_advantages(cfg: GROConfig) -> bool:
+    """adv_normalize applies: it whitens sequence-level advantages only."""
+    return cfg.adv_normalize and not cfg.component("advantage").token_level
 
 
 def gro_moments(cfg: GROConfig, *, moments: Tensor | None = None, **inputs: Any) -> Tensor:
@@ -115,7 +119,7 @@ def gro_moments(cfg: GROConfig, *, moments: Tensor | None = None, **inputs: Any)
     with torch.no_grad():
         _, _, batch = _batch(cfg, _Inputs(**fields, moments=moments), safe=True)
         rows = [moments_of(batch_quantity(batch, cfg)), moments_of(None)]
-        if cfg.adv_normalize and not cfg.component("advantage").token_level:
+        if _whitens_advantages(cfg):
             rows[1] = moments_of(cfg.component("advantage").function(batch, cfg))
     return torch.stack(rows)
 

@@ -71,9 +71,7 @@ class Ranks:
         """The sum of `value` over all ranks."""
         if self.world == 1:
             return value
-        summed = torch.tensor([value], dtype=torch.float64)
-        dist.all_reduce(summed)
-        return float(summed.item())
+        return float(self.summed(torch.tensor([value], dtype=torch.float64)).item())
 
     def summed(self, values: Tensor) -> Tensor:
         """`values` summed elementwise over all ranks (a CPU tensor; a copy)."""

@@ -226,7 +226,7 @@ class OnlineObjective:
         seeds[i]), then any demo."""
         # Each forward of a sharded model gathers from every rank: a rank with nothing to
         # sample where a peer samples decodes a stand-in beside it, then drops it.
-        peers_sample = n > 0 and sharded(model) and any_rank(model, bool(examples))
+        peers_sample = n > 0 and any_rank(model, bool(examples))  # False unless sharded
         if not examples:
             if peers_sample:
                 stand_in = [list(self.data.train[0].sequences[0].prompt_ids)]
@@ -360,10 +360,11 @@ class OnlineObjective:
                                                      for s in g.sequences])  # fmt: skip
         else:
             logprobs, mask = self._logprobs(model, groups)
+        mask = mask.to(self.device)
         if self.spec.rollout.mask_truncated:  # DAPO's overlong filtering
             cut = [self._truncated(s) for g in groups for s in g.sequences]
-            mask = mask.to(self.device) & ~torch.tensor(cut, device=self.device).unsqueeze(1)
-        return loss_inputs(self.cfg, groups, logprobs, mask.to(self.device), old_only=old_only)
+            mask = mask & ~torch.tensor(cut, device=self.device).unsqueeze(1)
+        return loss_inputs(self.cfg, groups, logprobs, mask, old_only=old_only)
 
     # --- evaluation ------------------------------------------------------------------------
 
