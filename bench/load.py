@@ -8,7 +8,11 @@ Phases, all in one run so that the ratios compare like with like:
   1. training alone: two tiny DPO jobs on two workers, their steps/s;
   2. under load: the same jobs go on while N pollers (metrics + job list, each poller its own
      client, out of phase, `--interval` s apart; with --etag sending each ETag back as the
-     dashboard's client does) and M SSE streams of the jobs' events run for --seconds;
+     dashboard's client does) and M SSE streams of the jobs' events run for --seconds. Before
+     the clock starts, each poller makes its first round (its connection, and the API's first
+     answer of each job, which fills the series cache from the database) and each stream is
+     opened: the idle figures are of a warm API, so the timed ones are too; the first round
+     is printed apart;
   3. idle: sequential GET /v1/jobs/{id}/metrics and GET /v1/jobs, the jobs cancelled.
 With --without-training the jobs are cancelled before phase 2: the same clients against the API
 alone, which tells the API's own tail from what training beside it costs.
@@ -24,12 +28,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import random
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -152,47 +158,90 @@ async def _poller(
         await asyncio.sleep(args.interval)
 
 
-async def _stream(
-    client: httpx.AsyncClient, job: str, until: float, errors: list[str], spread: float
-) -> int:
-    """Follows the job's events until the load ends; the events it received."""
-    received = 0
-    # Opened out of phase like the pollers: 50 opened in one instant is a burst of 50 keys
-    # looked up and 50 first pages sent, which the pollers' first requests would queue behind.
-    await asyncio.sleep(random.uniform(0, spread))
+async def _first_round(client: httpx.AsyncClient, job: str, errors: list[str]) -> list[float]:
+    """A poller's first round, before the clock: its connection opened and the API's first
+    answer of the job built (a cold series cache reads every series from the database)."""
+    took = []
+    for name, path in endpoints(job).items():
+        start = time.perf_counter()
+        try:
+            (await client.get(path)).raise_for_status()
+        except httpx.HTTPError as exc:
+            errors.append(f"first {name}: {type(exc).__name__}")
+        took.append(time.perf_counter() - start)
+    return took
+
+
+async def _open(
+    opened: contextlib.AsyncExitStack, client: httpx.AsyncClient, job: str, errors: list[str]
+) -> httpx.Response | None:
+    """A stream of the job's events, its 200 received (before the clock)."""
+    request = client.stream("GET", f"/v1/jobs/{job}/events/stream")
     try:
-        async with client.stream("GET", f"/v1/jobs/{job}/events/stream") as response:
-            if response.status_code != 200:
-                errors.append(f"stream: {response.status_code}")
-                return 0
-            async for line in response.aiter_lines():
-                received += line.startswith("event: ")
-                if time.monotonic() >= until:
-                    break
+        response = await opened.enter_async_context(request)
+    except httpx.HTTPError as exc:
+        errors.append(f"stream: {type(exc).__name__}")
+        return None
+    if response.status_code != 200:
+        errors.append(f"stream: {response.status_code}")
+        return None
+    return response
+
+
+async def _follow(response: httpx.Response | None, until: float, errors: list[str]) -> int:
+    """Reads an open stream until the load ends; the events it received."""
+    received = 0
+    if response is None:
+        return 0
+    try:
+        async for line in response.aiter_lines():
+            received += line.startswith("event: ")
+            if time.monotonic() >= until:
+                break
     except httpx.HTTPError as exc:
         errors.append(f"stream: {type(exc).__name__}")
     return received
 
 
 async def load(
-    base: str, headers: dict, jobs: list[str], args: argparse.Namespace
-) -> tuple[Latencies, list[str], int]:
+    base: str,
+    headers: dict,
+    jobs: list[str],
+    args: argparse.Namespace,
+    mark: Callable[[], None],
+) -> tuple[Latencies, list[str], int, list[float]]:
+    """The load phase: (latencies, errors, events received, the first rounds' latencies).
+    Connections, each job's first answer and the streams' openings come before the clock,
+    as the idle figures it is compared with are of a warm API; they are reported apart.
+    `mark` is called when the clock starts."""
     times: Latencies = {name: [] for name in endpoints(jobs[0])}
     errors: list[str] = []
     # Made before the clock starts: each builds an SSL context (tens of ms of the bench's one
     # event loop), which had put a second on every poller's first request.
     clients = [_client(base, headers) for _ in range(args.pollers + args.streams)]
-    until = time.monotonic() + args.seconds
     pollers, streams = clients[: args.pollers], clients[args.pollers :]
-    tasks = [
-        *(_poller(c, jobs[i % 2], until, times, errors, args) for i, c in enumerate(pollers)),
-        *(_stream(c, jobs[i % 2], until, errors, args.interval) for i, c in enumerate(streams)),
-    ]
-    try:
-        results = await asyncio.gather(*tasks)
-    finally:
-        await asyncio.gather(*(c.aclose() for c in clients))
-    return times, errors, sum(r for r in results if isinstance(r, int))
+    async with contextlib.AsyncExitStack() as opened:
+        try:
+            first = await asyncio.gather(
+                *(_first_round(c, jobs[i % 2], errors) for i, c in enumerate(pollers))
+            )
+            responses = await asyncio.gather(
+                *(_open(opened, c, jobs[i % 2], errors) for i, c in enumerate(streams))
+            )
+            mark()
+            until = time.monotonic() + args.seconds
+            results = await asyncio.gather(
+                *(
+                    _poller(c, jobs[i % 2], until, times, errors, args)
+                    for i, c in enumerate(pollers)
+                ),
+                *(_follow(r, until, errors) for r in responses),
+            )
+        finally:
+            await opened.aclose()
+            await asyncio.gather(*(c.aclose() for c in clients))
+    events = sum(r for r in results if isinstance(r, int))
+    return times, errors, events, [t for round_ in first for t in round_]
 
 
 def cpu_seconds(pid: int) -> float:
@@ -236,12 +285,18 @@ def run(db: str, url: str, args: argparse.Namespace) -> list[list[str]]:
         jobs = train(service, dataset)
         alone = steps_per_s(service.api, jobs, args.train_seconds)
         base, headers = str(service.api.base_url), dict(service.api.headers)
-        before, start = steps(service.api, jobs), time.monotonic()
-        api_cpu, own_cpu = cpu_seconds(service.api_process.pid), time.process_time()
         if args.without_training:  # the API alone under the same clients
             _cancel(service, jobs)
-        histogram = server_buckets(service.api)
-        times, errors, events = asyncio.run(load(base, headers, jobs, args))
+        marks: dict = {}
+
+        def mark() -> None:  # after the warm-up: what the timed phase is measured from
+            marks.update(steps=steps(service.api, jobs), start=time.monotonic())
+            marks.update(api=cpu_seconds(service.api_process.pid), own=time.process_time())
+            marks["histogram"] = server_buckets(service.api)
+
+        times, errors, events, first = asyncio.run(load(base, headers, jobs, args, mark))
+        before, start, histogram = marks["steps"], marks["start"], marks["histogram"]
+        api_cpu, own_cpu = marks["api"], marks["own"]
         elapsed = time.monotonic() - start
         inside = {
             name: [server_quantile(histogram[name], grown, q) for q in (0.5, 0.99)]
@@ -271,6 +326,8 @@ def run(db: str, url: str, args: argparse.Namespace) -> list[list[str]]:
         )
     summary = f"{alone:.1f} -> {loaded:.1f} ({alone / max(loaded, 1e-9):.2f}x slower)"
     rows.append([db, f"{args.streams} streams", "", f"{events} events", "", "", ""])
+    cold = f"{percentile(first, 50) * 1000:.1f} / {max(first, default=0) * 1000:.1f} (max)"
+    rows.append([db, "first round (cold, not timed)", "", cold, "", "", str(len(first))])
     rows.append([db, "training steps/s", "", summary, "", "", f"errors: {len(errors)}"])
     cores = f"API {api_cores:.2f}, clients {client_cores:.2f}"
     rows.append([db, "cores used under load", "", cores, "", "", ""])

@@ -12,10 +12,14 @@ from sqlalchemy.orm import Session
 
 from server.db.models import Job
 from server.db.outputs import metric_names
-from server.db.series import read_series
+from server.db.series import Point, read_series
 from server.schemas.jobs import MetricsOut, Series
 from server.services.response_cache import Encoded, ResponseCache
-from server.services.series_cache import SeriesCache
+from server.services.series_cache import Columns, SeriesCache
+
+
+def _columns(points: list[Point], total: int) -> Columns:
+    return [step for step, _ in points], [value for _, value in points], total
 
 
 def metrics_out(
@@ -34,17 +38,13 @@ def metrics_out(
     if kept is not None and min_step is None:
         read = kept.read(session, job_id, job.metrics_epoch, wanted, max_points)
     else:
-        read = {n: read_series(session, job_id, n, max_points, min_step) for n in wanted}
-    series = {}
-    for name in wanted:
-        points, total = read[name]
-        # The points come from typed columns (int steps, float-or-null values): constructing
-        # without validation skips a per-point check that can only pass.
-        series[name] = Series.model_construct(
-            steps=[step for step, _ in points],
-            values=[value for _, value in points],
-            total_points=total,
-        )
+        read = {n: _columns(*read_series(session, job_id, n, max_points, min_step)) for n in wanted}
+    # The points come from typed columns (int steps, float-or-null values): constructing
+    # without validation skips a per-point check that can only pass.
+    series = {
+        name: Series.model_construct(steps=steps, values=values, total_points=total)
+        for name, (steps, values, total) in ((n, read[n]) for n in wanted)
+    }
     return MetricsOut.model_construct(job_id=job_id, names=available, series=series)
 
 

@@ -18,6 +18,7 @@ attempt forgetting the points past its checkpoint, a replayed write)."""
 from __future__ import annotations
 
 import contextlib
+import itertools
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -33,30 +34,45 @@ from server.db.series import (
 )
 
 _Key = tuple[str, int, str, int]  # job, metrics epoch, series name, max_points
+Bucket = tuple[int, Point, Point]  # index (step // width), lowest and highest non-null point
+Columns = tuple[list[int], list[float | None], int]  # steps, values, points stored
 
 
-def _lowest(a: Point, b: Point) -> Point:
-    """The lower point; a tie goes to the earlier step (as the database's ORDER BY value, step)."""
-    return min(a, b, key=lambda p: (p[1], p[0]))
+def _value(point: Point) -> float:
+    return point[1]  # type: ignore[return-value]  # only non-null points reach a bucket
 
 
-def _highest(a: Point, b: Point) -> Point:
-    return min(a, b, key=lambda p: (-p[1], p[0]))
+def _merge(held: Bucket, low: Point, high: Point) -> Bucket:
+    """`held` widened by a later bucket's extremes; a tie keeps the held (earlier) point, as
+    the database's ORDER BY value, step does."""
+    _, held_low, held_high = held
+    return (
+        held[0],
+        held_low if _value(held_low) <= _value(low) else low,
+        held_high if _value(held_high) >= _value(high) else high,
+    )
 
 
 @dataclass
 class SeriesState:
-    """One series as downsampled so far (module docstring)."""
+    """One series as downsampled so far (module docstring). Buckets are a list in index order:
+    a new point (past `last_step`) changes only the last bucket or adds one, so every bucket
+    before the last is final until the width doubles, and its points are emitted once
+    (`_sealed_*`); an answer costs the new buckets, not all of them."""
 
     max_points: int
     count: int = 0
     last_step: int = -1  # every point at or before it has been read
     raw: list[Point] | None = field(default_factory=list)  # None once bucketed
     width: int = 1
-    buckets: dict[int, tuple[Point, Point]] = field(default_factory=dict)
+    buckets: list[Bucket] = field(default_factory=list)
     first: Point | None = None
     last: Point | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
+    _sealed: int = 0  # buckets[:_sealed] are in _sealed_steps / _sealed_values
+    _sealed_width: int = 0
+    _sealed_steps: list[int] = field(default_factory=list)
+    _sealed_values: list[float | None] = field(default_factory=list)
 
     @property
     def max_buckets(self) -> int:
@@ -74,35 +90,70 @@ class SeriesState:
             if len(self.raw) <= self.max_points:
                 return
             points, self.raw = self.raw, None
-        for point in points:
-            self._put(point[0] // self.width, point, point)
-        self._fit()
+        self._fit()  # the width for the new last step first: each point is folded once
+        self._fold(points)
 
-    def _put(self, index: int, low: Point, high: Point) -> None:
-        if low[1] is None or high[1] is None:  # a null is never an extreme
-            return
-        held = self.buckets.get(index)
-        if held is not None:
-            low, high = _lowest(held[0], low), _highest(held[1], high)
-        self.buckets[index] = (low, high)
+    def _fold(self, points: list[Point]) -> None:
+        width, buckets = self.width, self.buckets
+        kept = (p for p in points if p[1] is not None)  # a null is never an extreme
+        for index, run in itertools.groupby(kept, key=lambda p: p[0] // width):
+            inside = list(run)
+            # min and max return the first of equal points: the earliest step, as in _merge
+            low, high = min(inside, key=_value), max(inside, key=_value)
+            if buckets and buckets[-1][0] == index:
+                buckets[-1] = _merge(buckets[-1], low, high)
+            else:
+                buckets.append((index, low, high))
 
     def _fit(self) -> None:
-        """Double the width until the buckets from the first step to the last fit."""
+        """Widen (doubling) until the buckets from the first step to the last fit, merging
+        neighbours in one pass: the extremes of a union are the extremes of its parts."""
         assert self.first is not None and self.last is not None
-        while self.last[0] // self.width - self.first[0] // self.width + 1 > self.max_buckets:
-            merged, self.buckets = self.buckets, {}
-            self.width *= 2
-            for index, (low, high) in merged.items():
-                self._put(index // 2, low, high)
+        factor = 1
+        lo, hi = self.first[0], self.last[0]
+        while hi // (self.width * factor) - lo // (self.width * factor) + 1 > self.max_buckets:
+            factor *= 2
+        if factor == 1:
+            return
+        self.width *= factor
+        merged: list[Bucket] = []
+        for index, low, high in self.buckets:
+            if merged and merged[-1][0] == index // factor:
+                merged[-1] = _merge(merged[-1], low, high)
+            else:
+                merged.append((index // factor, low, high))
+        self.buckets = merged
 
-    def points(self) -> list[Point]:
+    def columns(self) -> tuple[list[int], list[float | None]]:
+        """The points to answer (steps, values), in step order."""
         if self.raw is not None:
-            return list(self.raw)
-        kept = {p[0]: p[1] for pair in self.buckets.values() for p in pair}
-        for end in (self.first, self.last):
-            if end is not None:
-                kept[end[0]] = end[1]
-        return sorted(kept.items())
+            return [p[0] for p in self.raw], [p[1] for p in self.raw]
+        if self._sealed_width != self.width:  # a doubling merged them: emit afresh
+            self._sealed, self._sealed_width = 0, self.width
+            self._sealed_steps, self._sealed_values = [], []
+        final = len(self.buckets) - 1
+        _emit(self.buckets[self._sealed : final], self._sealed_steps, self._sealed_values)
+        self._sealed = max(self._sealed, final)
+        steps, values = list(self._sealed_steps), list(self._sealed_values)
+        _emit(self.buckets[max(final, 0) :], steps, values)
+        assert self.first is not None and self.last is not None
+        if not steps or steps[0] != self.first[0]:
+            steps.insert(0, self.first[0])
+            values.insert(0, self.first[1])
+        if steps[-1] != self.last[0]:
+            steps.append(self.last[0])
+            values.append(self.last[1])
+        return steps, values
+
+
+def _emit(buckets: list[Bucket], steps: list[int], values: list[float | None]) -> None:
+    """Append the buckets' extremes in step order (one point where both are the same)."""
+    for _, low, high in buckets:
+        for point in (
+            (low, high) if low[0] < high[0] else (high, low) if high[0] < low[0] else (low,)
+        ):
+            steps.append(point[0])
+            values.append(point[1])
 
 
 def _start(session: Session, job_id: str, name: str, max_points: int) -> SeriesState:
@@ -117,8 +168,12 @@ def _start(session: Session, job_id: str, name: str, max_points: int) -> SeriesS
     state.raw, state.first, state.last, state.last_step = None, first, last, last[0]
     state._fit()  # the width for the steps from first to last
     extremes, state.count = aligned_extremes(session, job_id, name, first[0], last[0], state.width)
-    for step, value in extremes:
-        state._put(step // state.width, (step, value), (step, value))
+    by_index: dict[int, Bucket] = {}
+    for point in sorted(extremes):  # step order: a tie between extremes keeps the earliest
+        index = point[0] // state.width
+        held = by_index.get(index)
+        by_index[index] = (index, point, point) if held is None else _merge(held, point, point)
+    state.buckets = [by_index[i] for i in sorted(by_index)]
     return state
 
 
@@ -132,10 +187,10 @@ class SeriesCache:
 
     def read(
         self, session: Session, job_id: str, epoch: int, names: list[str], max_points: int
-    ) -> dict[str, tuple[list[Point], int]]:
-        """(points in step order, points stored) of each named series, as
-        server.db.series.read_series answers; the kept ones brought up to date."""
-        out: dict[str, tuple[list[Point], int]] = {}
+    ) -> dict[str, Columns]:
+        """(steps, values, points stored) of each named series, the points server.db.series
+        .read_series answers; the kept ones brought up to date."""
+        out: dict[str, Columns] = {}
         kept: list[tuple[str, SeriesState]] = []
         for name in names:
             key = (job_id, epoch, name, max_points)
@@ -146,7 +201,7 @@ class SeriesCache:
             if state is None:  # a cold start reads the database's aggregate
                 state = _start(session, job_id, name, max_points)
                 self._keep(key, state)
-                out[name] = state.points(), state.count
+                out[name] = (*state.columns(), state.count)
             else:
                 kept.append((name, state))
         # Each state's lock over its read and its update, taken in name order (no deadlock
@@ -154,12 +209,10 @@ class SeriesCache:
         with contextlib.ExitStack() as held:
             for _, state in kept:
                 held.enter_context(state.lock)
-            after = {name: state.last_step for name, state in kept}
-            for (name, state), new in zip(
-                kept, points_after_each(session, job_id, after).values(), strict=True
-            ):
-                state.add(new)
-                out[name] = state.points(), state.count
+            new = points_after_each(session, job_id, {n: s.last_step for n, s in kept})
+            for name, state in kept:
+                state.add(new[name])
+                out[name] = (*state.columns(), state.count)
         return out
 
     def _keep(self, key: _Key, state: SeriesState) -> None:

@@ -1,6 +1,6 @@
 """Series kept in process and brought up to date from their new points answer exactly what
 the same points read afresh answer: through a short series growing past max_points, width
-doublings, null values, a rewritten point and a resume's delete."""
+doublings, null values, tied values, a rewritten point and a resume's delete."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from server.config import Settings
 from server.db import outputs
 from server.db.models import Job
 from server.db.session import session_scope
-from server.services.series_cache import SeriesCache
+from server.services.series_cache import SeriesCache, SeriesState
 from tests.server.conftest import PAIRS, Api, dpo_spec
 
 MAX_POINTS = 40  # 19 buckets: several doublings within a few hundred steps
@@ -24,14 +24,17 @@ def job_id(alice: Api) -> str:
     return alice.job(dpo_spec(alice.dataset(PAIRS)))["id"]
 
 
-def _expected(points: dict[int, float | None]) -> list[tuple[int, float | None]]:
+def _expected(
+    points: dict[int, float | None], max_points: int = MAX_POINTS
+) -> list[tuple[int, float | None]]:
     """The answer by definition: all points if they fit, else the first and last and each
-    aligned bucket's extremes, for the narrowest power-of-two width that fits 19 buckets."""
+    aligned bucket's extremes, for the narrowest power-of-two width that fits
+    (max_points - 2) / 2 buckets (at least one)."""
     steps = sorted(points)
-    if len(steps) <= MAX_POINTS:
+    if len(steps) <= max_points:
         return [(s, points[s]) for s in steps]
     width = 1
-    while steps[-1] // width - steps[0] // width + 1 > (MAX_POINTS - 2) // 2:
+    while steps[-1] // width - steps[0] // width + 1 > max(1, (max_points - 2) // 2):
         width *= 2
     kept = {steps[0], steps[-1]}
     buckets: dict[int, list[int]] = {}
@@ -47,15 +50,20 @@ def _expected(points: dict[int, float | None]) -> list[tuple[int, float | None]]
 def _read_all(settings: Settings, cache: SeriesCache, job_id: str, names: list[str]) -> dict:
     with session_scope(settings.database_url) as session:
         epoch = session.get(Job, job_id).metrics_epoch
-        return cache.read(session, job_id, epoch, names, MAX_POINTS)
+        read = cache.read(session, job_id, epoch, names, MAX_POINTS)
+    return {
+        name: (list(zip(steps, values, strict=True)), n)
+        for name, (steps, values, n) in read.items()
+    }
 
 
 def _read(settings: Settings, cache: SeriesCache, job_id: str) -> tuple[list, int]:
     return _read_all(settings, cache, job_id, ["s"])["s"]
 
 
+@pytest.mark.parametrize("spread", [True, False], ids=["spread", "tied"])
 def test_a_series_kept_across_flushes_answers_as_one_read_afresh(
-    settings: Settings, job_id: str
+    settings: Settings, job_id: str, spread: bool
 ) -> None:
     rng = np.random.default_rng(1)
     kept, step = SeriesCache(), 0
@@ -66,7 +74,8 @@ def test_a_series_kept_across_flushes_answers_as_one_read_afresh(
             step += int(rng.integers(1, 6))
             # t, an evaluation-like series: a point now and then, and stops after flush 20
             for name in ("s", "t") if rng.random() < 0.2 and flush < 20 else ("s",):
-                value = None if rng.random() < 0.05 else float(rng.normal())
+                value = float(rng.normal() if spread else rng.integers(0, 3))
+                value = None if rng.random() < 0.05 else value
                 batch.append((step, name, math.nan if value is None else value))
                 stored[name][step] = value
         with session_scope(settings.database_url) as session:
@@ -78,6 +87,28 @@ def test_a_series_kept_across_flushes_answers_as_one_read_afresh(
             assert points == _expected(stored[name]), (flush, name)
         assert _read_all(settings, SeriesCache(), job_id, ["s", "t"]) == read  # a cold start
     assert len(read["s"][0]) <= MAX_POINTS < len(stored["s"])
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_a_state_fed_flush_by_flush_answers_by_definition(seed: int) -> None:
+    """Tied values, flushes of nulls only, jumps that double the width several times in one
+    flush, max_points down to 2: every flush's columns are the definition's, though each
+    bucket before the last is emitted once and kept until the width changes."""
+    rng = np.random.default_rng(seed)
+    max_points = int(rng.integers(2, 60))
+    state, stored, step = SeriesState(max_points), {}, int(rng.integers(0, 50))
+    for flush in range(60):
+        nulls = rng.random() < 0.15
+        batch = []
+        for _ in range(int(rng.integers(1, 30))):
+            step += int(rng.choice([1, 1, 1, 2, 7, 300]))
+            value = None if nulls or rng.random() < 0.1 else float(rng.integers(0, 4))
+            batch.append((step, value))
+            stored[step] = value
+        state.add(batch)
+        steps, values = state.columns()
+        assert list(zip(steps, values, strict=True)) == _expected(stored, max_points), flush
+        assert state.count == len(stored)
 
 
 def test_a_rewritten_point_and_a_resumes_delete_start_the_series_again(
