@@ -7,12 +7,12 @@
 Phases, all in one run so that the ratios compare like with like:
   1. training alone: two tiny DPO jobs on two workers, their steps/s;
   2. under load: the same jobs go on while N pollers (metrics + job list, each poller its own
-     client, out of phase, `--interval` s apart; with --etag sending each ETag back as the
-     dashboard's client does) and M SSE streams of the jobs' events run for --seconds. Before
-     the clock starts, each poller makes its first round (its connection, and the API's first
-     answer of each job, which fills the series cache from the database) and each stream is
-     opened: the idle figures are of a warm API, so the timed ones are too; the first round
-     is printed apart;
+     client on its own timer every `--interval` s, out of phase; with --etag sending each
+     ETag back as the dashboard's client does) and M SSE streams of the jobs' events run for
+     --seconds. Before the clock starts, each poller makes its first round (its connection,
+     and the API's first answer of each job, which fills the series cache from the database)
+     and each stream is opened: the idle figures are of a warm API, so the timed ones are too;
+     the first round is printed apart;
   3. idle: sequential GET /v1/jobs/{id}/metrics and GET /v1/jobs, the jobs cancelled.
 With --without-training the jobs are cancelled before phase 2: the same clients against the API
 alone, which tells the API's own tail from what training beside it costs.
@@ -30,6 +30,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import math
 import os
 import random
 import sys
@@ -96,7 +97,9 @@ def server_quantile(
     return next((bound for bound, count in grown if count >= q * total), float("inf"))
 
 
-def idle(http: httpx.Client, job: str, n: int = 100) -> Latencies:
+def idle(http: httpx.Client, job: str, n: int = 500) -> Latencies:
+    """`n` rounds one request at a time. Of 100, the p99 was the second slowest request: one
+    hiccup of the machine moved the ratio's denominator 3x between runs (4 to 12 ms)."""
     times: Latencies = {name: [] for name in endpoints(job)}
     for _ in range(n):
         for name, path in endpoints(job).items():
@@ -127,6 +130,15 @@ def _client(base: str, headers: dict) -> httpx.AsyncClient:
     )
 
 
+def next_slot(slot: float, interval: float, now: float) -> float:
+    """When a poller's next round starts: its timer's next tick after `slot`, skipping the
+    ticks a slow round outlasted (at `now`), as a browser's interval timer does."""
+    if interval <= 0:
+        return now
+    ticks = max(1, math.ceil((now - slot) / interval))
+    return slot + ticks * interval
+
+
 async def _poller(
     client: httpx.AsyncClient,
     job: str,
@@ -135,13 +147,20 @@ async def _poller(
     errors: list[str],
     args: argparse.Namespace,
 ) -> None:
-    """Like a dashboard: both endpoints, then `interval` s of rest (0: a closed loop); with
-    --etag it sends back each endpoint's last ETag, as the dashboard's client does."""
+    """Like a dashboard: both endpoints every `interval` s (0: back to back); with --etag it
+    sends back each endpoint's last ETag, as the dashboard's client does."""
     tags: dict[str, str] = {}
     # Dashboards opened at different moments poll out of phase; 50 in lockstep would be a
-    # burst of 100 requests each second, queueing each behind the other 99.
-    await asyncio.sleep(random.uniform(0, args.interval))
-    while time.monotonic() < until:
+    # burst of 100 requests each second, queueing each behind the other 99. And each keeps
+    # its phase: a dashboard's refresh is a timer in the browser (Streamlit's run_every is a
+    # setInterval), so round k starts at phase + k * interval however long the last took.
+    # Resting `interval` after each round instead lines the pollers up after any slow
+    # moment: all that waited on it finish together, and from then on fire together.
+    slot = time.monotonic() + random.uniform(0, args.interval)
+    while True:
+        await asyncio.sleep(max(0.0, slot - time.monotonic()))
+        if time.monotonic() >= until:
+            return
         for name, path in endpoints(job).items():
             sent = {"If-None-Match": tags[name]} if name in tags else {}
             start = time.perf_counter()
@@ -155,7 +174,7 @@ async def _poller(
                 errors.append(f"{name}: {response.status_code}")
             elif args.etag and "ETag" in response.headers:
                 tags[name] = response.headers["ETag"]
-        await asyncio.sleep(args.interval)
+        slot = next_slot(slot, args.interval, time.monotonic())
 
 
 async def _first_round(client: httpx.AsyncClient, job: str, errors: list[str]) -> list[float]:
