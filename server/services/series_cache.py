@@ -10,10 +10,11 @@ API's main work under load). Here each (job, attempt, series, max_points) keeps 
   series' first and last points. A new point updates its own bucket; when the buckets no
   longer fit, w doubles and neighbours merge (the extremes of two buckets are the extremes of
   their union), so nothing is read twice.
-A refresh reads the points past the last step seen. The state starts from the database's own
-aggregate (server.db.series, buckets of the same alignment) and is keyed by the job's
-metrics_epoch, which every delete and every write over existing points bumps (a resumed
-attempt forgetting the points past its checkpoint, a replayed write)."""
+A refresh reads the points past the last step seen, and the answer is rebuilt from the buckets
+they changed only (SeriesState). The state starts from the database's own aggregate
+(server.db.series, buckets of the same alignment) and is keyed by the job's metrics_epoch,
+which every delete and every write over existing points bumps (a resumed attempt forgetting
+the points past its checkpoint, a replayed write)."""
 
 from __future__ import annotations
 
@@ -149,11 +150,13 @@ class SeriesState:
 def _emit(buckets: list[Bucket], steps: list[int], values: list[float | None]) -> None:
     """Append the buckets' extremes in step order (one point where both are the same)."""
     for _, low, high in buckets:
-        for point in (
-            (low, high) if low[0] < high[0] else (high, low) if high[0] < low[0] else (low,)
-        ):
-            steps.append(point[0])
-            values.append(point[1])
+        if low[0] == high[0]:
+            pair: tuple[Point, ...] = (low,)
+        else:
+            pair = (low, high) if low[0] < high[0] else (high, low)
+        for step, value in pair:
+            steps.append(step)
+            values.append(value)
 
 
 def _start(session: Session, job_id: str, name: str, max_points: int) -> SeriesState:
