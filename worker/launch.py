@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from worker.lifetime import die_with_parent
-from worker.oom import oom_kills, peak_child_rss
+from worker.oom import OomCounts, peak_child_rss
 
 SHUTDOWN_S = 5  # how long the agent lets a rank exit on SIGTERM before it kills it
 PULSE_S = 0.5  # how often a rank touches its pulse file
@@ -130,7 +130,7 @@ def launch(payload: dict[str, Any]) -> tuple[str, Any]:
     node = Node(**payload["node"])
     folder = attempt_dir(payload["settings"]["storage_dir"], payload["job_id"], payload["attempt"])
     folder.mkdir(parents=True, exist_ok=True)
-    kills = oom_kills()  # the kernel's count so far: a rank it kills later adds one
+    kills = OomCounts.now()  # the kernel's counts so far: a rank it kills later adds one
     try:
         elastic_launch(_config(payload, resources, node), rank_main)(payload, str(folder))
     except RendezvousTimeoutError:
@@ -157,14 +157,14 @@ def _ended(folder: Path, rank: int) -> tuple[str, Any] | None:
     return kind, value
 
 
-def _out_of_memory(payload: dict[str, Any], resources: Resources, kills: int | None) -> str:
+def _out_of_memory(payload: dict[str, Any], resources: Resources, kills: OomCounts) -> str:
     """Why a rank killed outright was out of memory ("" if nothing says it was): the kernel's
-    out-of-memory killer counted a kill since the launch, or a rank (all reaped by now) peaked
-    over its share of the job's memory cap (GRO_MAX_JOB_RSS_BYTES, which the watcher checks
-    only once a second: a cgroup limit or the kernel can be quicker)."""
-    now = oom_kills()
-    if kills is not None and now is not None and now > kills:
-        return "by the system's out-of-memory killer (the memory cgroup counted the kill)"
+    out-of-memory killer counted a kill since the launch (worker.oom), or a rank (all reaped
+    by now) peaked over its share of the job's memory cap (GRO_MAX_JOB_RSS_BYTES, which the
+    watcher checks only once a second: a cgroup limit or the kernel can be quicker)."""
+    killed = OomCounts.now().killed_since(kills)
+    if killed:
+        return killed
     cap = payload["settings"].get("max_job_rss_bytes")
     peak = peak_child_rss()
     if cap is not None and peak > cap / resources.nproc_per_node:
