@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 import torch
+import torch.distributed as dist
 import torch.nn.functional as F
 from torch import Tensor
 from transformers import PreTrainedTokenizerBase
@@ -203,13 +204,20 @@ class OfflineGROObjective(OfflineObjective):
     @torch.no_grad()
     def _kl_point(self, model: torch.nn.Module, examples: list[Example], split: str) -> Tensor:
         """KTO's z0 = max(0, mean Δ) over mismatched prompt/completion pairs of the batch,
-        without gradient (TRL's estimator; one extra forward per step)."""
+        without gradient (TRL's estimator; one extra forward per step). In training over
+        several ranks the ranks' means are averaged before the clamp, as TRL gathers them:
+        with equal shares that is the mean over the whole micro-batch, the z0 one process
+        takes. (Evaluation under ddp runs on rank 0 alone: no collective there.)"""
         pairs = [self.kl_pairs[split][e.index] for e in examples]
         batch = _sequences_batch(pairs, self.tokenizer.pad_token_id, self.device)
         policy = completion_logprobs(model, batch).sum(dim=1)
         assert self.reference is not None
         ref = self.reference.batch(f"{split}_kl", pairs, batch.mask.shape[1]).to(self.device)
-        return (policy - ref.sum(dim=1)).mean().clamp(min=0)
+        mean = (policy - ref.sum(dim=1)).mean()
+        if split == "train" and dist.is_initialized() and dist.get_world_size() > 1:
+            dist.all_reduce(mean)
+            mean /= dist.get_world_size()
+        return mean.clamp(min=0)
 
     def _score(
         self, model: torch.nn.Module, examples: list[Example], split: str
