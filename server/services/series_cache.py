@@ -203,8 +203,10 @@ class SeriesCache:
                     self._states.move_to_end(key)
             if state is None:  # a cold start reads the database's aggregate
                 state = _start(session, job_id, name, max_points)
-                self._keep(key, state)
+                # Answered before it is kept: columns() updates the state's kept answer, so
+                # once another poll can find the state it runs only under the state's lock.
                 out[name] = (*state.columns(), state.count)
+                self._keep(key, state)
             else:
                 kept.append((name, state))
         # Each state's lock over its read and its update, taken in name order (no deadlock

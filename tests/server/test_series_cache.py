@@ -144,3 +144,25 @@ def test_appends_leave_the_epoch_and_rewrites_bump_it(settings: Settings, job_id
     with session_scope(settings.database_url) as session:
         outputs.write_metrics(session, job_id, [(4, "s", 4.0), (2, "s", 2.5)])
     assert epoch() == start + 1
+
+
+def test_an_answer_is_emitted_only_under_its_states_lock_or_before_it_is_shared(
+    settings: Settings, job_id: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """columns() updates the state's kept answer, so two polls must never run it on one state
+    at once: each call is made holding the state's lock, or before any other poll can find
+    the state (a cold start)."""
+    kept, calls = SeriesCache(), []
+    emit = SeriesState.columns
+
+    def checked(state: SeriesState) -> tuple:
+        shared = any(held is state for held in kept._states.values())
+        calls.append(state.lock.locked() or not shared)
+        return emit(state)
+
+    monkeypatch.setattr(SeriesState, "columns", checked)
+    for flush in range(3):  # a cold start, then two refreshes
+        with session_scope(settings.database_url) as session:
+            outputs.write_metrics(session, job_id, [(flush, "s", 1.0), (flush, "t", 2.0)])
+        _read_all(settings, kept, job_id, ["s", "t"])
+    assert len(calls) == 6 and all(calls), calls
