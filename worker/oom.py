@@ -29,6 +29,19 @@ def _cgroup_files(root: Path, proc: Path) -> list[Path]:
     return files
 
 
+def _oom_kill_line(path: Path) -> int | None:
+    """The value of a counter file's `oom_kill N` line; None if the file or the line is missing."""
+    try:
+        lines = path.read_text().splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        name, _, value = line.partition(" ")
+        if name == "oom_kill":
+            return int(value)
+    return None
+
+
 def oom_kills(root: Path = CGROUP_ROOT, proc: Path = Path("/proc/self/cgroup")) -> int | None:
     """How many processes the kernel's out-of-memory killer ended in this process's memory
     cgroup (and below it); None where no counter is readable (not Linux, no cgroup mounted)."""
@@ -37,29 +50,16 @@ def oom_kills(root: Path = CGROUP_ROOT, proc: Path = Path("/proc/self/cgroup")) 
     except OSError:
         return None
     for path in files:
-        try:
-            lines = path.read_text().splitlines()
-        except OSError:
-            continue
-        for line in lines:
-            name, _, value = line.partition(" ")
-            if name == "oom_kill":
-                return int(value)
+        found = _oom_kill_line(path)
+        if found is not None:
+            return found
     return None
 
 
 def machine_oom_kills(vmstat: Path = VMSTAT) -> int | None:
     """How many processes the kernel's out-of-memory killer ended on this machine since boot;
     None where /proc/vmstat has no such line (not Linux, or a kernel before 4.13)."""
-    try:
-        lines = vmstat.read_text().splitlines()
-    except OSError:
-        return None
-    for line in lines:
-        name, _, value = line.partition(" ")
-        if name == "oom_kill":
-            return int(value)
-    return None
+    return _oom_kill_line(vmstat)
 
 
 @dataclass(frozen=True)
@@ -80,8 +80,11 @@ class OomCounts:
             if self.cgroup > before.cgroup:
                 return "by the system's out-of-memory killer (the memory cgroup counted the kill)"
             return ""
-        readable = self.machine is not None and before.machine is not None
-        if readable and self.machine > before.machine:  # type: ignore[operator]
+        if (
+            self.machine is not None
+            and before.machine is not None
+            and self.machine > before.machine
+        ):
             return (
                 "by the kernel's out-of-memory killer (no memory cgroup counter is readable "
                 "here; the machine's count of such kills grew during the run)"

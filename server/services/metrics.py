@@ -41,10 +41,10 @@ def metrics_out(
         read = {n: _columns(*read_series(session, job_id, n, max_points, min_step)) for n in wanted}
     # The points come from typed columns (int steps, float-or-null values): constructing
     # without validation skips a per-point check that can only pass.
-    series = {
-        name: Series.model_construct(steps=steps, values=values, total_points=total)
-        for name, (steps, values, total) in ((n, read[n]) for n in wanted)
-    }
+    series = {}
+    for name in wanted:
+        steps, values, total = read[name]
+        series[name] = Series.model_construct(steps=steps, values=values, total_points=total)
     return MetricsOut.model_construct(job_id=job_id, names=available, series=series)
 
 

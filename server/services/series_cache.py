@@ -54,6 +54,15 @@ def _merge(held: Bucket, low: Point, high: Point) -> Bucket:
     )
 
 
+def _into(buckets: list[Bucket], index: int, low: Point, high: Point) -> None:
+    """Add a bucket's extremes at `index`, no lower than the last bucket's: merged into the
+    last when it has that index, else a new last bucket."""
+    if buckets and buckets[-1][0] == index:
+        buckets[-1] = _merge(buckets[-1], low, high)
+    else:
+        buckets.append((index, low, high))
+
+
 @dataclass
 class SeriesState:
     """One series as downsampled so far (module docstring). Buckets are a list in index order:
@@ -100,11 +109,7 @@ class SeriesState:
         for index, run in itertools.groupby(kept, key=lambda p: p[0] // width):
             inside = list(run)
             # min and max return the first of equal points: the earliest step, as in _merge
-            low, high = min(inside, key=_value), max(inside, key=_value)
-            if buckets and buckets[-1][0] == index:
-                buckets[-1] = _merge(buckets[-1], low, high)
-            else:
-                buckets.append((index, low, high))
+            _into(buckets, index, min(inside, key=_value), max(inside, key=_value))
 
     def _fit(self) -> None:
         """Widen (doubling) until the buckets from the first step to the last fit, merging
@@ -119,10 +124,7 @@ class SeriesState:
         self.width *= factor
         merged: list[Bucket] = []
         for index, low, high in self.buckets:
-            if merged and merged[-1][0] == index // factor:
-                merged[-1] = _merge(merged[-1], low, high)
-            else:
-                merged.append((index // factor, low, high))
+            _into(merged, index // factor, low, high)
         self.buckets = merged
 
     def columns(self) -> tuple[list[int], list[float | None]]:
@@ -171,12 +173,8 @@ def _start(session: Session, job_id: str, name: str, max_points: int) -> SeriesS
     state.raw, state.first, state.last, state.last_step = None, first, last, last[0]
     state._fit()  # the width for the steps from first to last
     extremes, state.count = aligned_extremes(session, job_id, name, first[0], last[0], state.width)
-    by_index: dict[int, Bucket] = {}
     for point in sorted(extremes):  # step order: a tie between extremes keeps the earliest
-        index = point[0] // state.width
-        held = by_index.get(index)
-        by_index[index] = (index, point, point) if held is None else _merge(held, point, point)
-    state.buckets = [by_index[i] for i in sorted(by_index)]
+        _into(state.buckets, point[0] // state.width, point, point)
     return state
 
 
